@@ -1,0 +1,46 @@
+"""INSERT ... ON CONFLICT DO NOTHING RETURNING, which Django's bulk_create does not offer.
+
+`bulk_create(ignore_conflicts=True)` cannot say which rows it inserted, and ingestion must
+count duplicates exactly even when two identical batches race. PostgreSQL and SQLite
+(3.35+) both return only the rows actually inserted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.db import connection, models
+from django.db.models.constants import OnConflict
+
+
+def insert_ignoring_conflicts(
+    model: type[models.Model],
+    objs: Sequence[models.Model],
+    *,
+    unique_fields: Sequence[str],
+    returning: Sequence[str],
+) -> list[tuple]:
+    """Insert `objs`, skip those that collide on `unique_fields`; rows of the inserted ones.
+
+    Callers sort `objs` by their unique key so that concurrent identical batches take
+    index locks in the same order and cannot deadlock.
+    """
+    if not objs:
+        return []
+    opts = model._meta
+    fields = [f for f in opts.concrete_fields if not f.primary_key]
+    returning_fields = [opts.get_field(name) for name in returning]
+    unique = [opts.get_field(name) for name in unique_fields]
+    batch = max(1, connection.ops.bulk_batch_size(fields, objs))
+    rows: list[tuple] = []
+    for start in range(0, len(objs), batch):
+        rows.extend(
+            model._default_manager._insert(  # noqa: SLF001 - see module docstring
+                objs[start : start + batch],
+                fields=fields,
+                returning_fields=returning_fields,
+                on_conflict=OnConflict.IGNORE,
+                unique_fields=unique,
+            )
+        )
+    return rows

@@ -1,0 +1,252 @@
+"""Writes of the feedback app. Each function owns its transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Case, DateTimeField, OuterRef, Q, Subquery, Value, When
+from django.db.models.functions import Greatest, Least
+from django.utils import timezone
+
+from feedback.bulk import insert_ignoring_conflicts
+from feedback.event_schema import EventInvalid, ValidEvent, validate_event
+from feedback.models import ApiKey, Event, Generation, Membership, Project, Session
+
+LAST_USED_GRANULARITY = timedelta(minutes=1)
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    session_ids: list[int] = field(default_factory=list)
+
+    def as_response(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "errors": self.errors,
+        }
+
+
+def project_create(*, slug: str, name: str = "") -> tuple[Project, bool]:
+    """The project with this slug, created if missing: (project, created)."""
+    return Project.objects.get_or_create(slug=slug, defaults={"name": name or slug})
+
+
+def membership_set(*, project: Project, user: AbstractBaseUser, role: str) -> Membership:
+    membership, _ = Membership.objects.update_or_create(
+        project=project, user=user, defaults={"role": role}
+    )
+    return membership
+
+
+def api_key_create(
+    *, project: Project, name: str = "", created_by: AbstractBaseUser | None = None
+) -> tuple[ApiKey, str]:
+    """A new ingestion key and its raw value, which is not stored and cannot be shown again."""
+    raw, prefix, hashed = ApiKey.generate()
+    key = ApiKey.objects.create(
+        project=project, name=name, prefix=prefix, hashed_key=hashed, created_by=created_by
+    )
+    return key, raw
+
+
+def api_keys_revoke(*, keys: Iterable[ApiKey]) -> int:
+    ids = [key.pk for key in keys]
+    return ApiKey.objects.filter(pk__in=ids, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+
+
+def api_key_mark_used(*, key: ApiKey, now: datetime | None = None) -> None:
+    """Record use, at most once a minute per key so hot keys do not write on every request."""
+    now = now or timezone.now()
+    ApiKey.objects.filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_GRANULARITY), pk=key.pk
+    ).update(last_used_at=now)
+
+
+def events_ingest(
+    *, project: Project, events: Sequence[Any], now: datetime | None = None
+) -> IngestResult:
+    """Validate and store a batch of events; each invalid one is reported, the rest kept.
+
+    Idempotent per (project, event id): a replayed event counts as a duplicate and changes
+    nothing, also when identical batches race (the unique index decides, not a prior read).
+    Events whose generation has not arrived are stored unlinked and linked when it does.
+    Costs a fixed number of queries per batch, whatever its size.
+    """
+    now = now or timezone.now()
+    result = IngestResult()
+    valid: list[ValidEvent] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(events):
+        try:
+            event = validate_event(raw, max_text_bytes=settings.GLEANER_MAX_TEXT_BYTES, now=now)
+        except EventInvalid as invalid:
+            client_id = raw.get("id") if isinstance(raw, dict) else None
+            result.errors.append(
+                {
+                    "index": index,
+                    "id": client_id if isinstance(client_id, str) else None,
+                    "errors": invalid.errors,
+                }
+            )
+            continue
+        if event.client_id in seen:
+            result.duplicates += 1
+            continue
+        seen.add(event.client_id)
+        valid.append(event)
+    result.rejected = len(result.errors)
+    if not valid:
+        return result
+
+    with transaction.atomic():
+        session_ids = _sessions_upsert(project, valid, now)
+        stored = _events_insert(project, valid, session_ids, now)
+        result.accepted = len(stored)
+        result.duplicates += len(valid) - len(stored)
+        if stored:
+            _generations_insert(project, stored, session_ids, now)
+            _link_late_arrivals(project, stored)
+            result.session_ids = _sessions_touch(stored, session_ids)
+    return result
+
+
+def _sessions_upsert(project: Project, events: list[ValidEvent], now: datetime) -> dict[str, int]:
+    spans: dict[str, tuple[datetime, datetime, str]] = {}
+    for event in events:
+        first, last, user = spans.get(event.session_ref, (event.timestamp, event.timestamp, ""))
+        spans[event.session_ref] = (
+            min(first, event.timestamp),
+            max(last, event.timestamp),
+            user or event.user_ref,
+        )
+    new_sessions = [
+        Session(
+            project=project,
+            external_id=ref,
+            user_ref=user,
+            first_event_at=first,
+            last_event_at=last,
+            created_at=now,
+        )
+        for ref, (first, last, user) in sorted(spans.items())
+    ]
+    insert_ignoring_conflicts(
+        Session, new_sessions, unique_fields=["project", "external_id"], returning=["id"]
+    )
+    return dict(
+        Session.objects.filter(project=project, external_id__in=spans).values_list(
+            "external_id", "id"
+        )
+    )
+
+
+def _events_insert(
+    project: Project, events: list[ValidEvent], session_ids: dict[str, int], now: datetime
+) -> list[ValidEvent]:
+    rows = [
+        Event(
+            project=project,
+            client_id=event.client_id,
+            type=event.type,
+            timestamp=event.timestamp,
+            received_at=now,
+            session_id=session_ids[event.session_ref],
+            generation_ref=event.generation_ref,
+            user_ref=event.user_ref,
+            payload=event.payload,
+        )
+        for event in sorted(events, key=lambda e: e.client_id)
+    ]
+    inserted = {
+        client_id
+        for (client_id,) in insert_ignoring_conflicts(
+            Event, rows, unique_fields=["project", "client_id"], returning=["client_id"]
+        )
+    }
+    return [event for event in events if event.client_id in inserted]
+
+
+def _generations_insert(
+    project: Project, events: list[ValidEvent], session_ids: dict[str, int], now: datetime
+) -> None:
+    # The first generation event for an id wins; a later one stays in the log only.
+    by_ref: dict[str, ValidEvent] = {}
+    for event in events:
+        if event.type == Event.Type.GENERATION:
+            by_ref.setdefault(event.generation_ref, event)
+    rows = [
+        Generation(
+            project=project,
+            session_id=session_ids[event.session_ref],
+            external_id=ref,
+            input=event.payload["input"],
+            output=event.payload["output"],
+            model=event.payload["model"],
+            replaces_ref=event.payload["replaces"] or "",
+            metadata=event.payload["metadata"],
+            created_at=event.timestamp,
+            received_at=now,
+        )
+        for ref, event in sorted(by_ref.items())
+    ]
+    insert_ignoring_conflicts(
+        Generation, rows, unique_fields=["project", "external_id"], returning=["id"]
+    )
+
+
+def _link_late_arrivals(project: Project, events: list[ValidEvent]) -> None:
+    """Link events and `replaces` that name generations now known: this batch's and earlier."""
+    refs = {event.generation_ref for event in events if event.generation_ref}
+    replaced = {
+        event.payload["replaces"]
+        for event in events
+        if event.type == Event.Type.GENERATION and event.payload["replaces"]
+    }
+    generation_by_ref = Generation.objects.filter(
+        project=project, external_id=OuterRef("generation_ref")
+    ).values("pk")[:1]
+    Event.objects.filter(project=project, generation__isnull=True, generation_ref__in=refs).exclude(
+        generation_ref=""
+    ).update(generation=Subquery(generation_by_ref))
+    replaced_by_ref = Generation.objects.filter(
+        project=project, external_id=OuterRef("replaces_ref")
+    ).values("pk")[:1]
+    Generation.objects.filter(
+        project=project, replaces__isnull=True, replaces_ref__in=refs | replaced
+    ).exclude(replaces_ref="").update(replaces=Subquery(replaced_by_ref))
+
+
+def _sessions_touch(events: list[ValidEvent], session_ids: dict[str, int]) -> list[int]:
+    """Widen each touched session's activity span, in one UPDATE."""
+    spans: dict[int, tuple[datetime, datetime]] = {}
+    for event in events:
+        sid = session_ids[event.session_ref]
+        first, last = spans.get(sid, (event.timestamp, event.timestamp))
+        spans[sid] = (min(first, event.timestamp), max(last, event.timestamp))
+    ids = sorted(spans)
+    output = DateTimeField()
+    Session.objects.filter(pk__in=ids).update(
+        first_event_at=Least(
+            "first_event_at",
+            Case(*(When(pk=i, then=Value(spans[i][0])) for i in ids), output_field=output),
+        ),
+        last_event_at=Greatest(
+            "last_event_at",
+            Case(*(When(pk=i, then=Value(spans[i][1])) for i in ids), output_field=output),
+        ),
+    )
+    return ids

@@ -1,0 +1,123 @@
+"""Shared fixtures. Named users for permission tests: alice (annotator), bob (annotator),
+carol (lead), mel (ML engineer), owen (admin of another project)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.core.cache import caches
+from django.core.cache.backends.locmem import LocMemCache
+from django.db import connection
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from feedback import services
+from feedback.models import Membership
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect (never skip) tests whose services this run does not have.
+
+    The PostgreSQL pass of CI sets GLEANER_REQUIRE_SERVICES=1: there a missing service
+    fails the run instead of deselecting anything.
+    """
+    on_postgres = os.environ.get("DATABASE_URL", "").startswith(("postgres", "postgresql"))
+    has_redis = bool(os.environ.get("REDIS_URL"))
+    if os.environ.get("GLEANER_REQUIRE_SERVICES") == "1":
+        if not (on_postgres and has_redis):
+            raise pytest.UsageError(
+                "GLEANER_REQUIRE_SERVICES=1 needs DATABASE_URL=postgres://... and REDIS_URL."
+            )
+        return
+    keep, drop = [], []
+    for item in items:
+        needs_pg = item.get_closest_marker("postgres") or item.get_closest_marker("worker")
+        needs_redis = item.get_closest_marker("worker")
+        if (needs_pg and not on_postgres) or (needs_redis and not has_redis):
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate-limit windows and debounce marks live in the cache: no test sees another's.
+
+    Only the in-process cache is cleared; a Redis cache is shared with the Celery broker of
+    the worker tests, and there keys cannot collide (PostgreSQL never reuses ids).
+    """
+    if isinstance(caches["default"], LocMemCache):
+        caches["default"].clear()
+
+
+@pytest.fixture
+def project(db):
+    project, _ = services.project_create(slug="acme", name="Acme Chat")
+    return project
+
+
+@pytest.fixture
+def other_project(db):
+    project, _ = services.project_create(slug="globex", name="Globex")
+    return project
+
+
+@pytest.fixture
+def api_key(project):
+    _, raw = services.api_key_create(project=project, name="test")
+    return raw
+
+
+@pytest.fixture
+def ingest_client(api_key):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key}")
+    return client
+
+
+def _user(django_user_model, username: str, project=None, role: str | None = None):
+    user = django_user_model.objects.create_user(username=username, password="pw-" + username)
+    if project is not None and role is not None:
+        services.membership_set(project=project, user=user, role=role)
+    return user
+
+
+@pytest.fixture
+def alice(django_user_model, project):
+    return _user(django_user_model, "alice", project, Membership.Role.ANNOTATOR)
+
+
+@pytest.fixture
+def bob(django_user_model, project):
+    return _user(django_user_model, "bob", project, Membership.Role.ANNOTATOR)
+
+
+@pytest.fixture
+def carol(django_user_model, project):
+    return _user(django_user_model, "carol", project, Membership.Role.LEAD)
+
+
+@pytest.fixture
+def mel(django_user_model, project):
+    return _user(django_user_model, "mel", project, Membership.Role.ML)
+
+
+@pytest.fixture
+def owen(django_user_model, other_project):
+    return _user(django_user_model, "owen", other_project, Membership.Role.ADMIN)
+
+
+def token_client(user) -> APIClient:
+    client = APIClient()
+    token, _ = Token.objects.get_or_create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def on_postgres() -> bool:
+    return connection.vendor == "postgresql"

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from feedback import services
+from tests.conftest import token_client
+from tests.factories import one_of_each
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def ingested(project):
+    services.events_ingest(project=project, events=one_of_each("s1"))
+
+
+def url(session: str = "s1", project: str = "acme") -> str:
+    return f"/api/v1/sessions/{session}?project={project}"
+
+
+def test_member_reads_session_with_generations_in_order_and_events(ingested, mel):
+    response = token_client(mel).get(url())
+    assert response.status_code == 200
+    body = response.json()
+    assert body["session_id"] == "s1"
+    assert [g["generation_id"] for g in body["generations"]] == ["g1", "g2"]
+    assert body["generations"][0]["final_text"] == "The report says revenue grew 5% in Q3."
+    assert body["generations"][1]["replaces"] == "g1"
+    assert [e["type"] for e in body["events"]][:3] == ["generation", "edit", "regenerate"]
+    assert body["events"][-1]["outcome"] == "completed"
+
+
+def test_annotator_cannot_browse_raw_sessions(ingested, alice):
+    assert token_client(alice).get(url()).status_code == 404
+
+
+def test_member_of_another_project_gets_404(ingested, owen):
+    assert token_client(owen).get(url()).status_code == 404
+    assert token_client(owen).get(url(project="globex")).status_code == 404
+
+
+def test_unknown_session_is_404(ingested, mel):
+    assert token_client(mel).get(url("nope")).status_code == 404
+
+
+def test_missing_project_parameter_is_400_naming_it(ingested, mel):
+    response = token_client(mel).get("/api/v1/sessions/s1")
+    assert response.status_code == 400
+    assert "project" in response.json()["errors"]
+
+
+def test_anonymous_is_refused(ingested):
+    assert APIClient().get(url()).status_code == 401
+
+
+def test_ingestion_key_cannot_read(ingested, ingest_client):
+    assert ingest_client.get(url()).status_code == 401
