@@ -118,7 +118,18 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", "3600")
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 600}
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "gleaner")
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE = {
+    "mark-inactive-sessions-abandoned": {
+        "task": "feedback.tasks.mark_inactive_sessions_abandoned",
+        "schedule": 60.0,
+    },
+    # Safety net: derivation is scheduled by ingestion; this catches anything missed.
+    "derive-pending-sessions": {"task": "feedback.tasks.derive_pending_sessions", "schedule": 60.0},
+}
+# A burst of events for one session inside this window causes one derivation.
+GLEANER_DERIVE_DEBOUNCE_SECONDS = envint("GLEANER_DERIVE_DEBOUNCE_SECONDS", "5")
+# Called (in the derivation transaction) with the ids of labels that need review.
+GLEANER_LABEL_CONSUMERS = ["review.services.labels_route"]
 
 if REDIS_URL:
     CACHES = {

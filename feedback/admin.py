@@ -4,8 +4,17 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from feedback import services
-from feedback.models import ApiKey, Event, Generation, Membership, Project, Session
+from feedback import labelling, services
+from feedback.models import (
+    ApiKey,
+    Event,
+    Generation,
+    Label,
+    Membership,
+    Project,
+    RoutingPolicy,
+    Session,
+)
 
 
 class MembershipInline(admin.TabularInline):
@@ -76,7 +85,7 @@ class LargeTableAdmin(admin.ModelAdmin):
 
 @admin.register(Session)
 class SessionAdmin(LargeTableAdmin):
-    list_display = ["external_id", "project", "user_ref", "outcome", "last_event_at"]
+    list_display = ["external_id", "project", "user_ref", "outcome", "retries", "last_event_at"]
     list_filter = ["outcome", "project"]
     search_fields = ["=external_id", "=user_ref"]
     list_select_related = ["project"]
@@ -108,3 +117,79 @@ class EventAdmin(LargeTableAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Event | None = None) -> bool:
         return False
+
+
+@admin.register(RoutingPolicy)
+class RoutingPolicyAdmin(admin.ModelAdmin):
+    list_display = [
+        "project",
+        "confidence_threshold",
+        "edit_ratio_min",
+        "edit_ratio_max",
+        "retry_threshold",
+        "qa_sample_rate",
+        "inactivity_timeout_minutes",
+        "half_life_days",
+        "updated_at",
+    ]
+    list_select_related = ["project"]
+    actions = ["rederive"]
+    fieldsets = [
+        (None, {"fields": ["project"]}),
+        ("Edits", {"fields": ["edit_ratio_min", "edit_ratio_max"]}),
+        ("Routing", {"fields": ["confidence_threshold", "retry_threshold", "qa_sample_rate"]}),
+        ("Sessions", {"fields": ["inactivity_timeout_minutes"]}),
+        (
+            "Weights",
+            {
+                "fields": [
+                    "half_life_days",
+                    "weight_edit",
+                    "weight_regenerate",
+                    "weight_copy_share",
+                    "weight_completed",
+                    "weight_abandoned",
+                    "weight_rating",
+                ]
+            },
+        ),
+    ]
+
+    @admin.action(description="Re-derive all labels of the selected projects")
+    def rederive(self, request: HttpRequest, queryset: QuerySet[RoutingPolicy]) -> None:
+        count = labelling.project_rederive(projects=[p.project for p in queryset])
+        self.message_user(request, f"{count} session(s) queued for re-derivation.")
+
+
+@admin.register(Label)
+class LabelAdmin(LargeTableAdmin):
+    list_display = [
+        "id",
+        "kind",
+        "source",
+        "rule",
+        "confidence",
+        "weight",
+        "needs_review",
+        "review_reason",
+        "review_outcome",
+        "active",
+        "project",
+        "occurred_at",
+    ]
+    list_filter = [
+        "kind",
+        "source",
+        "rule",
+        "needs_review",
+        "review_reason",
+        "review_outcome",
+        "active",
+        "project",
+    ]
+    search_fields = ["=session__external_id", "=generation__external_id"]
+    list_select_related = ["project"]
+    raw_id_fields = ["project", "session", "generation", "other_generation"]
+    readonly_fields = [
+        f.name for f in Label._meta.fields if f.name not in ("review_outcome", "review_note")
+    ]

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from feedback import selectors, services
 from feedback.authentication import HasProjectKey, ProjectKeyAuthentication
+from feedback.models import Label
 from feedback.ratelimit import IngestKeyThrottle
 
 
@@ -64,6 +65,26 @@ class EventIngestApi(APIView):
         return Response(result.as_response(), status=code)
 
 
+def _label(label: Label) -> dict:
+    body = {
+        "id": label.id,
+        "kind": label.kind,
+        "source": label.source,
+        "rule": label.rule,
+        "confidence": label.confidence,
+        "weight": label.weight,
+        "status": label.status,
+        "review_reason": label.review_reason or None,
+        "prompt": label.prompt,
+    }
+    if label.kind == Label.Kind.PREFERENCE_PAIR:
+        body.update(chosen=label.chosen, rejected=label.rejected)
+    elif label.kind == Label.Kind.COMPLETION:
+        body.update(completion=label.completion, label=label.label)
+    body["evidence"] = label.evidence
+    return body
+
+
 class SessionDetailApi(APIView):
     """A session with its generations, their signals and labels, and its events."""
 
@@ -86,6 +107,8 @@ class SessionDetailApi(APIView):
                 "user_id": session.user_ref or None,
                 "outcome": session.outcome,
                 "outcome_signal": session.outcome_signal or None,
+                "retries": session.retries,
+                "derived_at": session.derived_at,
                 "first_event_at": session.first_event_at,
                 "last_event_at": session.last_event_at,
                 "generations": [
@@ -98,6 +121,8 @@ class SessionDetailApi(APIView):
                         "replaces": g.replaces_ref or None,
                         "created_at": g.created_at,
                         "metadata": g.metadata,
+                        "signals": g.signals,
+                        "labels": [_label(label) for label in g.labels.all()],
                     }
                     for g in generations
                 ],

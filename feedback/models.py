@@ -4,8 +4,10 @@ import hashlib
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 
@@ -104,15 +106,29 @@ class Session(models.Model):
     user_ref = models.CharField(max_length=255, blank=True)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.OPEN)
     outcome_signal = models.CharField(max_length=255, blank=True)
+    retries = models.PositiveIntegerField(default=0)
     first_event_at = models.DateTimeField()
     last_event_at = models.DateTimeField()
+    timed_out_at = models.DateTimeField(
+        null=True, blank=True, help_text="Marked abandoned by the inactivity timeout."
+    )
     created_at = models.DateTimeField(default=timezone.now)
+    # Derivation bookkeeping: ingestion bumps `changes`; a derivation that read the log at
+    # change N sets `derived_changes` to N. The session needs deriving while they differ.
+    changes = models.PositiveBigIntegerField(default=1)
+    derived_changes = models.PositiveBigIntegerField(default=0)
+    derived_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["project", "external_id"], name="session_unique_ref")
         ]
         indexes = [
+            models.Index(
+                fields=["id"],
+                condition=Q(changes__gt=F("derived_changes")),
+                name="session_pending_derivation",
+            ),
             # The inactivity sweep: open sessions of a project by last activity.
             models.Index(
                 fields=["project", "last_event_at"],
@@ -139,6 +155,7 @@ class Generation(models.Model):
     )
     replaces_ref = models.CharField(max_length=255, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    signals = models.JSONField(default=dict, blank=True, help_text="Derived from the log.")
     created_at = models.DateTimeField(help_text="The generation event's timestamp.")
     received_at = models.DateTimeField(default=timezone.now)
 
@@ -203,3 +220,167 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.client_id}"
+
+
+class RoutingPolicy(models.Model):
+    """A project's thresholds for label conversion and routing (DESIGN.md defaults)."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="policy")
+    edit_ratio_min = models.FloatField(
+        default=0.05,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Edits below this ratio are cosmetic: reviewed, not auto-accepted.",
+    )
+    edit_ratio_max = models.FloatField(
+        default=0.90,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Edits above this ratio are rewrites: reviewed, not auto-accepted.",
+    )
+    retry_threshold = models.PositiveIntegerField(
+        default=3,
+        validators=[MinValueValidator(2)],
+        help_text="Regenerations in a row that flag a chain as high-retry.",
+    )
+    confidence_threshold = models.FloatField(
+        default=0.7,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Labels below this confidence go to review instead of export.",
+    )
+    qa_sample_rate = models.FloatField(
+        default=0.02,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of auto-accepted labels also sent to review, to measure precision.",
+    )
+    inactivity_timeout_minutes = models.PositiveIntegerField(
+        default=30,
+        validators=[MinValueValidator(1)],
+        help_text="Sessions with no outcome and no event for this long become abandoned.",
+    )
+    half_life_days = models.FloatField(
+        default=30.0,
+        validators=[MinValueValidator(0.1)],
+        help_text="Recency decay of export weights: a label this old weighs half.",
+    )
+    weight_edit = models.FloatField(default=1.0, validators=[MinValueValidator(0.0)])
+    weight_regenerate = models.FloatField(default=0.9, validators=[MinValueValidator(0.0)])
+    weight_copy_share = models.FloatField(
+        default=1.0,
+        validators=[MinValueValidator(0.0)],
+        help_text="Strong acceptance; keep it above the passive (completed) weight.",
+    )
+    weight_completed = models.FloatField(default=0.6, validators=[MinValueValidator(0.0)])
+    weight_abandoned = models.FloatField(default=0.6, validators=[MinValueValidator(0.0)])
+    weight_rating = models.FloatField(default=1.0, validators=[MinValueValidator(0.0)])
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "routing policies"
+
+    def __str__(self) -> str:
+        return f"Routing policy of {self.project}"
+
+    def clean(self) -> None:
+        errors = {}
+        ratios = (self.edit_ratio_min, self.edit_ratio_max)
+        if None not in ratios and ratios[0] >= ratios[1]:
+            errors["edit_ratio_min"] = "Must be below the maximum edit ratio."
+        if (
+            self.weight_copy_share is not None
+            and self.weight_completed is not None
+            and self.weight_copy_share < self.weight_completed
+        ):
+            errors["weight_copy_share"] = (
+                "Copy/share is strong acceptance: keep it at or above the completed weight."
+            )
+        if errors:
+            raise ValidationError(errors)
+
+
+class Label(models.Model):
+    """A training label derived from one session's behaviour.
+
+    Derivation owns the content and `needs_review`; review owns `review_outcome`. The
+    status shown to people is computed from both (see `status`).
+    """
+
+    class Kind(models.TextChoices):
+        PREFERENCE_PAIR = "preference_pair"
+        COMPLETION = "completion"
+        HIGH_RETRY = "high_retry"
+        RATING = "rating"
+
+    class Source(models.TextChoices):
+        EDIT = "edit"
+        REGENERATE = "regenerate"
+        COPY = "copy"
+        SHARE = "share"
+        OUTCOME = "outcome"
+        RATING = "rating"
+
+    class ReviewReason(models.TextChoices):
+        LOW_CONFIDENCE = "low_confidence"
+        HIGH_RETRY = "high_retry"
+        ABANDONED = "abandoned"
+        QA_SAMPLE = "qa_sample"
+
+    class Outcome(models.TextChoices):
+        ACCEPTED = "accepted"
+        REJECTED = "rejected"
+        EXCLUDED = "excluded"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="labels")
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="labels")
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="labels")
+    other_generation = models.ForeignKey(
+        Generation, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    key = models.CharField(max_length=600, help_text="Stable within the session.")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    source = models.CharField(max_length=20, choices=Source.choices)
+    rule = models.CharField(max_length=50)
+    prompt = models.JSONField(default=list)
+    chosen = models.TextField(blank=True)
+    rejected = models.TextField(blank=True)
+    completion = models.TextField(blank=True)
+    label = models.BooleanField(null=True, blank=True)
+    confidence = models.FloatField()
+    weight = models.FloatField()
+    evidence = models.JSONField(default=dict, blank=True)
+    needs_review = models.BooleanField(default=False)
+    review_reason = models.CharField(max_length=20, choices=ReviewReason.choices, blank=True)
+    review_outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)
+    review_note = models.CharField(max_length=255, blank=True)
+    active = models.BooleanField(
+        default=True, help_text="False once re-derivation no longer produces this label."
+    )
+    model = models.CharField(max_length=200, blank=True)
+    occurred_at = models.DateTimeField(help_text="When the behaviour happened (for recency).")
+    derived_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["session", "key"], name="label_unique_key"),
+            models.CheckConstraint(
+                condition=Q(confidence__gte=0) & Q(confidence__lte=1), name="label_confidence_0_1"
+            ),
+        ]
+        indexes = [
+            # Exports: a project's usable labels by time.
+            models.Index(
+                fields=["project", "occurred_at"],
+                condition=Q(active=True),
+                name="label_active_by_time",
+            ),
+            models.Index(fields=["generation"], name="label_by_generation"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.rule} #{self.pk}"
+
+    @property
+    def status(self) -> str:
+        if not self.active:
+            return "excluded"
+        if self.review_outcome:
+            return self.review_outcome
+        return "in_review" if self.needs_review else "auto_accepted"

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
-from feedback.models import Event, Generation, Membership, Project, Session
+from feedback.models import Event, Generation, Label, Membership, Project, Session
 
 READ_ROLES = (Membership.Role.ADMIN, Membership.Role.LEAD, Membership.Role.ML)
 SESSION_EVENTS_SHOWN = 1000
@@ -53,7 +53,10 @@ def access_session(
 
 
 def session_generations(session: Session) -> QuerySet[Generation]:
-    return session.generations.select_related("replaces").order_by("created_at", "id")
+    """The session's generations in order, each with its labels (two queries in all)."""
+    return session.generations.order_by("created_at", "id").prefetch_related(
+        Prefetch("labels", queryset=Label.objects.order_by("id"))
+    )
 
 
 def session_events(session: Session, limit: int = SESSION_EVENTS_SHOWN) -> list[Event]:

@@ -10,13 +10,22 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Case, DateTimeField, OuterRef, Q, Subquery, Value, When
+from django.db.models import Case, DateTimeField, F, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
 from feedback.bulk import insert_ignoring_conflicts
 from feedback.event_schema import EventInvalid, ValidEvent, validate_event
-from feedback.models import ApiKey, Event, Generation, Membership, Project, Session
+from feedback.labelling import derivation_schedule
+from feedback.models import (
+    ApiKey,
+    Event,
+    Generation,
+    Membership,
+    Project,
+    RoutingPolicy,
+    Session,
+)
 
 LAST_USED_GRANULARITY = timedelta(minutes=1)
 
@@ -39,8 +48,11 @@ class IngestResult:
 
 
 def project_create(*, slug: str, name: str = "") -> tuple[Project, bool]:
-    """The project with this slug, created if missing: (project, created)."""
-    return Project.objects.get_or_create(slug=slug, defaults={"name": name or slug})
+    """The project with this slug, created if missing, with its routing policy."""
+    with transaction.atomic():
+        project, created = Project.objects.get_or_create(slug=slug, defaults={"name": name or slug})
+        RoutingPolicy.objects.get_or_create(project=project)
+    return project, created
 
 
 def membership_set(*, project: Project, user: AbstractBaseUser, role: str) -> Membership:
@@ -121,6 +133,7 @@ def events_ingest(
             _generations_insert(project, stored, session_ids, now)
             _link_late_arrivals(project, stored)
             result.session_ids = _sessions_touch(stored, session_ids)
+            transaction.on_commit(derivation_schedule)
     return result
 
 
@@ -231,7 +244,7 @@ def _link_late_arrivals(project: Project, events: list[ValidEvent]) -> None:
 
 
 def _sessions_touch(events: list[ValidEvent], session_ids: dict[str, int]) -> list[int]:
-    """Widen each touched session's activity span, in one UPDATE."""
+    """Widen each touched session's activity span and mark it for derivation, in one UPDATE."""
     spans: dict[int, tuple[datetime, datetime]] = {}
     for event in events:
         sid = session_ids[event.session_ref]
@@ -240,6 +253,7 @@ def _sessions_touch(events: list[ValidEvent], session_ids: dict[str, int]) -> li
     ids = sorted(spans)
     output = DateTimeField()
     Session.objects.filter(pk__in=ids).update(
+        changes=F("changes") + 1,
         first_event_at=Least(
             "first_event_at",
             Case(*(When(pk=i, then=Value(spans[i][0])) for i in ids), output_field=output),

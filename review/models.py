@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from feedback.models import Generation, Label, Project
+
+
+class Queue(models.Model):
+    class Reason(models.TextChoices):
+        """The routing reason a project's default queue receives (blank: a custom queue)."""
+
+        LOW_CONFIDENCE = "low_confidence", "Low confidence"
+        HIGH_RETRY = "high_retry", "High retry"
+        ABANDONED = "abandoned", "Abandoned session"
+        QA_SAMPLE = "qa_sample", "QA sample of auto-accepted labels"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="queues")
+    name = models.CharField(max_length=200)
+    reason = models.CharField(max_length=20, choices=Reason.choices, blank=True)
+    guidelines = models.TextField(blank=True, help_text="Markdown, rendered sanitised.")
+    annotations_per_item = models.PositiveSmallIntegerField(
+        default=3, validators=[MinValueValidator(1), MaxValueValidator(50)]
+    )
+    claim_timeout_minutes = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(1)]
+    )
+    min_item_agreement = models.FloatField(
+        default=0.66, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
+    min_alpha = models.FloatField(
+        default=0.667, validators=[MinValueValidator(-1.0), MaxValueValidator(1.0)]
+    )
+    agreement_tolerance = models.FloatField(
+        default=0.0,
+        validators=[MinValueValidator(0.0)],
+        help_text="Ordinal/interval answers this close count as agreeing (per item).",
+    )
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="review_queues"
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["project", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "reason"],
+                condition=~Q(reason=""),
+                name="queue_one_default_per_reason",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project} / {self.name}"
+
+
+class Question(models.Model):
+    class Type(models.TextChoices):
+        CHOICE = "choice", "Single choice"
+        RATING = "rating", "Rating scale"
+        TEXT = "text", "Free text"
+
+    class Level(models.TextChoices):
+        NOMINAL = "nominal"
+        ORDINAL = "ordinal"
+        INTERVAL = "interval"
+        RATIO = "ratio"
+
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="questions")
+    key = models.SlugField(max_length=50)
+    type = models.CharField(max_length=10, choices=Type.choices)
+    prompt = models.CharField(max_length=500)
+    choices = models.JSONField(default=list, blank=True, help_text="Ordered options (choice).")
+    min_value = models.IntegerField(null=True, blank=True)
+    max_value = models.IntegerField(null=True, blank=True)
+    required = models.BooleanField(default=True)
+    level = models.CharField(max_length=10, choices=Level.choices, default=Level.NOMINAL)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["queue", "position", "id"]
+        constraints = [models.UniqueConstraint(fields=["queue", "key"], name="question_unique_key")]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Item(models.Model):
+    """Something to review: a derived label, a generation, or free content."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        COMPLETE = "complete"
+        DISCARDED = "discarded"
+
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="items")
+    label = models.ForeignKey(
+        Label, null=True, blank=True, on_delete=models.CASCADE, related_name="review_items"
+    )
+    generation = models.ForeignKey(
+        Generation, null=True, blank=True, on_delete=models.CASCADE, related_name="review_items"
+    )
+    content = models.JSONField(default=dict, blank=True, help_text="{prompt, responses}")
+    reason = models.CharField(max_length=30, help_text="Why it is here.")
+    reason_detail = models.JSONField(default=dict, blank=True)
+    priority = models.IntegerField(default=0)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    annotation_count = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["queue", "label"],
+                condition=Q(label__isnull=False),
+                name="item_one_per_label",
+            )
+        ]
+        indexes = [
+            # "Next item": open items of a queue by priority, then age.
+            models.Index(
+                fields=["queue", "-priority", "id"],
+                condition=Q(status="open"),
+                name="item_open_by_priority",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Item {self.pk} ({self.reason})"

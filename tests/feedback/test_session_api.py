@@ -56,3 +56,29 @@ def test_anonymous_is_refused(ingested):
 
 def test_ingestion_key_cannot_read(ingested, ingest_client):
     assert ingest_client.get(url()).status_code == 401
+
+
+def test_session_shows_derived_signals_and_labels_with_status(ingested, mel, project):
+    from feedback import labelling
+
+    labelling.sessions_derive_pending()
+    body = token_client(mel).get(url()).json()
+    assert body["outcome"] == "completed" and body["retries"] == 1
+    g1, g2 = body["generations"]
+    assert g1["signals"]["regenerated"] is True and g1["signals"]["edits"] == 1
+    assert g2["signals"]["copied"] is True and g2["signals"]["dwell_ms"] == 5400
+    kinds = {(label["kind"], label["source"]) for g in (g1, g2) for label in g["labels"]}
+    # g1 was edited, so it is an edit pair rather than the rejected side of a regenerate
+    # pair; g2 was shared (strong acceptance); the rating is kept apart.
+    assert kinds == {("preference_pair", "edit"), ("completion", "share"), ("rating", "rating")}
+    statuses = {label["status"] for g in (g1, g2) for label in g["labels"]}
+    assert statuses <= {"auto_accepted", "in_review"}
+
+
+def test_session_read_costs_a_fixed_number_of_queries(ingested, mel, django_assert_max_num_queries):
+    from feedback import labelling
+
+    labelling.sessions_derive_pending()
+    client = token_client(mel)
+    with django_assert_max_num_queries(8):
+        assert client.get(url()).status_code == 200

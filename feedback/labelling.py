@@ -1,0 +1,237 @@
+"""Writes that turn the event log into signals and labels (DESIGN.md, "Signals and label
+conversion"). The rules themselves are pure and live in `feedback.derivation`.
+
+Contract: a session needs deriving while `changes > derived_changes`. Ingestion bumps
+`changes`; `sessions_derive_pending` locks a chunk of such sessions, re-reads their whole
+log, upserts labels by their stable key and records the `changes` it saw. Re-deriving is
+idempotent and never touches `review_outcome` (owned by review).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from feedback.derivation import EventRecord, GenerationRecord, Policy, derive_session
+from feedback.models import Event, Generation, Label, Project, RoutingPolicy, Session
+
+logger = logging.getLogger(__name__)
+DERIVE_CHUNK = 200
+SCHEDULED_MARK = "gleaner:derive-scheduled"
+
+POLICY_FIELDS = [
+    "edit_ratio_min",
+    "edit_ratio_max",
+    "retry_threshold",
+    "confidence_threshold",
+    "qa_sample_rate",
+    "weight_edit",
+    "weight_regenerate",
+    "weight_copy_share",
+    "weight_completed",
+    "weight_abandoned",
+    "weight_rating",
+]
+LABEL_CONTENT_FIELDS = [
+    "generation",
+    "other_generation",
+    "kind",
+    "source",
+    "rule",
+    "prompt",
+    "chosen",
+    "rejected",
+    "completion",
+    "label",
+    "confidence",
+    "weight",
+    "evidence",
+    "needs_review",
+    "review_reason",
+    "active",
+    "model",
+    "occurred_at",
+    "derived_at",
+]
+
+
+def policy_for(routing: RoutingPolicy | None) -> Policy:
+    if routing is None:
+        return Policy()
+    return Policy(**{name: getattr(routing, name) for name in POLICY_FIELDS})
+
+
+def derivation_schedule() -> None:
+    """Ask for pending sessions to be derived, at most once per debounce window.
+
+    A burst of events for one session inside the window causes one derivation: the task
+    runs at the window's end and reads everything that arrived by then. In-process mode
+    (no broker) derives at once.
+    """
+    from feedback.tasks import derive_pending_sessions
+
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        derive_pending_sessions.delay()
+        return
+    debounce = settings.GLEANER_DERIVE_DEBOUNCE_SECONDS
+    if cache.add(SCHEDULED_MARK, 1, timeout=debounce):
+        derive_pending_sessions.apply_async(countdown=debounce)
+
+
+def sessions_derive_pending(*, limit: int = DERIVE_CHUNK, project: Project | None = None) -> int:
+    """Derive up to `limit` pending sessions in one transaction; how many were derived.
+
+    Rows are locked with SKIP LOCKED, so concurrent workers take disjoint chunks and
+    ingestion's counter bump for a locked session waits for this commit (then the session
+    is pending again and is derived once more: nothing is lost).
+    """
+    with transaction.atomic():
+        pending = Session.objects.filter(changes__gt=F("derived_changes"))
+        if project is not None:
+            pending = pending.filter(project=project)
+        sessions = list(
+            pending.select_for_update(skip_locked=True, of=("self",))
+            .order_by("id")
+            .only("id", "project_id", "changes", "timed_out_at")[:limit]
+        )
+        if sessions:
+            _derive(sessions, now=timezone.now())
+    return len(sessions)
+
+
+def _derive(sessions: list[Session], *, now: datetime) -> None:
+    ids = [s.pk for s in sessions]
+    policies = {
+        p.project_id: policy_for(p)
+        for p in RoutingPolicy.objects.filter(project_id__in={s.project_id for s in sessions})
+    }
+    generations: dict[int, list[Generation]] = defaultdict(list)
+    for generation in Generation.objects.filter(session_id__in=ids).only(
+        "id", "session_id", "external_id", "input", "output", "model", "replaces_ref", "created_at"
+    ):
+        generations[generation.session_id].append(generation)
+    events: dict[int, list[EventRecord]] = defaultdict(list)
+    for session_id, client_id, type_, timestamp, ref, payload in Event.objects.filter(
+        session_id__in=ids
+    ).values_list("session_id", "client_id", "type", "timestamp", "generation_ref", "payload"):
+        events[session_id].append(EventRecord(client_id, type_, timestamp, ref or None, payload))
+    existing: dict[tuple[int, str], int] = {
+        (session_id, key): pk
+        for pk, session_id, key in Label.objects.filter(
+            session_id__in=ids, active=True
+        ).values_list("id", "session_id", "key")
+    }
+
+    labels: list[Label] = []
+    changed_generations: list[Generation] = []
+    for session in sessions:
+        gens = {g.external_id: g for g in generations[session.pk]}
+        result = derive_session(
+            generations=[
+                GenerationRecord(
+                    g.external_id, g.input, g.output, g.model, g.replaces_ref or None, g.created_at
+                )
+                for g in gens.values()
+            ],
+            events=events[session.pk],
+            policy=policies.get(session.project_id, Policy()),
+            abandoned_by_timeout=session.timed_out_at is not None,
+        )
+        session.outcome = result.session.outcome
+        session.outcome_signal = result.session.outcome_signal or ""
+        session.retries = result.session.retries
+        session.derived_changes = session.changes
+        session.derived_at = now
+        for ref, signals in result.generations.items():
+            generation = gens[ref]
+            generation.signals = {k: v for k, v in asdict(signals).items() if k != "final_text"}
+            changed_generations.append(generation)
+        for derived in result.labels:
+            subject = gens[derived.generation_ref]
+            other = gens.get(derived.other_generation_ref) if derived.other_generation_ref else None
+            labels.append(
+                Label(
+                    project_id=session.project_id,
+                    session_id=session.pk,
+                    key=derived.key,
+                    generation=subject,
+                    other_generation=other,
+                    kind=derived.kind,
+                    source=derived.source,
+                    rule=derived.rule,
+                    prompt=derived.prompt,
+                    chosen=derived.chosen or "",
+                    rejected=derived.rejected or "",
+                    completion=derived.completion or "",
+                    label=derived.label,
+                    confidence=derived.confidence,
+                    weight=derived.weight,
+                    evidence=derived.signals,
+                    needs_review=derived.needs_review,
+                    review_reason=derived.review_reason or "",
+                    active=True,
+                    model=subject.model,
+                    occurred_at=subject.created_at,
+                    derived_at=now,
+                )
+            )
+
+    Session.objects.bulk_update(
+        sessions, ["outcome", "outcome_signal", "retries", "derived_changes", "derived_at"]
+    )
+    Generation.objects.bulk_update(changed_generations, ["signals"], batch_size=500)
+    stored = Label.objects.bulk_create(
+        labels,
+        batch_size=500,
+        update_conflicts=True,
+        unique_fields=["session", "key"],
+        update_fields=LABEL_CONTENT_FIELDS,
+    )
+    kept = {(label.session_id, label.key) for label in labels}
+    gone = [pk for slot, pk in existing.items() if slot not in kept]
+    if gone:
+        # A label the log no longer supports leaves exports but keeps any review made of it.
+        Label.objects.filter(pk__in=gone).update(active=False, derived_at=now)
+    _notify_consumers([label.pk for label in stored if label.needs_review])
+
+
+def _notify_consumers(label_ids: list[int]) -> None:
+    """Hand labels needing review to the apps that route them (settings-wired, so feedback
+    imports nothing of review). Runs inside the derivation transaction: routing commits or
+    rolls back with the labels."""
+    if not label_ids:
+        return
+    for path in settings.GLEANER_LABEL_CONSUMERS:
+        import_string(path)(label_ids=label_ids)
+
+
+def sessions_mark_abandoned(*, now: datetime | None = None) -> int:
+    """Mark open sessions idle past their project's inactivity timeout as abandoned."""
+    now = now or timezone.now()
+    marked = 0
+    for project_id, minutes in RoutingPolicy.objects.values_list(
+        "project_id", "inactivity_timeout_minutes"
+    ):
+        marked += Session.objects.filter(
+            project_id=project_id,
+            outcome=Session.Outcome.OPEN,
+            last_event_at__lt=now - timedelta(minutes=minutes),
+        ).update(outcome=Session.Outcome.ABANDONED, timed_out_at=now, changes=F("changes") + 1)
+    return marked
+
+
+def project_rederive(*, projects: Iterable[Project]) -> int:
+    """Mark every session of `projects` for derivation (after a policy change)."""
+    count = Session.objects.filter(project__in=list(projects)).update(derived_changes=0)
+    transaction.on_commit(derivation_schedule)
+    return count

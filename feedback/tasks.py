@@ -1,0 +1,24 @@
+"""Thin, idempotent tasks: each finds its work in the database, so a re-delivered task
+finds it done and does nothing."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from feedback import labelling
+
+
+@shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
+def derive_pending_sessions() -> int:
+    derived = labelling.sessions_derive_pending()
+    if derived == labelling.DERIVE_CHUNK:
+        derive_pending_sessions.delay()  # more is pending: continue in a fresh task
+    return derived
+
+
+@shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
+def mark_inactive_sessions_abandoned() -> int:
+    marked = labelling.sessions_mark_abandoned()
+    if marked:
+        labelling.derivation_schedule()
+    return marked

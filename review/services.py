@@ -1,0 +1,138 @@
+"""Writes of the review app. Each function owns its transaction (or states that it runs
+inside its caller's)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db import transaction
+
+from feedback.models import Label, Project
+from review.models import Item, Question, Queue
+
+DEFAULT_QUEUES: dict[str, dict] = {
+    Queue.Reason.LOW_CONFIDENCE: {
+        "name": "Low-confidence labels",
+        "guidelines": (
+            "A label derived from behaviour was not confident enough to train on.\n\n"
+            "* **Pairs**: is the *chosen* answer really better than the *rejected* one?\n"
+            "* **Completions**: is the answer good (positive) or bad (negative) as labelled?"
+        ),
+        "questions": [
+            ("verdict", "choice", "Is the derived label right?", ["yes", "no", "unsure"]),
+            ("quality", "rating", "Quality of the chosen / labelled answer", (1, 5)),
+            ("note", "text", "Why? (optional)", None),
+        ],
+    },
+    Queue.Reason.HIGH_RETRY: {
+        "name": "High-retry chains",
+        "guidelines": (
+            "The user regenerated three or more times in a row. Judge why, and whether the "
+            "answer they ended with is usable."
+        ),
+        "questions": [
+            (
+                "cause",
+                "choice",
+                "Why did the user retry?",
+                ["model failed", "user exploring", "prompt unclear", "other"],
+            ),
+            ("verdict", "choice", "Is the last answer usable?", ["yes", "no", "unsure"]),
+            ("note", "text", "Notes (optional)", None),
+        ],
+    },
+    Queue.Reason.ABANDONED: {
+        "name": "Abandoned sessions",
+        "guidelines": "The session ended without success. Did the last answer fail the user?",
+        "questions": [
+            ("verdict", "choice", "Did the last answer fail the user?", ["yes", "no", "unsure"]),
+            ("quality", "rating", "Quality of the last answer", (1, 5)),
+            ("note", "text", "What went wrong? (optional)", None),
+        ],
+    },
+    Queue.Reason.QA_SAMPLE: {
+        "name": "QA sample of auto-accepted labels",
+        "guidelines": (
+            "A random sample of labels that went straight to training data. Your answers "
+            "measure the precision of each rule."
+        ),
+        "questions": [
+            ("verdict", "choice", "Is the derived label right?", ["yes", "no", "unsure"]),
+            ("note", "text", "Why? (optional)", None),
+        ],
+    },
+}
+
+
+def project_queues_ensure(*, project: Project) -> dict[str, Queue]:
+    """The project's default queue per routing reason, created with default questions if
+    missing. Safe to call concurrently (the unique constraint decides)."""
+    queues = {q.reason: q for q in Queue.objects.filter(project=project).exclude(reason="")}
+    for reason, spec in DEFAULT_QUEUES.items():
+        if reason in queues:
+            continue
+        with transaction.atomic():
+            queue, created = Queue.objects.get_or_create(
+                project=project,
+                reason=reason,
+                defaults={"name": spec["name"], "guidelines": spec["guidelines"]},
+            )
+            if created:
+                Question.objects.bulk_create(
+                    _default_question(queue, position, *question)
+                    for position, question in enumerate(spec["questions"])
+                )
+        queues[reason] = queue
+    return queues
+
+
+def _default_question(queue: Queue, position: int, key: str, type_: str, prompt: str, extra):
+    question = Question(
+        queue=queue, key=key, type=type_, prompt=prompt, position=position, required=True
+    )
+    if type_ == Question.Type.CHOICE:
+        question.choices = list(extra)
+    elif type_ == Question.Type.RATING:
+        question.min_value, question.max_value = extra
+        question.level = Question.Level.ORDINAL
+    else:
+        question.required = False
+    return question
+
+
+def labels_route(*, label_ids: Iterable[int]) -> int:
+    """Put labels that need review into their project's default queue for their reason.
+
+    Called inside the derivation transaction (see GLEANER_LABEL_CONSUMERS). Idempotent: a
+    label gets one item per queue however often it is re-derived, and existing items
+    (with their annotations) are left alone.
+    """
+    labels = list(
+        Label.objects.filter(pk__in=list(label_ids), needs_review=True)
+        .exclude(review_reason="")
+        .only("id", "project_id", "review_reason", "rule", "kind", "confidence", "generation_id")
+    )
+    by_project: dict[int, list[Label]] = {}
+    for label in labels:
+        by_project.setdefault(label.project_id, []).append(label)
+    items = []
+    for project_id, project_labels in by_project.items():
+        queues = project_queues_ensure(project=Project(pk=project_id))
+        for label in project_labels:
+            items.append(
+                Item(
+                    queue=queues[label.review_reason],
+                    label=label,
+                    generation_id=label.generation_id,
+                    reason=label.review_reason,
+                    reason_detail={
+                        "rule": label.rule,
+                        "kind": label.kind,
+                        "confidence": label.confidence,
+                    },
+                    # Abandoned and high-retry items first: they are always reviewed.
+                    priority=1 if label.review_reason in ("abandoned", "high_retry") else 0,
+                )
+            )
+    created = Item.objects.bulk_create(items, batch_size=500, ignore_conflicts=True)
+    return len(created)

@@ -1,0 +1,219 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from feedback import labelling, services
+from feedback.models import Label, RoutingPolicy, Session
+from review.models import Item, Queue
+from tests.factories import BASE_TIME, edit, event, generation
+
+pytestmark = pytest.mark.django_db
+
+OUTPUT = (
+    "The quarterly report says revenue grew four percent, driven by the new subscription "
+    "tier, while costs stayed flat and the churn rate fell slightly across all regions."
+)
+CORRECTED = (
+    "The quarterly report says revenue grew five percent, driven by the enterprise tier, "
+    "while costs stayed flat and churn fell slightly in Europe."
+)
+
+
+def ingest(project, events):
+    result = services.events_ingest(project=project, events=events)
+    assert result.rejected == 0, result.errors
+    return result
+
+
+def derive_all() -> int:
+    total = 0
+    while done := labelling.sessions_derive_pending():
+        total += done
+    return total
+
+
+def labels(**filters):
+    return list(Label.objects.filter(active=True, **filters).order_by("key"))
+
+
+def test_edit_correction_becomes_an_auto_accepted_pair(project):
+    ingest(project, [generation("g1", output=OUTPUT), edit("g1", CORRECTED, t=30)])
+    assert derive_all() == 1
+    (pair,) = labels(kind="preference_pair")
+    assert (pair.source, pair.rule) == ("edit", "edit_correction")
+    assert pair.chosen == CORRECTED and pair.rejected == OUTPUT
+    assert pair.status in ("auto_accepted", "in_review")  # qa sample may pick it
+    assert pair.confidence >= RoutingPolicy.objects.get(project=project).confidence_threshold
+    assert pair.prompt == [{"role": "user", "content": "Summarise this report."}]
+
+
+def test_edit_before_its_generation_is_derived_once_it_arrives(project):
+    ingest(project, [edit("g1", CORRECTED, t=30)])
+    derive_all()
+    assert labels() == []
+    ingest(project, [generation("g1", output=OUTPUT)])
+    derive_all()
+    assert [label.rule for label in labels()] == ["edit_correction"]
+
+
+def test_cosmetic_edit_is_routed_to_review_not_auto_accepted(project):
+    ingest(project, [generation("g1", output=OUTPUT), edit("g1", OUTPUT + "!", t=30)])
+    derive_all()
+    (label,) = labels(source="edit")
+    assert label.rule == "edit_cosmetic" and label.needs_review
+    item = Item.objects.get(label=label)
+    assert item.queue.reason == Queue.Reason.LOW_CONFIDENCE
+    assert item.reason == "low_confidence"
+
+
+def test_rewrite_is_routed_to_review_not_auto_accepted(project):
+    rewrite = "Q3: +5%"
+    ingest(project, [generation("g1", output=OUTPUT), edit("g1", rewrite, t=30)])
+    derive_all()
+    (label,) = labels(source="edit")
+    assert label.rule == "edit_rewrite" and label.status == "in_review"
+    assert Item.objects.filter(label=label).count() == 1
+
+
+def test_regenerate_without_downstream_action_yields_no_pair(project):
+    ingest(
+        project,
+        [
+            generation("g1", output=OUTPUT),
+            event("regenerate", generation_id="g1", t=5),
+            generation("g2", output=CORRECTED, replaces="g1", t=6),
+        ],
+    )
+    derive_all()
+    assert labels(source="regenerate") == []
+    g1 = project.generations.get(external_id="g1")
+    assert g1.signals["regenerated"] is True and g1.signals["chain_length"] == 2
+
+
+def test_regenerate_then_copy_prefers_the_later_generation(project):
+    ingest(
+        project,
+        [
+            generation("g1", output=OUTPUT),
+            event("regenerate", generation_id="g1", t=5),
+            generation("g2", output=CORRECTED, replaces="g1", t=6),
+            event("copy", generation_id="g2", t=20),
+        ],
+    )
+    derive_all()
+    (pair,) = labels(source="regenerate")
+    assert pair.chosen == CORRECTED and pair.rejected == OUTPUT
+    assert pair.other_generation.external_id == "g1"
+
+
+def test_three_regenerations_flag_the_chain_for_review(project):
+    events = [generation("g0", output=OUTPUT)]
+    for n in range(1, 4):
+        events.append(event("regenerate", generation_id=f"g{n - 1}", t=n * 10))
+        events.append(
+            generation(f"g{n}", output=f"{OUTPUT} v{n}", replaces=f"g{n - 1}", t=n * 10 + 1)
+        )
+    ingest(project, events)
+    derive_all()
+    (flag,) = labels(kind="high_retry")
+    assert flag.needs_review and flag.review_reason == "high_retry"
+    assert Item.objects.get(label=flag).queue.reason == Queue.Reason.HIGH_RETRY
+    assert Session.objects.get().retries == 3
+
+
+def test_completed_session_labels_its_final_generation(project):
+    ingest(
+        project,
+        [
+            generation("g1", output=OUTPUT),
+            event("session_outcome", outcome="completed", signal="tests_passed", t=60),
+        ],
+    )
+    derive_all()
+    (positive,) = labels(source="outcome")
+    assert positive.kind == "completion" and positive.label is True
+    session = Session.objects.get()
+    assert (session.outcome, session.outcome_signal) == ("completed", "tests_passed")
+
+
+def test_inactive_session_is_marked_abandoned_and_its_last_answer_reviewed(project):
+    ingest(project, [generation("g1", output=OUTPUT)])
+    derive_all()
+    assert labels() == []
+    later = BASE_TIME + timedelta(minutes=31)
+    assert labelling.sessions_mark_abandoned(now=later) == 1
+    assert labelling.sessions_mark_abandoned(now=later) == 0  # already marked
+    derive_all()
+    (negative,) = labels(source="outcome")
+    assert negative.label is False and negative.review_reason == "abandoned"
+    assert Item.objects.get(label=negative).queue.reason == Queue.Reason.ABANDONED
+    assert Session.objects.get().outcome == "abandoned"
+
+
+def test_rating_is_kept_apart(project):
+    ingest(project, [generation("g1", output=OUTPUT), event("rating", generation_id="g1", value=1)])
+    derive_all()
+    (rating,) = labels(kind="rating")
+    assert rating.source == "rating"
+
+
+def test_rederivation_is_idempotent_and_keeps_reviews(project):
+    ingest(project, [generation("g1", output=OUTPUT), edit("g1", OUTPUT + "!", t=30)])
+    derive_all()
+    label = labels()[0]
+    Label.objects.filter(pk=label.pk).update(review_outcome="accepted")
+    before = list(Label.objects.values_list("id", "key", "confidence", "chosen"))
+    labelling.project_rederive(projects=[project])
+    assert derive_all() == 1
+    assert list(Label.objects.values_list("id", "key", "confidence", "chosen")) == before
+    assert Label.objects.get(pk=label.pk).review_outcome == "accepted"
+    assert Item.objects.count() == 1
+
+
+def test_a_label_the_log_no_longer_supports_is_deactivated(project):
+    ingest(project, [generation("g1", output=OUTPUT), event("copy", generation_id="g1", t=9)])
+    derive_all()
+    (accept,) = labels()
+    ingest(project, [edit("g1", CORRECTED, t=30)])  # a real edit replaces the copy positive
+    derive_all()
+    accept.refresh_from_db()
+    assert not accept.active and accept.status == "excluded"
+    assert [label.rule for label in labels()] == ["edit_correction"]
+
+
+def test_ingestion_marks_sessions_pending_and_derivation_clears_them(project):
+    ingest(project, [generation("g1", output=OUTPUT)])
+    assert Session.objects.filter(derived_changes=0).count() == 1
+    derive_all()
+    session = Session.objects.get()
+    assert session.derived_changes == session.changes
+    ingest(project, [event("view", generation_id="g1", dwell_ms=100, t=3)])
+    session.refresh_from_db()
+    assert session.changes > session.derived_changes
+
+
+def test_policy_validation_names_the_field(project):
+    policy = RoutingPolicy.objects.get(project=project)
+    policy.edit_ratio_min, policy.edit_ratio_max = 0.5, 0.4
+    with pytest.raises(ValidationError) as error:
+        policy.full_clean()
+    assert "edit_ratio_min" in error.value.message_dict
+    policy.edit_ratio_min, policy.qa_sample_rate = 0.05, 1.5
+    with pytest.raises(ValidationError) as error:
+        policy.full_clean()
+    assert "qa_sample_rate" in error.value.message_dict
+
+
+def test_policy_change_changes_the_labels(project):
+    ingest(project, [generation("g1", output=OUTPUT), edit("g1", CORRECTED, t=30)])
+    derive_all()
+    assert labels()[0].needs_review is False or labels()[0].review_reason == "qa_sample"
+    RoutingPolicy.objects.filter(project=project).update(
+        confidence_threshold=0.99, qa_sample_rate=0
+    )
+    labelling.project_rederive(projects=[project])
+    derive_all()
+    assert labels()[0].review_reason == "low_confidence"

@@ -1,0 +1,125 @@
+"""End to end with a real Celery worker process on real Redis and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+
+from config.celery import app
+from feedback.labelling import SCHEDULED_MARK
+from feedback.models import Label, Session
+from review.models import Item
+from tests.factories import edit, event, generation
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+DEBOUNCE = 2
+
+
+def wait_until(predicate, timeout: float = 60.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)  # polling interval, not a wait for an outcome
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def worker(settings, tmp_path):
+    settings.GLEANER_DERIVE_DEBOUNCE_SECONDS = DEBOUNCE
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+        "GLEANER_DERIVE_DEBOUNCE_SECONDS": str(DEBOUNCE),
+    }
+    app.control.purge()
+    cache.delete(SCHEDULED_MARK)
+    log = tmp_path / "worker.log"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "INFO",
+            "--without-mingle",
+            "--without-gossip",
+            "--without-heartbeat",
+            "-Q",
+            settings.CELERY_TASK_DEFAULT_QUEUE,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    wait_until(lambda: "ready" in log.read_text(), what="the worker to start")
+    yield log
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=30)
+
+
+def post_events(live_server, key: str, events: list[dict]) -> dict:
+    request = urllib.request.Request(
+        f"{live_server.url}/api/v1/events",
+        data=json.dumps({"events": events}).encode(),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def test_worker_derives_labels_and_routes_items_from_events_sent_over_http(
+    live_server, worker, api_key
+):
+    output = "Revenue grew four percent, led by the new subscription tier; costs were flat."
+    burst = [
+        [generation("g1", session="e2e", output=output, t=0)],
+        [event("view", session="e2e", generation_id="g1", dwell_ms=800, t=1)],
+        [edit("g1", output + ".", session="e2e", t=2)],  # cosmetic: must be reviewed
+        [event("regenerate", session="e2e", generation_id="g1", t=3)],
+        [generation("g2", session="e2e", output=output.upper(), replaces="g1", t=4)],
+    ]
+    for batch in burst:
+        assert post_events(live_server, api_key, batch)["accepted"] == 1
+
+    session = wait_until(
+        lambda: Session.objects.filter(external_id="e2e", derived_at__isnull=False).first(),
+        what="the session to be derived",
+    )
+    assert session.derived_changes == session.changes
+    cosmetic = Label.objects.get(session=session, rule="edit_cosmetic")
+    assert cosmetic.needs_review
+    item = wait_until(lambda: Item.objects.filter(label=cosmetic).first(), what="the queue item")
+    assert item.queue.reason == "low_confidence"
+
+    # Debounce: the five batches above arrived inside one window, so the worker derived the
+    # session once, not five times.
+    derived_counts = [
+        int(n)
+        for n in re.findall(
+            r"derive_pending_sessions\[[^\]]+\] succeeded in [\d.]+s: (\d+)", worker.read_text()
+        )
+    ]
+    assert sum(derived_counts) == 1, worker.read_text()[-2000:]
