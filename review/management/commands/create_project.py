@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.text import slugify
 
 from feedback import services
+from review.services import project_queues_ensure
 
 
 class Command(BaseCommand):
@@ -24,7 +25,11 @@ class Command(BaseCommand):
                 f"slug: {slug!r} is not a valid slug (lowercase letters, digits, '-', '_')."
             )
         project, created = services.project_create(slug=slug, name=options["name"])
+        queues = project_queues_ensure(project=project)
         _, raw = services.api_key_create(project=project, name=options["key_name"])
-        self.stdout.write(f"{'Created' if created else 'Found'} project {project.slug}.")
+        self.stdout.write(
+            f"{'Created' if created else 'Found'} project {project.slug} "
+            f"with review queues: {', '.join(q.name for q in queues.values())}."
+        )
         self.stdout.write("New ingestion key (stored hashed; it cannot be shown again):")
         self.stdout.write(raw)

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from rest_framework.authtoken.models import Token
+
+from feedback import labelling, services
+from feedback.management.commands.simulate_traffic import send_simulated_traffic
+from feedback.models import Label, Membership
+from review.models import Item
+from review.services import project_queues_ensure
+
+DEMO_USERS = [
+    # username, role in the demo project (None: site superuser)
+    ("admin", None),
+    ("alice", Membership.Role.ANNOTATOR),
+    ("bob", Membership.Role.ANNOTATOR),
+    ("carol", Membership.Role.ANNOTATOR),
+    ("lena", Membership.Role.LEAD),
+    ("mel", Membership.Role.ML),
+]
+
+
+class Command(BaseCommand):
+    help = (
+        "A demo project with an admin, annotators, a lead and an ML user (passwords printed) "
+        "and realistic simulated traffic sent through the real ingestion path. Re-running "
+        "resets the passwords and replays the same traffic, which is stored once."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--project", default="demo")
+        parser.add_argument("--sessions", type=int, default=300)
+        parser.add_argument("--seed", type=int, default=42)
+
+    def handle(self, *args: object, **options: object) -> None:
+        if options["sessions"] < 0:
+            raise CommandError("--sessions: must be 0 or more.")
+        project, _ = services.project_create(slug=options["project"], name="Demo assistant")
+        queues = project_queues_ensure(project=project)
+        User = get_user_model()
+        logins = []
+        for username, role in DEMO_USERS:
+            user, _ = User.objects.get_or_create(
+                username=username, defaults={"email": f"{username}@example.com"}
+            )
+            password = secrets.token_urlsafe(9)
+            user.set_password(password)
+            user.is_staff = role in (None, Membership.Role.LEAD)
+            user.is_superuser = role is None
+            user.save()
+            if role is not None:
+                services.membership_set(project=project, user=user, role=role)
+            logins.append((username, password, role or "superuser"))
+
+        annotators = User.objects.filter(
+            gleaner_memberships__project=project,
+            gleaner_memberships__role=Membership.Role.ANNOTATOR,
+        )
+        for queue in queues.values():
+            queue.members.add(*annotators)
+
+        _, raw_key = services.api_key_create(project=project, name="seed_demo")
+        token, _ = Token.objects.get_or_create(user=User.objects.get(username="mel"))
+
+        self.stdout.write(f"Sending {options['sessions']} simulated sessions ...")
+        totals = send_simulated_traffic(
+            project, sessions=options["sessions"], seed=options["seed"], stdout=self.stdout
+        )
+        self.stdout.write(
+            f"Events: {totals.accepted} new, {totals.duplicates} duplicates "
+            f"(replays are stored once), {totals.rejected} rejected."
+        )
+        # No beat runs in the demo: apply the inactivity timeout and derive now.
+        labelling.sessions_mark_abandoned()
+        while labelling.sessions_derive_pending():
+            pass
+        labels = Label.objects.filter(project=project, active=True)
+        self.stdout.write(
+            f"Labels: {labels.count()} ({labels.filter(needs_review=True).count()} in review); "
+            f"review items: {Item.objects.filter(queue__project=project).count()}."
+        )
+        self.stdout.write(self.style.SUCCESS(f"\nDemo project '{project.slug}' is ready."))
+        self.stdout.write("Logins (username / password / role):")
+        for username, password, role in logins:
+            self.stdout.write(f"  {username:<6} {password:<14} {role}")
+        self.stdout.write(f"Ingestion key for '{project.slug}': {raw_key}")
+        self.stdout.write(f"API token for mel: {token.key}")

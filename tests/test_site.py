@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from feedback.models import ApiKey, Project, hash_api_key
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.django_db
+
+
+def test_healthz_reports_database_ok(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["database"] == "ok"
+
+
+def test_healthz_reports_a_broker_it_cannot_reach(client, settings):
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["broker"].startswith("error")
+
+
+def test_openapi_schema_describes_the_event_api(client):
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    assert "/api/v1/events" in response.json()["paths"]
+
+
+def test_api_docs_page_serves_local_assets(client):
+    response = client.get("/api/docs/")
+    assert response.status_code == 200
+    assert b"swagger-ui" in response.content
+    assert b"cdn.jsdelivr" not in response.content
+
+
+def test_create_project_prints_a_working_key_last(capsys):
+    call_command("create_project", "acme-support")
+    key = capsys.readouterr().out.strip().splitlines()[-1]
+    assert ApiKey.objects.get(hashed_key=hash_api_key(key)).project.slug == "acme-support"
+    call_command("create_project", "acme-support")
+    assert Project.objects.filter(slug="acme-support").count() == 1
+    assert ApiKey.objects.filter(project__slug="acme-support").count() == 2
+
+
+def test_create_project_rejects_a_bad_slug_by_name():
+    with pytest.raises(CommandError, match="slug"):
+        call_command("create_project", "Not A Slug!")
+    assert not Project.objects.exists()
+
+
+def test_simulate_traffic_rejects_unknown_project_and_bad_counts(project):
+    with pytest.raises(CommandError, match="--project"):
+        call_command("simulate_traffic", "--project", "nope", "--sessions", "3")
+    with pytest.raises(CommandError, match="--sessions"):
+        call_command("simulate_traffic", "--project", project.slug, "--sessions", "0")
+
+
+def test_check_deploy_is_clean_under_production_settings():
+    env = {
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": "x" * 20 + "production-secret-from-the-environment-1234567890",
+        "ALLOWED_HOSTS": "gleaner.example.com",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_production_settings_refuse_to_start_without_secret_key():
+    env = {**os.environ, "DEBUG": "0", "SECRET_KEY": ""}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
