@@ -453,7 +453,9 @@ def _link_regenerations(
             candidates.setdefault(key, []).append((gen.created_at, ref))
     for (at, _client_id), ref in sorted(unmatched):
         gen = by_ref[ref]
-        pool = candidates[input_key[ref]]
+        pool = candidates.get(input_key[ref])
+        if not pool:  # no candidate with this input (yet): the replacement has not arrived
+            continue
         start = max(bisect_right(pool, (gen.created_at, ref)), bisect_left(pool, (at, "")))
         if start < len(pool):
             _, child = pool.pop(start)

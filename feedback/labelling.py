@@ -22,6 +22,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from feedback.bulk import update_rows
 from feedback.derivation import EventRecord, GenerationRecord, Policy, derive_session
 from feedback.models import Event, Generation, Label, Project, RoutingPolicy, Session
 
@@ -186,10 +187,10 @@ def _derive(sessions: list[Session], *, now: datetime) -> None:
                 )
             )
 
-    Session.objects.bulk_update(
-        sessions, ["outcome", "outcome_signal", "retries", "derived_changes", "derived_at"]
+    update_rows(
+        Session, sessions, ["outcome", "outcome_signal", "retries", "derived_changes", "derived_at"]
     )
-    Generation.objects.bulk_update(changed_generations, ["signals"], batch_size=500)
+    update_rows(Generation, changed_generations, ["signals"])
     stored = Label.objects.bulk_create(
         labels,
         batch_size=500,

@@ -291,6 +291,17 @@ def test_regenerate_events_alone_link_the_chain() -> None:
     assert "regen:g1>g2" in labels_by_key(result)
 
 
+def test_regenerate_of_a_replacement_whose_successor_has_not_arrived_is_kept_open() -> None:
+    # g2 replaces g1, which has not arrived, and was regenerated itself; g3 is still in
+    # flight. Found by the simulator's late deliveries: no generation with g2's input
+    # lacks a `replaces`, so there is no candidate successor at all.
+    result = derive([gen("g2", 20, replaces="g1")], [event("regenerate", "g2", 25)])
+
+    assert result.generations["g2"].regenerated
+    assert result.generations["g2"].chain_length == 1
+    assert result.session.retries == 1
+
+
 def test_regenerate_event_and_replaces_link_count_as_one_retry() -> None:
     result = derive(regenerated_chain(2), [event("regenerate", "g1", 15)])
 

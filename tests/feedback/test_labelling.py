@@ -217,3 +217,20 @@ def test_policy_change_changes_the_labels(project):
     labelling.project_rederive(projects=[project])
     derive_all()
     assert labels()[0].review_reason == "low_confidence"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_simulated_traffic_derives_cleanly_with_every_rule_represented(project, seed):
+    from feedback.simulation import simulate_traffic
+
+    traffic = simulate_traffic(sessions=80, seed=seed, batch_size=150)
+    for batch in traffic.batches:
+        assert services.events_ingest(project=project, events=batch).rejected == 0
+    labelling.sessions_mark_abandoned(now=BASE_TIME + timedelta(days=400))
+    assert derive_all() == Session.objects.count()
+    rules = set(Label.objects.values_list("rule", flat=True))
+    assert {"edit_correction", "edit_cosmetic", "session_completed", "session_abandoned"} <= rules
+    assert not Label.objects.filter(confidence__lt=0).exists()
+    assert not Label.objects.filter(confidence__gt=1).exists()
+    routed = Label.objects.filter(needs_review=True).count()
+    assert Item.objects.count() == routed
