@@ -36,7 +36,7 @@ def main() -> None:
     from feedback.models import Event, Label
     from feedback.simulation import simulate_traffic
 
-    if not settings.CELERY_BROKER_URL:
+    if settings.CELERY_TASK_ALWAYS_EAGER:
         sys.exit("Set REDIS_URL: in-process mode would derive during ingestion.")
     from config.celery import app
 

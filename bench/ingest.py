@@ -62,11 +62,11 @@ def main() -> None:
         events += json.loads(body)["events"].__len__()
     total = sum(latencies)
     mb = sum(len(b) for b in batches[1:]) / 1e6
-    mode = "queued on the broker" if settings.CELERY_BROKER_URL else "in-process"
+    mode = "in-process" if settings.CELERY_TASK_ALWAYS_EAGER else "queued on the broker"
     print(f"derivation: {mode}")
     print(f"database: {connection.vendor}, batches: {len(latencies)} x 1000 events, {mb:.1f} MB")
     print(f"ingestion rate: {events / total:,.0f} events/s")
-    if settings.CELERY_BROKER_URL:
+    if not settings.CELERY_TASK_ALWAYS_EAGER:
         from config.celery import app
 
         app.control.purge()

@@ -132,3 +132,63 @@ class Item(models.Model):
 
     def __str__(self) -> str:
         return f"Item {self.pk} ({self.reason})"
+
+
+class Assignment(models.Model):
+    """One annotator's hold on, or history with, one item.
+
+    A `claimed` row reserves one of the item's annotation slots until `expires_at`;
+    `submitted` and `skipped` rows keep the item from being offered to this annotator
+    again. Expired claims are deleted by the reaper (or when their owner claims again).
+    """
+
+    class Status(models.TextChoices):
+        CLAIMED = "claimed"
+        SUBMITTED = "submitted"
+        SKIPPED = "skipped"
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="assignments")
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="review_assignments"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.CLAIMED)
+    claimed_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    presentation = models.JSONField(
+        default=dict, blank=True, help_text="How the item was shown, e.g. left/right order."
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "user"], name="assignment_once_per_user")
+        ]
+        indexes = [
+            models.Index(fields=["queue", "user", "status"], name="assignment_by_user"),
+            models.Index(
+                fields=["expires_at"], condition=Q(status="claimed"), name="assignment_open_claims"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.status} item {self.item_id}"
+
+
+class Annotation(models.Model):
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="annotations")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="review_annotations"
+    )
+    answers = models.JSONField()
+    presentation = models.JSONField(default=dict, blank=True)
+    seconds_spent = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "user"], name="annotation_once_per_user")
+        ]
+        indexes = [models.Index(fields=["user", "created_at"], name="annotation_by_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user} on item {self.item_id}"

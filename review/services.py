@@ -136,3 +136,87 @@ def labels_route(*, label_ids: Iterable[int]) -> int:
             )
     created = Item.objects.bulk_create(items, batch_size=500, ignore_conflicts=True)
     return len(created)
+
+
+def queue_create(
+    *,
+    project: Project,
+    name: str,
+    questions: list[dict],
+    members: list,
+    guidelines: str = "",
+    annotations_per_item: int = 3,
+    min_item_agreement: float = 0.66,
+    min_alpha: float = 0.667,
+    claim_timeout_minutes: int = 30,
+    agreement_tolerance: float = 0.0,
+) -> Queue:
+    """A custom queue with its questions and members (already validated by the caller)."""
+    with transaction.atomic():
+        queue = Queue.objects.create(
+            project=project,
+            name=name,
+            guidelines=guidelines,
+            annotations_per_item=annotations_per_item,
+            min_item_agreement=min_item_agreement,
+            min_alpha=min_alpha,
+            claim_timeout_minutes=claim_timeout_minutes,
+            agreement_tolerance=agreement_tolerance,
+        )
+        Question.objects.bulk_create(
+            Question(
+                queue=queue,
+                key=q["key"],
+                type=q["type"],
+                prompt=q["prompt"],
+                choices=q.get("choices") or [],
+                min_value=q.get("min"),
+                max_value=q.get("max"),
+                required=q.get("required", True),
+                level=q.get("level")
+                or (Question.Level.ORDINAL if q["type"] == "rating" else Question.Level.NOMINAL),
+                position=position,
+            )
+            for position, q in enumerate(questions)
+        )
+        queue.members.add(*members)
+    return queue
+
+
+def items_add(*, queue: Queue, items: list[dict]) -> list[int]:
+    """Add items (already validated and resolved by the caller); their ids in order.
+
+    Each dict holds one of `label` (a Label), `generation` (a Generation) or `content`.
+    A label already in this queue is not added twice: its existing item id is returned.
+    """
+    with transaction.atomic():
+        existing = dict(
+            Item.objects.filter(
+                queue=queue, label__in=[i["label"] for i in items if i.get("label")]
+            ).values_list("label_id", "id")
+        )
+        new = []
+        for spec in items:
+            label = spec.get("label")
+            if label is not None and label.pk in existing:
+                continue
+            new.append(
+                Item(
+                    queue=queue,
+                    label=label,
+                    generation=spec.get("generation") or (label.generation if label else None),
+                    content=spec.get("content") or {},
+                    reason=spec.get("reason", "api"),
+                    reason_detail={"kind": label.kind, "rule": label.rule} if label else {},
+                    priority=spec.get("priority", 0),
+                )
+            )
+        created = iter(Item.objects.bulk_create(new))
+        ids = []
+        for spec in items:
+            label = spec.get("label")
+            if label is not None and label.pk in existing:
+                ids.append(existing[label.pk])
+            else:
+                ids.append(next(created).pk)
+    return ids

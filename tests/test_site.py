@@ -21,6 +21,7 @@ def test_healthz_reports_database_ok(client):
 
 
 def test_healthz_reports_a_broker_it_cannot_reach(client, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
     response = client.get("/healthz")
     assert response.status_code == 503

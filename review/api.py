@@ -1,0 +1,285 @@
+"""The review API (DESIGN.md, "Read API, review API"): same rules as the pages."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from feedback.models import Generation, Label
+from review import claims, selectors, services
+from review.answers import AnswersInvalid
+from review.models import Question
+
+
+class QuestionSerializer(serializers.Serializer):
+    key = serializers.SlugField(max_length=50)
+    type = serializers.ChoiceField(choices=Question.Type.choices)
+    prompt = serializers.CharField(max_length=500)
+    choices = serializers.ListField(
+        child=serializers.CharField(max_length=200), required=False, max_length=50
+    )
+    min = serializers.IntegerField(required=False)
+    max = serializers.IntegerField(required=False)
+    required = serializers.BooleanField(required=False, default=True)
+    level = serializers.ChoiceField(choices=Question.Level.choices, required=False)
+
+    def validate(self, data: dict) -> dict:
+        if data["type"] == Question.Type.CHOICE:
+            choices = data.get("choices") or []
+            if len(choices) < 2:
+                raise ValidationError({"choices": "A choice question needs 2 or more choices."})
+            if len(set(choices)) != len(choices):
+                raise ValidationError({"choices": "Choices must be distinct."})
+        if data["type"] == Question.Type.RATING:
+            if "min" not in data or "max" not in data:
+                raise ValidationError({"min": "A rating question needs min and max."})
+            if data["min"] >= data["max"]:
+                raise ValidationError({"min": "Must be below max."})
+        return data
+
+
+def _question_out(question: Question) -> dict:
+    body = {
+        "key": question.key,
+        "type": question.type,
+        "prompt": question.prompt,
+        "required": question.required,
+        "level": question.level,
+    }
+    if question.type == Question.Type.CHOICE:
+        body["choices"] = question.choices
+    if question.type == Question.Type.RATING:
+        body.update(min=question.min_value, max=question.max_value)
+    return body
+
+
+class QueueListCreateApi(APIView):
+    class QueueCreateInputSerializer(serializers.Serializer):
+        project = serializers.SlugField()
+        name = serializers.CharField(max_length=200)
+        guidelines = serializers.CharField(required=False, allow_blank=True, default="")
+        annotations_per_item = serializers.IntegerField(min_value=1, max_value=50, default=3)
+        min_item_agreement = serializers.FloatField(min_value=0, max_value=1, default=0.66)
+        min_alpha = serializers.FloatField(min_value=-1, max_value=1, default=0.667)
+        claim_timeout_minutes = serializers.IntegerField(min_value=1, default=30)
+        agreement_tolerance = serializers.FloatField(min_value=0, default=0.0)
+        members = serializers.ListField(child=serializers.CharField(), default=list)
+        questions = QuestionSerializer(many=True, allow_empty=False)
+
+        def validate_questions(self, questions: list[dict]) -> list[dict]:
+            keys = [q["key"] for q in questions]
+            if len(set(keys)) != len(keys):
+                raise ValidationError("Question keys must be distinct.")
+            return questions
+
+    @extend_schema(operation_id="queues_list", responses={200: dict})
+    def get(self, request: Request) -> Response:
+        queues = selectors.queues_with_progress(request.user)
+        return Response(
+            {
+                "queues": [
+                    {
+                        "id": q.pk,
+                        "project": q.project.slug,
+                        "name": q.name,
+                        "reason": q.reason or None,
+                        "items": q.items_total,
+                        "complete": q.items_complete,
+                        "mine": q.mine_done,
+                    }
+                    for q in queues
+                ]
+            }
+        )
+
+    @extend_schema(request=QueueCreateInputSerializer, responses={201: dict})
+    def post(self, request: Request) -> Response:
+        data = self._valid(request.data)
+        project = selectors.access_project_as_lead(request.user, data.pop("project"))
+        usernames = data.pop("members")
+        members = list(
+            get_user_model().objects.filter(
+                username__in=usernames, gleaner_memberships__project=project
+            )
+        )
+        missing = sorted(set(usernames) - {m.username for m in members})
+        if missing:
+            raise ValidationError(
+                {"members": f"Not members of project {project.slug}: {', '.join(missing)}."}
+            )
+        queue = services.queue_create(project=project, members=members, **data)
+        return Response(QueueDetailApi.body(queue), status=status.HTTP_201_CREATED)
+
+    def _valid(self, data: object) -> dict:
+        serializer = self.QueueCreateInputSerializer(data=data)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+
+class QueueDetailApi(APIView):
+    @staticmethod
+    def body(queue) -> dict:
+        return {
+            "id": queue.pk,
+            "project": queue.project.slug,
+            "name": queue.name,
+            "reason": queue.reason or None,
+            "guidelines": queue.guidelines,
+            "annotations_per_item": queue.annotations_per_item,
+            "min_item_agreement": queue.min_item_agreement,
+            "min_alpha": queue.min_alpha,
+            "claim_timeout_minutes": queue.claim_timeout_minutes,
+            "questions": [_question_out(q) for q in queue.questions.all()],
+            "progress": selectors.queue_progress(queue),
+        }
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request, queue_id: int) -> Response:
+        queue = selectors.access_queue(request.user, queue_id)
+        return Response(self.body(queue))
+
+
+class QueueItemsApi(APIView):
+    class ItemInputSerializer(serializers.Serializer):
+        content = serializers.DictField(required=False)
+        generation_id = serializers.CharField(required=False, max_length=255)
+        label_id = serializers.IntegerField(required=False)
+        priority = serializers.IntegerField(required=False, default=0)
+
+        def validate_content(self, content: dict) -> dict:
+            prompt, responses = content.get("prompt"), content.get("responses")
+            if not isinstance(prompt, str | list) or not prompt:
+                raise ValidationError("prompt: a string or a list of messages is required.")
+            if (
+                not isinstance(responses, list)
+                or not 1 <= len(responses) <= 2
+                or not all(isinstance(r, str) for r in responses)
+            ):
+                raise ValidationError("responses: a list of one or two strings is required.")
+            return {"prompt": prompt, "responses": responses}
+
+        def validate(self, data: dict) -> dict:
+            given = [k for k in ("content", "generation_id", "label_id") if k in data]
+            if len(given) != 1:
+                raise ValidationError(
+                    {"item": "Give exactly one of content, generation_id or label_id."}
+                )
+            return data
+
+    class ItemsAddInputSerializer(serializers.Serializer):
+        items = serializers.ListField(child=serializers.DictField(), min_length=1, max_length=1000)
+
+    @extend_schema(request=ItemsAddInputSerializer, responses={201: dict})
+    def post(self, request: Request, queue_id: int) -> Response:
+        queue = selectors.access_queue(request.user, queue_id, lead=True)
+        outer = self.ItemsAddInputSerializer(data=request.data)
+        outer.is_valid(raise_exception=True)
+        raw_items = outer.validated_data["items"]
+        parsed, errors = [], {}
+        for index, raw in enumerate(raw_items):
+            serializer = self.ItemInputSerializer(data=raw)
+            if serializer.is_valid():
+                parsed.append(dict(serializer.validated_data))
+            else:
+                errors[str(index)] = serializer.errors
+        if errors:
+            raise ValidationError({"items": errors})
+        self._resolve(queue, parsed)
+        ids = services.items_add(queue=queue, items=parsed)
+        return Response({"ids": ids}, status=status.HTTP_201_CREATED)
+
+    @staticmethod
+    def _resolve(queue, items: list[dict]) -> None:
+        """Turn generation_id / label_id into rows of the queue's own project (404-proof:
+        another project's ids are simply unknown here)."""
+        gen_refs = {i["generation_id"] for i in items if "generation_id" in i}
+        label_ids = {i["label_id"] for i in items if "label_id" in i}
+        generations = {
+            g.external_id: g
+            for g in Generation.objects.filter(project=queue.project, external_id__in=gen_refs)
+        }
+        labels = {
+            label.pk: label
+            for label in Label.objects.filter(
+                project=queue.project, pk__in=label_ids
+            ).select_related("generation")
+        }
+        errors, seen = {}, set()
+        for index, item in enumerate(items):
+            if "generation_id" in item:
+                item["generation"] = generations.get(item.pop("generation_id"))
+                if item["generation"] is None:
+                    errors[str(index)] = {"generation_id": "No such generation in this project."}
+            elif "label_id" in item:
+                label_id = item.pop("label_id")
+                item["label"] = labels.get(label_id)
+                if item["label"] is None:
+                    errors[str(index)] = {"label_id": "No such label in this project."}
+                elif label_id in seen:
+                    errors[str(index)] = {"label_id": "This label is listed twice."}
+                seen.add(label_id)
+        if errors:
+            raise ValidationError({"items": errors})
+
+
+def _claim_body(assignment) -> dict:
+    assignment = selectors.assignment_for_display(assignment)
+    return {
+        "item": selectors.item_display(assignment.item, assignment.presentation),
+        "claim": {"expires_at": assignment.expires_at, "presentation": assignment.presentation},
+    }
+
+
+class QueueNextApi(APIView):
+    @extend_schema(request=None, responses={200: dict, 204: None})
+    def post(self, request: Request, queue_id: int) -> Response:
+        queue = selectors.access_queue(request.user, queue_id)
+        assignment = claims.item_claim_next(queue=queue, user=request.user)
+        if assignment is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(_claim_body(assignment))
+
+
+class AnnotationCreateApi(APIView):
+    class AnnotationInputSerializer(serializers.Serializer):
+        answers = serializers.JSONField()
+        seconds_spent = serializers.FloatField(required=False, min_value=0, allow_null=True)
+
+    @extend_schema(request=AnnotationInputSerializer, responses={201: dict, 400: dict, 409: dict})
+    def post(self, request: Request, queue_id: int, item_id: int) -> Response:
+        queue = selectors.access_queue(request.user, queue_id)
+        item = selectors.access_item(queue, item_id)
+        serializer = self.AnnotationInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            annotation = claims.annotation_submit(
+                item=item,
+                user=request.user,
+                answers=serializer.validated_data["answers"],
+                seconds_spent=serializer.validated_data.get("seconds_spent"),
+            )
+        except AnswersInvalid as invalid:
+            return Response({"errors": invalid.errors}, status=status.HTTP_400_BAD_REQUEST)
+        except claims.ReviewConflict as conflict:
+            return Response({"detail": str(conflict)}, status=status.HTTP_409_CONFLICT)
+        return Response(
+            {"id": annotation.pk, "item": item.pk, "answers": annotation.answers},
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class ItemSkipApi(APIView):
+    @extend_schema(request=None, responses={200: dict, 409: dict})
+    def post(self, request: Request, queue_id: int, item_id: int) -> Response:
+        queue = selectors.access_queue(request.user, queue_id)
+        item = selectors.access_item(queue, item_id)
+        try:
+            claims.item_skip(item=item, user=request.user)
+        except claims.ReviewConflict as conflict:
+            return Response({"detail": str(conflict)}, status=status.HTTP_409_CONFLICT)
+        return Response({"skipped": item.pk})

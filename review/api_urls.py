@@ -1,0 +1,20 @@
+from django.urls import path
+
+from review import api
+
+urlpatterns = [
+    path("queues", api.QueueListCreateApi.as_view(), name="api-queues"),
+    path("queues/<int:queue_id>", api.QueueDetailApi.as_view(), name="api-queue"),
+    path("queues/<int:queue_id>/items", api.QueueItemsApi.as_view(), name="api-queue-items"),
+    path("queues/<int:queue_id>/next", api.QueueNextApi.as_view(), name="api-queue-next"),
+    path(
+        "queues/<int:queue_id>/items/<int:item_id>/annotations",
+        api.AnnotationCreateApi.as_view(),
+        name="api-annotations",
+    ),
+    path(
+        "queues/<int:queue_id>/items/<int:item_id>/skip",
+        api.ItemSkipApi.as_view(),
+        name="api-item-skip",
+    ),
+]

@@ -1,0 +1,185 @@
+"""Claiming items, answering and skipping them: the annotator's writes.
+
+Concurrency contract: every decision about an item's free slots is made while holding
+that item's row lock (PostgreSQL `FOR UPDATE`; SQLite serialises writers with IMMEDIATE
+transactions). `item_claim_next` uses SKIP LOCKED, so annotators claiming at once take
+different items instead of queueing on one.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import Count, F, IntegerField, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from review.answers import validate_answers
+from review.models import Annotation, Assignment, Item, Queue
+
+
+class ReviewConflict(Exception):
+    """The request cannot be honoured in the item's current state (HTTP 409)."""
+
+
+def _live_claims(now: datetime):
+    return Assignment.objects.filter(
+        item=OuterRef("pk"), status=Assignment.Status.CLAIMED, expires_at__gt=now
+    )
+
+
+def _presentation(item: Item) -> dict:
+    """Left/right order for items with two responses, drawn at random to avoid position
+    bias, and recorded so answers can be mapped back."""
+    if item.label_id is not None and item.reason_detail.get("kind") == "preference_pair":
+        return {"order": [0, 1] if secrets.randbelow(2) else [1, 0]}
+    responses = item.content.get("responses") if isinstance(item.content, dict) else None
+    if isinstance(responses, list) and len(responses) == 2:
+        return {"order": [0, 1] if secrets.randbelow(2) else [1, 0]}
+    return {}
+
+
+def item_claim_next(
+    *, queue: Queue, user: AbstractBaseUser, now: datetime | None = None
+) -> Assignment | None:
+    """The caller's live claim in `queue`, else a new claim on the best free item, else None.
+
+    Never offers an item the caller answered or skipped, nor one whose open slots
+    (annotations wanted minus given minus live claims) are all taken.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        Assignment.objects.filter(
+            queue=queue, user=user, status=Assignment.Status.CLAIMED, expires_at__lte=now
+        ).delete()
+        live = (
+            Assignment.objects.filter(queue=queue, user=user, status=Assignment.Status.CLAIMED)
+            .select_related("item")
+            .first()
+        )
+        if live is not None:
+            return live
+        held = _live_claims(now).order_by().values("item").annotate(n=Count("pk")).values("n")
+        item = (
+            Item.objects.filter(queue=queue, status=Item.Status.OPEN)
+            .exclude(pk__in=Assignment.objects.filter(queue=queue, user=user).values("item"))
+            .annotate(held=Coalesce(Subquery(held, output_field=IntegerField()), 0))
+            .filter(annotation_count__lt=queue.annotations_per_item - F("held"))
+            .order_by("-priority", "id")
+            .select_for_update(skip_locked=True, of=("self",))
+            .first()
+        )
+        if item is None:
+            return None
+        return Assignment.objects.create(
+            item=item,
+            queue=queue,
+            user=user,
+            claimed_at=now,
+            expires_at=now + timedelta(minutes=queue.claim_timeout_minutes),
+            presentation=_presentation(item),
+        )
+
+
+def annotation_submit(
+    *,
+    item: Item,
+    user: AbstractBaseUser,
+    answers: object,
+    seconds_spent: float | None = None,
+    now: datetime | None = None,
+) -> Annotation:
+    """Store the caller's answers to `item`. Validates before writing anything.
+
+    Without a live claim it claims and answers at once, if a slot is free. Raises
+    AnswersInvalid (nothing stored) or ReviewConflict (answered already / no slot left).
+    """
+    now = now or timezone.now()
+    queue = item.queue
+    cleaned = validate_answers(list(queue.questions.all()), answers)
+    with transaction.atomic():
+        item = Item.objects.select_for_update().get(pk=item.pk)
+        if item.status == Item.Status.DISCARDED:
+            raise ReviewConflict("This item was discarded.")
+        mine = Assignment.objects.filter(item=item, user=user).first()
+        if mine is not None and mine.status == Assignment.Status.SUBMITTED:
+            raise ReviewConflict("You already answered this item.")
+        holds_slot = (
+            mine is not None and mine.status == Assignment.Status.CLAIMED and mine.expires_at > now
+        )
+        if not holds_slot:
+            others = (
+                Assignment.objects.filter(
+                    item=item, status=Assignment.Status.CLAIMED, expires_at__gt=now
+                )
+                .exclude(user=user)
+                .count()
+            )
+            if item.annotation_count + others >= queue.annotations_per_item:
+                raise ReviewConflict("This item needs no more annotations.")
+        presentation = mine.presentation if mine is not None else {}
+        try:
+            with transaction.atomic():
+                annotation = Annotation.objects.create(
+                    item=item,
+                    user=user,
+                    answers=cleaned,
+                    presentation=presentation,
+                    seconds_spent=seconds_spent,
+                    created_at=now,
+                )
+        except IntegrityError:
+            raise ReviewConflict("You already answered this item.") from None
+        Assignment.objects.update_or_create(
+            item=item,
+            user=user,
+            defaults={
+                "queue": queue,
+                "status": Assignment.Status.SUBMITTED,
+                "expires_at": now,
+                "presentation": presentation,
+            },
+            create_defaults={
+                "queue": queue,
+                "status": Assignment.Status.SUBMITTED,
+                "claimed_at": now,
+                "expires_at": now,
+            },
+        )
+        item.annotation_count += 1
+        if item.annotation_count >= queue.annotations_per_item:
+            item.status = Item.Status.COMPLETE
+        item.save(update_fields=["annotation_count", "status"])
+    return annotation
+
+
+def item_skip(*, item: Item, user: AbstractBaseUser, now: datetime | None = None) -> None:
+    """Release the caller's claim; the item is not offered to them again."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        mine = Assignment.objects.select_for_update().filter(item=item, user=user).first()
+        if mine is not None and mine.status == Assignment.Status.SUBMITTED:
+            raise ReviewConflict("You already answered this item.")
+        Assignment.objects.update_or_create(
+            item=item,
+            user=user,
+            defaults={"status": Assignment.Status.SKIPPED, "expires_at": now},
+            create_defaults={
+                "queue_id": item.queue_id,
+                "status": Assignment.Status.SKIPPED,
+                "claimed_at": now,
+                "expires_at": now,
+            },
+        )
+
+
+def claims_reap(*, now: datetime | None = None) -> int:
+    """Delete expired claims, freeing their slots; how many."""
+    now = now or timezone.now()
+    deleted, _ = Assignment.objects.filter(
+        status=Assignment.Status.CLAIMED, expires_at__lte=now
+    ).delete()
+    return deleted
