@@ -134,9 +134,12 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Safety net: derivation is scheduled by ingestion; this catches anything missed.
     "derive-pending-sessions": {"task": "feedback.tasks.derive_pending_sessions", "schedule": 60.0},
+    "reap-expired-claims": {"task": "review.tasks.reap_expired_claims", "schedule": 60.0},
 }
 # A burst of events for one session inside this window causes one derivation.
 GLEANER_DERIVE_DEBOUNCE_SECONDS = envint("GLEANER_DERIVE_DEBOUNCE_SECONDS", "5")
+# Answers arriving inside this window cause one agreement recomputation per queue.
+GLEANER_AGREEMENT_DEBOUNCE_SECONDS = envint("GLEANER_AGREEMENT_DEBOUNCE_SECONDS", "10")
 # Called (in the derivation transaction) with the ids of labels that need review.
 GLEANER_LABEL_CONSUMERS = ["review.services.labels_route"]
 

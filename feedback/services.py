@@ -14,13 +14,14 @@ from django.db.models import Case, DateTimeField, F, OuterRef, Q, Subquery, Valu
 from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
-from feedback.bulk import insert_ignoring_conflicts
+from feedback.bulk import insert_ignoring_conflicts, update_rows
 from feedback.event_schema import EventInvalid, ValidEvent, validate_event
 from feedback.labelling import derivation_schedule
 from feedback.models import (
     ApiKey,
     Event,
     Generation,
+    Label,
     Membership,
     Project,
     RoutingPolicy,
@@ -264,3 +265,20 @@ def _sessions_touch(events: list[ValidEvent], session_ids: dict[str, int]) -> li
         ),
     )
     return ids
+
+
+def labels_set_review_outcome(*, outcomes: dict[int, tuple[str, str]]) -> int:
+    """Record review's verdict on labels: {label id: (outcome, note)}, outcome one of
+    accepted / rejected / excluded, or "" for none yet. Only rows that change are written."""
+    if not outcomes:
+        return 0
+    labels = [
+        label
+        for label in Label.objects.filter(pk__in=list(outcomes)).only(
+            "id", "review_outcome", "review_note"
+        )
+        if (label.review_outcome, label.review_note) != outcomes[label.pk]
+    ]
+    for label in labels:
+        label.review_outcome, label.review_note = outcomes[label.pk]
+    return update_rows(Label, labels, ["review_outcome", "review_note"])

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from feedback.models import Generation, Label
 from review import claims, selectors, services
 from review.answers import AnswersInvalid
-from review.models import Question
+from review.models import Adjudication, Question
 
 
 class QuestionSerializer(serializers.Serializer):
@@ -141,7 +141,15 @@ class QueueDetailApi(APIView):
     @extend_schema(responses={200: dict})
     def get(self, request: Request, queue_id: int) -> Response:
         queue = selectors.access_queue(request.user, queue_id)
-        return Response(self.body(queue))
+        snapshot = selectors.latest_agreement(queue)
+        body = self.body(queue)
+        body["agreement"] = selectors.agreement_summary(snapshot)
+        body["agreement_computed_at"] = snapshot.computed_at if snapshot else None
+        if snapshot is not None:
+            body["gate"] = snapshot.results.get("items", {})
+            if selectors.is_project_lead(request.user, queue.project_id):
+                body["annotators"] = snapshot.results.get("annotators", {})
+        return Response(body)
 
 
 class QueueItemsApi(APIView):
@@ -283,3 +291,63 @@ class ItemSkipApi(APIView):
         except claims.ReviewConflict as conflict:
             return Response({"detail": str(conflict)}, status=status.HTTP_409_CONFLICT)
         return Response({"skipped": item.pk})
+
+
+class AdjudicationApi(APIView):
+    """A lead's final decision on an item (DESIGN.md: disputed items go to adjudication)."""
+
+    class AdjudicationInputSerializer(serializers.Serializer):
+        decision = serializers.ChoiceField(choices=Adjudication.Decision.choices)
+        note = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+
+    @extend_schema(request=AdjudicationInputSerializer, responses={201: dict})
+    def post(self, request: Request, queue_id: int, item_id: int) -> Response:
+        queue = selectors.access_queue(request.user, queue_id, lead=True)
+        item = selectors.access_item(queue, item_id)
+        serializer = self.AdjudicationInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        adjudication = services.item_adjudicate(
+            item=item, lead=request.user, **serializer.validated_data
+        )
+        return Response(
+            {"item": item.pk, "decision": adjudication.decision}, status=status.HTTP_201_CREATED
+        )
+
+
+class GoldApi(APIView):
+    class GoldInputSerializer(serializers.Serializer):
+        answers = serializers.DictField()
+
+    @extend_schema(request=GoldInputSerializer, responses={200: dict})
+    def post(self, request: Request, queue_id: int, item_id: int) -> Response:
+        queue = selectors.access_queue(request.user, queue_id, lead=True)
+        item = selectors.access_item(queue, item_id)
+        serializer = self.GoldInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            answers = services.item_set_gold(
+                item=item, answers=serializer.validated_data["answers"]
+            )
+        except AnswersInvalid as invalid:
+            return Response({"errors": invalid.errors}, status=status.HTTP_400_BAD_REQUEST)
+        return Response({"item": item.pk, "gold_answers": answers})
+
+
+class HeldOutApi(APIView):
+    class HeldOutInputSerializer(serializers.Serializer):
+        item_ids = serializers.ListField(child=serializers.IntegerField(), required=False)
+        share = serializers.FloatField(required=False, min_value=0.0001, max_value=1)
+        seed = serializers.IntegerField(required=False, default=0)
+
+        def validate(self, data: dict) -> dict:
+            if ("item_ids" in data) == ("share" in data):
+                raise ValidationError({"item_ids": "Give either item_ids or share."})
+            return data
+
+    @extend_schema(request=HeldOutInputSerializer, responses={200: dict})
+    def post(self, request: Request, queue_id: int) -> Response:
+        queue = selectors.access_queue(request.user, queue_id, lead=True)
+        serializer = self.HeldOutInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        count = services.items_hold_out(queue=queue, **serializer.validated_data)
+        return Response({"held_out": count})

@@ -17,4 +17,11 @@ urlpatterns = [
         api.ItemSkipApi.as_view(),
         name="api-item-skip",
     ),
+    path(
+        "queues/<int:queue_id>/items/<int:item_id>/adjudication",
+        api.AdjudicationApi.as_view(),
+        name="api-item-adjudication",
+    ),
+    path("queues/<int:queue_id>/items/<int:item_id>/gold", api.GoldApi.as_view(), name="api-gold"),
+    path("queues/<int:queue_id>/held-out", api.HeldOutApi.as_view(), name="api-held-out"),
 ]

@@ -10,15 +10,32 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
+from functools import partial
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from review.agreement import canonical_values
 from review.answers import validate_answers
 from review.models import Annotation, Assignment, Item, Queue
+
+
+def agreement_schedule(queue_id: int) -> None:
+    """Recompute a queue's agreement soon: once per debounce window however many answers
+    arrive in it (in-process mode: at once)."""
+    from review.tasks import recompute_queue_agreement
+
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        recompute_queue_agreement.delay(queue_id)
+        return
+    debounce = settings.GLEANER_AGREEMENT_DEBOUNCE_SECONDS
+    if cache.add(f"gleaner:agreement-scheduled:{queue_id}", 1, timeout=debounce):
+        recompute_queue_agreement.apply_async(args=[queue_id], countdown=debounce)
 
 
 class ReviewConflict(Exception):
@@ -127,6 +144,11 @@ def annotation_submit(
                     item=item,
                     user=user,
                     answers=cleaned,
+                    values=canonical_values(
+                        cleaned,
+                        presentation,
+                        is_label_pair=item.reason_detail.get("kind") == "preference_pair",
+                    ),
                     presentation=presentation,
                     seconds_spent=seconds_spent,
                     created_at=now,
@@ -153,6 +175,7 @@ def annotation_submit(
         if item.annotation_count >= queue.annotations_per_item:
             item.status = Item.Status.COMPLETE
         item.save(update_fields=["annotation_count", "status"])
+        transaction.on_commit(partial(agreement_schedule, queue.pk))
     return annotation
 
 

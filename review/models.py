@@ -39,6 +39,21 @@ class Queue(models.Model):
         validators=[MinValueValidator(0.0)],
         help_text="Ordinal/interval answers this close count as agreeing (per item).",
     )
+    min_annotator_agreement = models.FloatField(
+        default=0.6,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Annotators agreeing with the majority (or gold) less often are flagged.",
+    )
+    accept_answers = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Decision answers that accept the label (default ["yes", "chosen"]).',
+    )
+    reject_answers = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Decision answers that reject the label (default ["no", "rejected"]).',
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="review_queues"
     )
@@ -98,6 +113,16 @@ class Item(models.Model):
         COMPLETE = "complete"
         DISCARDED = "discarded"
 
+    class AgreementState(models.TextChoices):
+        PENDING = "pending"
+        AGREED = "agreed"
+        DISPUTED = "disputed"
+
+    class Decision(models.TextChoices):
+        ACCEPTED = "accepted"
+        REJECTED = "rejected"
+        EXCLUDED = "excluded"
+
     queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="items")
     label = models.ForeignKey(
         Label, null=True, blank=True, on_delete=models.CASCADE, related_name="review_items"
@@ -111,6 +136,22 @@ class Item(models.Model):
     priority = models.IntegerField(default=0)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
     annotation_count = models.PositiveSmallIntegerField(default=0)
+    agreement = models.FloatField(
+        null=True, blank=True, help_text="Lowest per-question agreement over gated questions."
+    )
+    agreement_state = models.CharField(
+        max_length=10, choices=AgreementState.choices, default=AgreementState.PENDING
+    )
+    decision = models.CharField(
+        max_length=10, choices=Decision.choices, blank=True, help_text="What the gate decided."
+    )
+    decision_reason = models.CharField(max_length=255, blank=True)
+    gold_answers = models.JSONField(
+        null=True, blank=True, help_text="Known answers, set by a lead, for annotator quality."
+    )
+    held_out = models.BooleanField(
+        default=False, help_text="Kept out of training exports; exported as evaluation split."
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -179,7 +220,10 @@ class Annotation(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="review_annotations"
     )
-    answers = models.JSONField()
+    answers = models.JSONField(help_text="As given, e.g. 'left'.")
+    values = models.JSONField(
+        default=dict, help_text="Answers mapped back through the presentation, e.g. 'chosen'."
+    )
     presentation = models.JSONField(default=dict, blank=True)
     seconds_spent = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -192,3 +236,40 @@ class Annotation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} on item {self.item_id}"
+
+
+class Adjudication(models.Model):
+    """A lead's final decision on a disputed item, kept apart from annotations."""
+
+    class Decision(models.TextChoices):
+        ACCEPTED = "accepted", "Accept the label"
+        REJECTED = "rejected", "Reject the label"
+        DISCARDED = "discarded", "Discard the item"
+
+    item = models.OneToOneField(Item, on_delete=models.CASCADE, related_name="adjudication")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    decision = models.CharField(max_length=10, choices=Decision.choices)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.decision} on item {self.item_id}"
+
+
+class AgreementSnapshot(models.Model):
+    """One recomputation of a queue's agreement; the latest is shown, the series charted."""
+
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="snapshots")
+    computed_at = models.DateTimeField(default=timezone.now)
+    annotations = models.PositiveIntegerField(default=0)
+    seconds = models.FloatField(default=0.0, help_text="How long the computation took.")
+    results = models.JSONField(default=dict)
+
+    class Meta:
+        get_latest_by = "computed_at"
+        indexes = [models.Index(fields=["queue", "-computed_at"], name="snapshot_latest")]
+
+    def __str__(self) -> str:
+        return f"{self.queue} at {self.computed_at:%Y-%m-%d %H:%M}"

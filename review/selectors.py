@@ -7,11 +7,11 @@ import re
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import Http404
 
 from feedback.models import Membership, Project
-from review.models import Assignment, Item, Queue
+from review.models import AgreementSnapshot, Annotation, Assignment, Item, Queue
 
 LEAD_ROLES = (Membership.Role.ADMIN, Membership.Role.LEAD)
 REASON_TEXT = {
@@ -190,3 +190,38 @@ def assignment_for_display(assignment: Assignment) -> Assignment:
         pk=assignment.item_id
     )
     return assignment
+
+
+def latest_agreement(queue: Queue) -> AgreementSnapshot | None:
+    return queue.snapshots.order_by("-computed_at").first()
+
+
+def agreement_summary(snapshot: AgreementSnapshot | None) -> dict[str, Any]:
+    """The queue's agreement as the API shows it: per question alpha (or why it is
+    undefined) and the gate's tally; empty until the first recomputation."""
+    if snapshot is None:
+        return {}
+    return {
+        key: {
+            "alpha": q["alpha"],
+            "level": q["level"],
+            "items": q["items"],
+            "undefined_reason": q["undefined_reason"],
+        }
+        for key, q in snapshot.results.get("questions", {}).items()
+    }
+
+
+def disputed_items(queue: Queue, limit: int = 100) -> list[Item]:
+    """Disputed items without a decision yet, each with all its annotations (two queries)."""
+    return list(
+        queue.items.filter(agreement_state=Item.AgreementState.DISPUTED, adjudication__isnull=True)
+        .exclude(status=Item.Status.DISCARDED)
+        .select_related("label", "label__generation", "generation")
+        .prefetch_related(
+            Prefetch(
+                "annotations", queryset=Annotation.objects.select_related("user").order_by("id")
+            )
+        )
+        .order_by("-priority", "id")[:limit]
+    )

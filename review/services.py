@@ -3,12 +3,17 @@ inside its caller's)."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable
+from functools import partial
 
 from django.db import transaction
 
 from feedback.models import Label, Project
-from review.models import Item, Question, Queue
+from review.agreement import domain_of, gated
+from review.answers import AnswersInvalid
+from review.claims import agreement_schedule
+from review.models import Adjudication, Item, Question, Queue
 
 DEFAULT_QUEUES: dict[str, dict] = {
     Queue.Reason.LOW_CONFIDENCE: {
@@ -220,3 +225,56 @@ def items_add(*, queue: Queue, items: list[dict]) -> list[int]:
             else:
                 ids.append(next(created).pk)
     return ids
+
+
+def item_adjudicate(*, item: Item, lead, decision: str, note: str = "") -> Adjudication:
+    """A lead's final decision on an item (disputed, usually), kept apart from the
+    annotations; the gate applies it at the next recomputation, scheduled here."""
+    if decision not in Adjudication.Decision.values:
+        raise ValueError(f"decision: must be one of {', '.join(Adjudication.Decision.values)}.")
+    with transaction.atomic():
+        adjudication, _ = Adjudication.objects.update_or_create(
+            item=item, defaults={"decided_by": lead, "decision": decision, "note": note}
+        )
+        if decision == Adjudication.Decision.DISCARDED:
+            Item.objects.filter(pk=item.pk).update(status=Item.Status.DISCARDED)
+        transaction.on_commit(partial(agreement_schedule, item.queue_id))
+    return adjudication
+
+
+def item_set_gold(*, item: Item, answers: dict) -> dict:
+    """Mark `item` as gold with its known answers (canonical values: for pairs 'chosen' /
+    'rejected', not 'left' / 'right'). Raises AnswersInvalid naming the bad key."""
+    questions = {q.key: q for q in gated(item.queue.questions.all())}
+    errors = {}
+    for key, value in answers.items():
+        if key not in questions:
+            errors[key] = "Not a gated question of this queue."
+        elif value not in domain_of(questions[key]):
+            errors[key] = f"Must be one of: {', '.join(map(str, domain_of(questions[key])))}."
+    if errors or not answers:
+        raise AnswersInvalid(errors or {"answers": "Give at least one known answer."})
+    Item.objects.filter(pk=item.pk).update(gold_answers=answers)
+    transaction.on_commit(partial(agreement_schedule, item.queue_id))
+    return answers
+
+
+def items_hold_out(
+    *, queue: Queue, item_ids: list[int] | None = None, share: float | None = None, seed: int = 0
+) -> int:
+    """Hold items out of training exports (they form the evaluation split): the given ones,
+    or a random `share` of the queue's items not yet held out. Returns how many."""
+    if item_ids is not None:
+        return Item.objects.filter(queue=queue, pk__in=item_ids, held_out=False).update(
+            held_out=True
+        )
+    if share is None or not 0 < share <= 1:
+        raise ValueError("share: must be above 0 and at most 1.")
+    ids = list(
+        Item.objects.filter(queue=queue, held_out=False)
+        .exclude(status=Item.Status.DISCARDED)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    chosen = random.Random(seed).sample(ids, round(len(ids) * share))  # noqa: S311 - sampling
+    return Item.objects.filter(pk__in=chosen).update(held_out=True)

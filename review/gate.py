@@ -1,0 +1,232 @@
+"""Agreement recomputation and the gate to the training set (DESIGN.md, "Review").
+
+An item passes when it has the annotations it needs, its agreement on every gated
+question meets the queue's threshold, and the queue's alpha for each of those questions
+meets the queue's minimum. Disputed items wait for a lead's adjudication. The outcome is
+written back onto the item and, through feedback's service, onto its label.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from feedback.bulk import update_rows
+from feedback.services import labels_set_review_outcome
+from review.agreement import Answers, alpha_from_counts, gated, item_agreement_from_counts
+from review.models import Adjudication, AgreementSnapshot, Annotation, Item, Question, Queue
+
+DEFAULT_ACCEPT = ("yes", "chosen")
+DEFAULT_REJECT = ("no", "rejected")
+SERIES_POINTS = 8
+MIN_ITEMS_TO_FLAG = 5
+
+
+def queue_agreement_recompute(*, queue: Queue, now: datetime | None = None) -> AgreementSnapshot:
+    """Recompute alpha, item agreement, gate decisions and annotator quality for `queue`.
+
+    Idempotent: a re-run over the same annotations writes nothing new but a snapshot.
+    Reads every annotation of the queue once, as arrays.
+    """
+    started = time.perf_counter()
+    now = now or timezone.now()
+    questions = list(queue.questions.all())
+    gate_questions = gated(questions)
+    answers = _load_answers(queue, gate_questions)
+    results: dict[str, Any] = {"questions": {}, "series": {}, "annotators": {}}
+    item_rows: dict[int, dict[str, Any]] = defaultdict(dict)
+
+    for question in gate_questions:
+        qa = answers[question.key]
+        units, counts = qa.counts()
+        results["questions"][question.key] = alpha_from_counts(question, counts).as_dict()
+        results["series"][question.key] = _series(question, qa)
+        shares = item_agreement_from_counts(question, counts, queue.agreement_tolerance)
+        top = counts.argmax(axis=1) if counts.size else np.zeros(0, dtype=np.int64)
+        for unit, share, code in zip(units.tolist(), shares.tolist(), top.tolist(), strict=True):
+            item_rows[unit][question.key] = (share, qa.domain[code])
+
+    decision_question = next((q for q in gate_questions if q.type == Question.Type.CHOICE), None)
+    if decision_question is not None:
+        results["annotators"] = _annotator_quality(queue, answers[decision_question.key])
+    results["items"] = _apply_gate(queue, gate_questions, decision_question, item_rows, results)
+
+    snapshot = AgreementSnapshot.objects.create(
+        queue=queue,
+        computed_at=now,
+        annotations=sum(len(a.items) for a in answers.values()) // max(1, len(answers)),
+        seconds=round(time.perf_counter() - started, 4),
+        results=results,
+    )
+    return snapshot
+
+
+def _load_answers(queue: Queue, questions: list[Question]) -> dict[str, Answers]:
+    rows: dict[str, list[tuple[int, int, Any, float]]] = {q.key: [] for q in questions}
+    for item_id, user_id, values, created_at in (
+        Annotation.objects.filter(item__queue=queue)
+        .exclude(item__status=Item.Status.DISCARDED)
+        .values_list("item_id", "user_id", "values", "created_at")
+        .iterator(chunk_size=20_000)
+    ):
+        at = created_at.timestamp()
+        for key, bucket in rows.items():
+            if key in values:
+                bucket.append((item_id, user_id, values[key], at))
+    return {q.key: Answers.collect(q, rows[q.key]) for q in questions}
+
+
+def _series(question: Question, qa: Answers) -> list[dict[str, Any]]:
+    """Alpha over the annotations given up to each of a few evenly spaced moments."""
+    if len(qa.times) == 0:
+        return []
+    first, last = float(qa.times.min()), float(qa.times.max())
+    cuts = [last] if last == first else np.linspace(first, last, SERIES_POINTS + 1)[1:]
+    points = []
+    for cut in cuts:
+        _, counts = qa.counts(qa.times <= cut)
+        result = alpha_from_counts(question, counts)
+        points.append(
+            {
+                "at": datetime.fromtimestamp(float(cut), tz=UTC).isoformat(),
+                "alpha": result.alpha,
+                "items": result.items,
+            }
+        )
+    return points
+
+
+def _annotator_quality(queue: Queue, qa: Answers) -> dict[str, Any]:
+    """Per annotator: agreement with the majority (on items with 2+ answers), accuracy on
+    gold items, and alpha without them (who moves the queue's alpha, and which way)."""
+    if len(qa.items) == 0:
+        return {}
+    units, counts = qa.counts()
+    unit_of = {unit: i for i, unit in enumerate(units.tolist())}
+    rows = np.fromiter((unit_of[i] for i in qa.items.tolist()), dtype=np.int64, count=len(qa.items))
+    pairable = counts.sum(axis=1) >= 2
+    majority = counts.argmax(axis=1)
+    agrees = (qa.codes == majority[rows]) & pairable[rows]
+    counted = pairable[rows]
+
+    index = {value: i for i, value in enumerate(qa.domain)}
+    gold = {
+        item_id: index.get((answers or {}).get(qa.question.key))
+        for item_id, answers in Item.objects.filter(
+            queue=queue, gold_answers__isnull=False
+        ).values_list("id", "gold_answers")
+    }
+    names = dict(
+        get_user_model().objects.filter(pk__in=set(qa.users.tolist())).values_list("id", "username")
+    )
+    report = {}
+    for user_id in sorted(set(qa.users.tolist())):
+        mine = qa.users == user_id
+        compared = int(counted[mine].sum())
+        majority_share = float(agrees[mine].sum()) / compared if compared else None
+        gold_hits = [
+            code == gold[item]
+            for item, code in zip(qa.items[mine].tolist(), qa.codes[mine].tolist(), strict=True)
+            if gold.get(item) is not None
+        ]
+        gold_share = sum(gold_hits) / len(gold_hits) if gold_hits else None
+        _, without = qa.counts(~mine)
+        alpha_without = alpha_from_counts(qa.question, without).alpha
+        shares = [s for s in (majority_share, gold_share) if s is not None]
+        report[names.get(user_id, str(user_id))] = {
+            "annotations": int(mine.sum()),
+            "majority_agreement": None if majority_share is None else round(majority_share, 4),
+            "gold_items": len(gold_hits),
+            "gold_accuracy": None if gold_share is None else round(gold_share, 4),
+            "alpha_without": alpha_without,
+            "flagged": compared + len(gold_hits) >= MIN_ITEMS_TO_FLAG
+            and bool(shares)
+            and min(shares) < queue.min_annotator_agreement,
+        }
+    return report
+
+
+def _decide(
+    queue: Queue, decision_question: Question | None, majorities: dict[str, Any]
+) -> tuple[str, str]:
+    if decision_question is None:
+        return Item.Decision.ACCEPTED, "reviewers agreed"
+    answer = majorities.get(decision_question.key)
+    if answer in (queue.accept_answers or DEFAULT_ACCEPT):
+        return Item.Decision.ACCEPTED, f"reviewers agreed: {answer}"
+    if answer in (queue.reject_answers or DEFAULT_REJECT):
+        return Item.Decision.REJECTED, f"reviewers agreed: {answer}"
+    return Item.Decision.EXCLUDED, f"reviewers agreed on '{answer}'"
+
+
+def _apply_gate(
+    queue: Queue,
+    gate_questions: list[Question],
+    decision_question: Question | None,
+    item_rows: dict[int, dict[str, Any]],
+    results: dict[str, Any],
+) -> dict[str, int]:
+    low_alpha = [
+        f"{key} alpha {q['alpha'] if q['alpha'] is not None else 'undefined'}"
+        for key, q in results["questions"].items()
+        if q["alpha"] is None or q["alpha"] < queue.min_alpha
+    ]
+    adjudicated = dict(
+        Adjudication.objects.filter(item__queue=queue).values_list("item_id", "decision")
+    )
+    items = list(
+        Item.objects.filter(queue=queue).only(
+            "id",
+            "label_id",
+            "status",
+            "annotation_count",
+            "agreement",
+            "agreement_state",
+            "decision",
+            "decision_reason",
+        )
+    )
+    changed, outcomes = [], {}
+    tally: dict[str, int] = defaultdict(int)
+    for item in items:
+        per_question = item_rows.get(item.pk, {})
+        shares = [per_question[q.key][0] for q in gate_questions if q.key in per_question]
+        agreement = round(min(shares), 4) if shares else None
+        if item.annotation_count < queue.annotations_per_item or item.status == Item.Status.OPEN:
+            state, decision, reason = Item.AgreementState.PENDING, "", "needs more annotations"
+        elif agreement is not None and agreement >= queue.min_item_agreement:
+            state = Item.AgreementState.AGREED
+            if low_alpha:
+                decision = Item.Decision.EXCLUDED
+                reason = f"queue alpha below {queue.min_alpha}: {', '.join(low_alpha)}"
+            else:
+                majorities = {key: value for key, (_, value) in per_question.items()}
+                decision, reason = _decide(queue, decision_question, majorities)
+        else:
+            state, decision, reason = Item.AgreementState.DISPUTED, "", "disputed: for a lead"
+        if item.pk in adjudicated:
+            verdict = adjudicated[item.pk]
+            decision = Item.Decision.EXCLUDED if verdict == "discarded" else verdict
+            reason = f"adjudicated: {verdict}"
+        if item.status == Item.Status.DISCARDED:
+            decision, reason = Item.Decision.EXCLUDED, "item discarded"
+        tally[str(state)] += 1
+        if decision:
+            tally[f"decision_{decision}"] += 1
+        new = (agreement, state, decision, reason[:255])
+        if new != (item.agreement, item.agreement_state, item.decision, item.decision_reason):
+            item.agreement, item.agreement_state, item.decision, item.decision_reason = new
+            changed.append(item)
+        if item.label_id is not None:
+            outcomes[item.label_id] = (decision, reason[:255] if decision else "")
+    with transaction.atomic():
+        update_rows(Item, changed, ["agreement", "agreement_state", "decision", "decision_reason"])
+        labels_set_review_outcome(outcomes=outcomes)
+    return dict(tally)
