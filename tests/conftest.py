@@ -15,6 +15,8 @@ from rest_framework.test import APIClient
 from feedback import services
 from feedback.models import Membership
 
+CHROMIUM = "/usr/bin/chromium"
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Deselect (never skip) tests whose services this run does not have.
@@ -24,17 +26,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """
     on_postgres = os.environ.get("DATABASE_URL", "").startswith(("postgres", "postgresql"))
     has_redis = bool(os.environ.get("REDIS_URL"))
+    has_chromium = os.path.exists(CHROMIUM)
     if os.environ.get("GLEANER_REQUIRE_SERVICES") == "1":
-        if not (on_postgres and has_redis):
+        if not (on_postgres and has_redis and has_chromium):
             raise pytest.UsageError(
-                "GLEANER_REQUIRE_SERVICES=1 needs DATABASE_URL=postgres://... and REDIS_URL."
+                "GLEANER_REQUIRE_SERVICES=1 needs DATABASE_URL=postgres://..., REDIS_URL and "
+                f"{CHROMIUM} (Debian package chromium)."
             )
         return
     keep, drop = [], []
     for item in items:
         needs_pg = item.get_closest_marker("postgres") or item.get_closest_marker("worker")
         needs_redis = item.get_closest_marker("worker")
-        if (needs_pg and not on_postgres) or (needs_redis and not has_redis):
+        needs_chromium = item.get_closest_marker("browser")
+        if (
+            (needs_pg and not on_postgres)
+            or (needs_redis and not has_redis)
+            or (needs_chromium and not has_chromium)
+        ):
             drop.append(item)
         else:
             keep.append(item)
