@@ -135,6 +135,7 @@ CELERY_BEAT_SCHEDULE = {
     # Safety net: derivation is scheduled by ingestion; this catches anything missed.
     "derive-pending-sessions": {"task": "feedback.tasks.derive_pending_sessions", "schedule": 60.0},
     "reap-expired-claims": {"task": "review.tasks.reap_expired_claims", "schedule": 60.0},
+    "resume-stale-exports": {"task": "exports.tasks.resume_stale_exports", "schedule": 120.0},
 }
 # A burst of events for one session inside this window causes one derivation.
 GLEANER_DERIVE_DEBOUNCE_SECONDS = envint("GLEANER_DERIVE_DEBOUNCE_SECONDS", "5")

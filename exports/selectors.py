@@ -1,0 +1,259 @@
+"""What goes into an export (DESIGN.md, "Exports"), and why the rest does not.
+
+Training split: active labels of the format's kinds that either passed review (accepted)
+or were auto-accepted (not routed to review) at or above the project's confidence
+threshold; never held-out items, rejected or excluded labels, labels still in review,
+high-retry flags or ratings. Evaluation split: held-out labels that review accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
+from django.http import Http404
+from rest_framework.exceptions import PermissionDenied
+
+from exports.formats import LabelRow, kinds_for
+from exports.models import ExportJob
+from feedback.models import Label, Membership, Project, RoutingPolicy
+from feedback.selectors import projects_for_user
+from review.models import Item
+
+EXPORT_ROLES = (Membership.Role.ADMIN, Membership.Role.ML)
+ROW_COLUMNS = [f for f in LabelRow.__dataclass_fields__ if f != "occurred_at"] + ["occurred_at"]
+
+
+class FiltersInvalid(Exception):
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(errors)
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class ExportFilters:
+    since: datetime | None = None
+    until: datetime | None = None
+    sources: list[str] = field(default_factory=list)
+    min_confidence: float | None = None
+    min_agreement: float | None = None
+    queues: list[int] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+    as_of: datetime | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("since", "until", "as_of"):
+            if data[key] is not None:
+                data[key] = data[key].isoformat()
+        return {key: value for key, value in data.items() if value not in (None, [])}
+
+
+def _moment(value: Any, name: str, *, end_of_day: bool = False) -> datetime:
+    if not isinstance(value, str):
+        raise FiltersInvalid({name: "Must be an ISO 8601 date or date-time string."})
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            return datetime.combine(day, time.max if end_of_day else time.min, tzinfo=UTC)
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise FiltersInvalid({name: f"Not an ISO 8601 date: {value[:40]!r}."}) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _fraction(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise FiltersInvalid({name: "Must be a number from 0 to 1."})
+    return float(value)
+
+
+def _strings(value: Any, name: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise FiltersInvalid({name: "Must be a list of strings."})
+    return sorted(set(value))
+
+
+def parse_filters(raw: Any, *, project: Project) -> ExportFilters:
+    """Validated filters, or FiltersInvalid naming each bad filter."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise FiltersInvalid({"filters": "Must be an object."})
+    known = {
+        "since",
+        "until",
+        "sources",
+        "min_confidence",
+        "min_agreement",
+        "queues",
+        "models",
+        "as_of",
+    }
+    errors = {key: "Unknown filter." for key in raw if key not in known}
+    values: dict[str, Any] = {}
+    parsers = {
+        "since": lambda v: _moment(v, "since"),
+        "until": lambda v: _moment(v, "until", end_of_day=True),
+        "as_of": lambda v: _moment(v, "as_of", end_of_day=True),
+        "min_confidence": lambda v: _fraction(v, "min_confidence"),
+        "min_agreement": lambda v: _fraction(v, "min_agreement"),
+        "sources": lambda v: _strings(v, "sources"),
+        "models": lambda v: _strings(v, "models"),
+    }
+    for key, parse in parsers.items():
+        if raw.get(key) is not None:
+            try:
+                values[key] = parse(raw[key])
+            except FiltersInvalid as invalid:
+                errors.update(invalid.errors)
+    unknown_sources = set(values.get("sources", [])) - set(Label.Source.values)
+    if unknown_sources:
+        errors["sources"] = (
+            f"Unknown: {', '.join(sorted(unknown_sources))}. Use {Label.Source.values}."
+        )
+    if raw.get("queues") is not None:
+        queues = raw["queues"]
+        if not isinstance(queues, list) or not all(
+            isinstance(q, int) and not isinstance(q, bool) for q in queues
+        ):
+            errors["queues"] = "Must be a list of queue ids."
+        else:
+            found = set(project.queues.filter(pk__in=queues).values_list("pk", flat=True))
+            if missing := sorted(set(queues) - found):
+                errors["queues"] = f"Not queues of project {project.slug}: {missing}."
+            values["queues"] = sorted(found)
+    if "since" in values and "until" in values and values["since"] > values["until"]:
+        errors["since"] = "Must be before until."
+    if errors:
+        raise FiltersInvalid(errors)
+    return ExportFilters(**values)
+
+
+def access_export_project(user: AbstractBaseUser | AnonymousUser, slug: str) -> Project:
+    """The project if the user may export from it. Not a member: 404; a member without
+    export permission (annotator, lead): 403."""
+    project = projects_for_user(user).filter(slug=slug).first()
+    if project is None:
+        raise Http404("No such project.")
+    if not projects_for_user(user, EXPORT_ROLES).filter(pk=project.pk).exists():
+        raise PermissionDenied("You may not export from this project (ML or admin role needed).")
+    return project
+
+
+def access_export(user: AbstractBaseUser | AnonymousUser, export_id: int) -> ExportJob:
+    job = ExportJob.objects.select_related("project").filter(pk=export_id).first()
+    if job is None:
+        raise Http404("No such export.")
+    access_export_project(user, job.project.slug)
+    return job
+
+
+def exports_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[ExportJob]:
+    projects = projects_for_user(user, EXPORT_ROLES)
+    return ExportJob.objects.filter(project__in=projects).select_related("project", "created_by")
+
+
+def _held_out() -> Q:
+    return Q(Exists(Item.objects.filter(label=OuterRef("pk"), held_out=True)))
+
+
+def _gate(threshold: float) -> Q:
+    return Q(review_outcome=Label.Outcome.ACCEPTED) | Q(
+        review_outcome="", needs_review=False, confidence__gte=threshold
+    )
+
+
+def _filters_q(filters: ExportFilters) -> Q:
+    q = Q()
+    if filters.since:
+        q &= Q(occurred_at__gte=filters.since)
+    if filters.until:
+        q &= Q(occurred_at__lte=filters.until)
+    if filters.sources:
+        q &= Q(source__in=filters.sources)
+    if filters.min_confidence is not None:
+        # Derived confidence; a label people accepted is held to min_agreement instead.
+        q &= Q(confidence__gte=filters.min_confidence) | Q(review_outcome=Label.Outcome.ACCEPTED)
+    if filters.models:
+        q &= Q(model__in=filters.models)
+    if filters.min_agreement is not None:
+        # Reviewed labels need that much agreement; auto-accepted ones were never reviewed.
+        reviewed = Item.objects.filter(label=OuterRef("pk"), agreement__isnull=False)
+        q &= Q(~Exists(reviewed), review_outcome="") | Q(
+            Exists(reviewed.filter(agreement__gte=filters.min_agreement))
+        )
+    if filters.queues:
+        q &= Q(Exists(Item.objects.filter(label=OuterRef("pk"), queue_id__in=filters.queues)))
+    return q
+
+
+def _eligible(fmt: str) -> Q:
+    q = Q(active=True, kind__in=kinds_for(fmt))
+    if fmt == "sft":  # SFT learns only from good answers
+        q &= Q(kind="preference_pair") | Q(label=True)
+    return q
+
+
+def split_querysets(
+    project: Project, fmt: str, filters: ExportFilters, policy: RoutingPolicy
+) -> dict[str, QuerySet[Label]]:
+    """The labels of each split, ordered by id (so files are reproducible)."""
+    base = Label.objects.filter(_eligible(fmt), _filters_q(filters), project=project)
+    return {
+        "train": base.filter(_gate(policy.confidence_threshold), ~_held_out()).order_by("id"),
+        "eval": base.filter(_held_out(), review_outcome=Label.Outcome.ACCEPTED).order_by("id"),
+    }
+
+
+def exclusion_counts(
+    project: Project, fmt: str, filters: ExportFilters, policy: RoutingPolicy
+) -> dict[str, int]:
+    """Why the project's other labels are not in the training split (three queries)."""
+    eligible, gate = _eligible(fmt), _gate(policy.confidence_threshold)
+    trainable = Q(active=True) & eligible
+    counts = Label.objects.filter(project=project).aggregate(
+        inactive=Count("pk", filter=Q(active=False)),
+        high_retry=Count("pk", filter=Q(active=True, kind=Label.Kind.HIGH_RETRY)),
+        rating=Count("pk", filter=Q(active=True, kind=Label.Kind.RATING)),
+        not_for_this_format=Count(
+            "pk",
+            filter=Q(active=True)
+            & ~Q(kind__in=[Label.Kind.HIGH_RETRY, Label.Kind.RATING])
+            & ~eligible,
+        ),
+        in_review=Count("pk", filter=trainable & Q(review_outcome="", needs_review=True)),
+        below_confidence=Count(
+            "pk",
+            filter=trainable
+            & Q(review_outcome="", needs_review=False, confidence__lt=policy.confidence_threshold),
+        ),
+        rejected_by_review=Count("pk", filter=trainable & Q(review_outcome=Label.Outcome.REJECTED)),
+        excluded_by_review=Count("pk", filter=trainable & Q(review_outcome=Label.Outcome.EXCLUDED)),
+        held_out=Count("pk", filter=trainable & gate & _held_out()),
+    )
+    if chosen := _filters_q(filters):  # an empty Q negated would match every row
+        counts["filtered_out"] = Label.objects.filter(
+            trainable & gate & ~_held_out() & ~chosen, project=project
+        ).count()
+    return {key: value for key, value in counts.items() if value}
+
+
+def as_of_for(querysets: dict[str, QuerySet[Label]], filters: ExportFilters) -> datetime | None:
+    """The moment recency is measured from: the filter's, else the newest selected label
+    (so the same data and filters give the same weights, whenever the export runs)."""
+    if filters.as_of:
+        return filters.as_of
+    newest = [qs.aggregate(newest=Max("occurred_at"))["newest"] for qs in querysets.values()]
+    newest = [moment for moment in newest if moment is not None]
+    return max(newest) if newest else None
+
+
+def label_rows(queryset: QuerySet[Label], chunk_size: int = 2000) -> Iterator[LabelRow]:
+    """Stream labels as LabelRows (a server-side cursor on PostgreSQL)."""
+    for values in queryset.values_list(*ROW_COLUMNS).iterator(chunk_size=chunk_size):
+        yield LabelRow(**dict(zip(ROW_COLUMNS, values, strict=True)))

@@ -1,0 +1,85 @@
+"""Streaming file writers: rows go to disk as they come, hashed on the way."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from exports.formats import META_FIELDS
+
+ROW_GROUP = 10_000
+
+
+class JsonlWriter:
+    """One JSON object a line; with `sidecar`, the meta fields go to a second file instead
+    (formats whose consumer wants bare rows)."""
+
+    def __init__(self, path: Path, *, sidecar: Path | None = None) -> None:
+        self.path, self.sidecar = path, sidecar
+        self._file = path.open("wb")
+        self._meta = sidecar.open("wb") if sidecar else None
+        self._hash = hashlib.sha256()
+        self._meta_hash = hashlib.sha256()
+        self.rows = 0
+
+    def write(self, row: dict[str, Any]) -> None:
+        if self._meta is not None:
+            meta = {key: row.pop(key) for key in META_FIELDS}
+            line = _line(meta)
+            self._meta.write(line)
+            self._meta_hash.update(line)
+        line = _line(row)
+        self._file.write(line)
+        self._hash.update(line)
+        self.rows += 1
+
+    def close(self) -> dict[str, str]:
+        self._file.close()
+        digests = {self.path.name: self._hash.hexdigest()}
+        if self._meta is not None:
+            self._meta.close()
+            digests[self.sidecar.name] = self._meta_hash.hexdigest()
+        return digests
+
+
+class ParquetWriter:
+    """Parquet in row groups of ROW_GROUP rows, so memory stays flat with size."""
+
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        self.path, self.schema = path, schema
+        self._writer = pq.ParquetWriter(path, schema, compression="zstd")
+        self._buffer: list[dict[str, Any]] = []
+        self.rows = 0
+
+    def write(self, row: dict[str, Any]) -> None:
+        self._buffer.append(row)
+        self.rows += 1
+        if len(self._buffer) >= ROW_GROUP:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._buffer:
+            self._writer.write_table(pa.Table.from_pylist(self._buffer, schema=self.schema))
+            self._buffer = []
+
+    def close(self) -> dict[str, str]:
+        self._flush()
+        self._writer.close()
+        return {self.path.name: file_sha256(self.path)}
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _line(row: dict[str, Any]) -> bytes:
+    return (json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
