@@ -243,7 +243,10 @@ def test_queue_api_shows_alpha_and_why_it_is_undefined(queue, alice, carol):
     gate.queue_agreement_recompute(queue=queue)
     body = token_client(alice).get(f"/api/v1/queues/{queue.pk}").json()
     assert body["agreement"]["better"] == {
-        "alpha": None, "level": "nominal", "items": 0, "undefined_reason": NO_PAIRS
+        "alpha": None,
+        "level": "nominal",
+        "items": 0,
+        "undefined_reason": NO_PAIRS,
     }
     assert "annotators" not in body  # annotator quality is for leads
     assert "annotators" in token_client(carol).get(f"/api/v1/queues/{queue.pk}").json()
@@ -262,7 +265,9 @@ def test_only_leads_adjudicate_mark_gold_and_hold_out(queue, alice, carol):
     for url, body in calls:
         assert token_client(alice).post(url, body, format="json").status_code == 404
     assert not Adjudication.objects.exists()
-    statuses = [token_client(carol).post(url, body, format="json").status_code for url, body in calls]
+    statuses = [
+        token_client(carol).post(url, body, format="json").status_code for url, body in calls
+    ]
     assert statuses == [201, 200, 200]
     item.refresh_from_db()
     assert item.held_out and item.gold_answers == {"better": "tie"}
