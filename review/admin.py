@@ -1,8 +1,20 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
-from review.models import Item, Question, Queue
+from review import services
+from review.claims import agreement_schedule
+from review.models import (
+    Adjudication,
+    AgreementSnapshot,
+    Annotation,
+    Assignment,
+    Item,
+    Question,
+    Queue,
+)
 
 
 class QuestionInline(admin.TabularInline):
@@ -19,6 +31,7 @@ class QueueAdmin(admin.ModelAdmin):
         "annotations_per_item",
         "min_item_agreement",
         "min_alpha",
+        "min_annotator_agreement",
         "is_active",
     ]
     list_filter = ["project", "reason", "is_active"]
@@ -26,12 +39,74 @@ class QueueAdmin(admin.ModelAdmin):
     list_select_related = ["project"]
     filter_horizontal = ["members"]
     inlines = [QuestionInline]
+    actions = ["recompute_agreement"]
+
+    @admin.action(description="Recompute agreement of the selected queues")
+    def recompute_agreement(self, request: HttpRequest, queryset: QuerySet[Queue]) -> None:
+        for queue in queryset:
+            agreement_schedule(queue.pk)
+        self.message_user(request, f"Agreement recomputation scheduled for {queryset.count()}.")
 
 
 @admin.register(Item)
 class ItemAdmin(admin.ModelAdmin):
-    list_display = ["id", "queue", "reason", "priority", "status", "annotation_count", "created_at"]
-    list_filter = ["status", "reason", "queue__project", "queue"]
+    list_display = [
+        "id",
+        "queue",
+        "reason",
+        "priority",
+        "status",
+        "annotation_count",
+        "agreement",
+        "agreement_state",
+        "decision",
+        "held_out",
+        "created_at",
+    ]
+    list_filter = ["status", "agreement_state", "decision", "held_out", "reason", "queue"]
     list_select_related = ["queue", "queue__project"]
     raw_id_fields = ["queue", "label", "generation"]
+    readonly_fields = ["agreement", "agreement_state", "decision", "decision_reason"]
     show_full_result_count = False
+    actions = ["hold_out"]
+
+    @admin.action(description="Hold out of training (evaluation split)")
+    def hold_out(self, request: HttpRequest, queryset: QuerySet[Item]) -> None:
+        count = 0
+        for queue_id in queryset.values_list("queue_id", flat=True).distinct():
+            ids = list(queryset.filter(queue_id=queue_id).values_list("id", flat=True))
+            count += services.items_hold_out(queue=Queue(pk=queue_id), item_ids=ids)
+        self.message_user(request, f"{count} item(s) held out.")
+
+
+@admin.register(Annotation)
+class AnnotationAdmin(admin.ModelAdmin):
+    list_display = ["id", "item", "user", "seconds_spent", "created_at"]
+    list_filter = ["item__queue"]
+    list_select_related = ["item", "user"]
+    raw_id_fields = ["item", "user"]
+    readonly_fields = ["item", "user", "answers", "values", "presentation", "created_at"]
+    show_full_result_count = False
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(admin.ModelAdmin):
+    list_display = ["id", "item", "user", "status", "claimed_at", "expires_at"]
+    list_filter = ["status", "queue"]
+    list_select_related = ["item", "user"]
+    raw_id_fields = ["item", "queue", "user"]
+    show_full_result_count = False
+
+
+@admin.register(Adjudication)
+class AdjudicationAdmin(admin.ModelAdmin):
+    list_display = ["item", "decision", "decided_by", "created_at"]
+    list_filter = ["decision"]
+    raw_id_fields = ["item", "decided_by"]
+
+
+@admin.register(AgreementSnapshot)
+class AgreementSnapshotAdmin(admin.ModelAdmin):
+    list_display = ["queue", "computed_at", "annotations", "seconds"]
+    list_filter = ["queue"]
+    readonly_fields = ["queue", "computed_at", "annotations", "seconds", "results"]

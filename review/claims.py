@@ -68,6 +68,8 @@ def item_claim_next(
     (annotations wanted minus given minus live claims) are all taken.
     """
     now = now or timezone.now()
+    if not queue.is_active:  # a paused queue hands out nothing, however it is reached
+        return None
     with transaction.atomic():
         Assignment.objects.filter(
             queue=queue, user=user, status=Assignment.Status.CLAIMED, expires_at__lte=now

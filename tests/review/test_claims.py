@@ -127,3 +127,10 @@ def test_discarded_items_take_no_answers(queue, alice):
     with pytest.raises(ReviewConflict):
         annotation_submit(item=item, user=alice, answers=GOOD)
     assert item_claim_next(queue=queue, user=alice) is None
+
+
+def test_a_paused_queue_hands_out_nothing(queue, alice):
+    make_items(queue, 2)
+    queue.is_active = False
+    queue.save()
+    assert item_claim_next(queue=queue, user=alice) is None

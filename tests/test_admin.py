@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import pytest
+from django.contrib import admin
+from django.urls import reverse
+
+from feedback import labelling, services
+from tests.factories import one_of_each
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client_with_data(client, django_user_model, project):
+    services.events_ingest(project=project, events=one_of_each())
+    labelling.sessions_derive_pending()
+    user = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.parametrize(
+    "model", list(admin.site._registry), ids=lambda m: f"{m._meta.app_label}.{m._meta.model_name}"
+)
+def test_every_admin_changelist_renders(admin_client_with_data, model):
+    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+    response = admin_client_with_data.get(url)
+    assert response.status_code == 200
+    first = model._default_manager.first()
+    if first is not None:
+        change = reverse(
+            f"admin:{model._meta.app_label}_{model._meta.model_name}_change", args=[first.pk]
+        )
+        assert admin_client_with_data.get(change).status_code == 200
+
+
+def test_policy_admin_rejects_min_above_max_naming_the_field(admin_client_with_data, project):
+    policy = project.policy
+    url = reverse("admin:feedback_routingpolicy_change", args=[policy.pk])
+    form = admin_client_with_data.get(url).context["adminform"].form
+    data = {name: form[name].value() for name in form.fields}
+    data.update(edit_ratio_min=0.8, edit_ratio_max=0.2)
+    response = admin_client_with_data.post(url, {k: v for k, v in data.items() if v is not None})
+    assert response.status_code == 200
+    assert "edit_ratio_min" in response.context["adminform"].form.errors
+    policy.refresh_from_db()
+    assert policy.edit_ratio_min == 0.05
+
+
+def test_admin_creates_an_api_key_and_shows_it_once(admin_client_with_data, project):
+    url = reverse("admin:feedback_apikey_add")
+    response = admin_client_with_data.post(
+        url, {"project": project.pk, "name": "from admin", "rate_limit_per_minute": ""}, follow=True
+    )
+    shown = [str(m) for m in response.context["messages"]]
+    assert any("glk_" in m for m in shown)
+    assert project.api_keys.filter(name="from admin").exists()
