@@ -38,6 +38,19 @@ def agreement_schedule(queue_id: int) -> None:
         recompute_queue_agreement.apply_async(args=[queue_id], countdown=debounce)
 
 
+def agreement_schedule_on_commit(queue_id: int) -> None:
+    """Schedule a recomputation when the current transaction commits, once per queue
+    however many answers the transaction holds (a bulk import is one recomputation).
+    A rolled-back transaction takes its callback with it."""
+    connection = transaction.get_connection()
+    for _, registered, _ in connection.run_on_commit:
+        if getattr(registered, "agreement_queue_id", None) == queue_id:
+            return
+    run = partial(agreement_schedule, queue_id)
+    run.agreement_queue_id = queue_id  # type: ignore[attr-defined]
+    transaction.on_commit(run)
+
+
 class ReviewConflict(Exception):
     """The request cannot be honoured in the item's current state (HTTP 409)."""
 
@@ -177,7 +190,7 @@ def annotation_submit(
         if item.annotation_count >= queue.annotations_per_item:
             item.status = Item.Status.COMPLETE
         item.save(update_fields=["annotation_count", "status"])
-        transaction.on_commit(partial(agreement_schedule, queue.pk))
+        agreement_schedule_on_commit(queue.pk)
     return annotation
 
 

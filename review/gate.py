@@ -1,8 +1,9 @@
 """Agreement recomputation and the gate to the training set (DESIGN.md, "Review").
 
-An item passes when it has the annotations it needs, its agreement on every gated
-question meets the queue's threshold, and the queue's alpha for each of those questions
-meets the queue's minimum. Disputed items wait for a lead's adjudication. The outcome is
+An item passes when it has the annotations it needs, its agreement on the deciding
+question (the queue's first required choice question; with ratings only, each rating)
+meets the queue's threshold, and the queue's alpha for that question meets the queue's
+minimum. Alpha is computed and shown for every choice and rating question. Disputed items wait for a lead's adjudication. The outcome is
 written back onto the item and, through feedback's service, onto its label.
 """
 
@@ -39,12 +40,16 @@ def queue_agreement_recompute(*, queue: Queue, now: datetime | None = None) -> A
     started = time.perf_counter()
     now = now or timezone.now()
     questions = list(queue.questions.all())
-    gate_questions = gated(questions)
-    answers = _load_answers(queue, gate_questions)
+    measured = gated(questions)  # alpha for every choice and rating question
+    decision_question = next((q for q in measured if q.type == Question.Type.CHOICE), None)
+    # The gate judges the question that decides (the first choice question); queues with
+    # ratings only are gated on all of them.
+    gate_questions = [decision_question] if decision_question else measured
+    answers = _load_answers(queue, measured)
     results: dict[str, Any] = {"questions": {}, "series": {}, "annotators": {}}
     item_rows: dict[int, dict[str, Any]] = defaultdict(dict)
 
-    for question in gate_questions:
+    for question in measured:
         qa = answers[question.key]
         units, counts = qa.counts()
         results["questions"][question.key] = alpha_from_counts(question, counts).as_dict()
@@ -54,7 +59,6 @@ def queue_agreement_recompute(*, queue: Queue, now: datetime | None = None) -> A
         for unit, share, code in zip(units.tolist(), shares.tolist(), top.tolist(), strict=True):
             item_rows[unit][question.key] = (share, qa.domain[code])
 
-    decision_question = next((q for q in gate_questions if q.type == Question.Type.CHOICE), None)
     if decision_question is not None:
         results["annotators"] = _annotator_quality(queue, answers[decision_question.key])
     results["items"] = _apply_gate(queue, gate_questions, decision_question, item_rows, results)
@@ -189,10 +193,11 @@ def _apply_gate(
     item_rows: dict[int, dict[str, Any]],
     results: dict[str, Any],
 ) -> dict[str, int]:
+    gate_keys = {q.key for q in gate_questions}
     low_alpha = [
         f"{key} alpha {q['alpha'] if q['alpha'] is not None else 'undefined'}"
         for key, q in results["questions"].items()
-        if q["alpha"] is None or q["alpha"] < queue.min_alpha
+        if key in gate_keys and (q["alpha"] is None or q["alpha"] < queue.min_alpha)
     ]
     adjudicated = dict(
         Adjudication.objects.filter(item__queue=queue).values_list("item_id", "decision")

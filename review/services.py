@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
-from functools import partial
 
 from django.db import transaction
 
 from feedback.models import Label, Project
 from review.agreement import domain_of, gated
 from review.answers import AnswersInvalid
-from review.claims import agreement_schedule
+from review.claims import agreement_schedule_on_commit
 from review.models import Adjudication, Item, Question, Queue
 
 DEFAULT_QUEUES: dict[str, dict] = {
@@ -238,7 +237,7 @@ def item_adjudicate(*, item: Item, lead, decision: str, note: str = "") -> Adjud
         )
         if decision == Adjudication.Decision.DISCARDED:
             Item.objects.filter(pk=item.pk).update(status=Item.Status.DISCARDED)
-        transaction.on_commit(partial(agreement_schedule, item.queue_id))
+        agreement_schedule_on_commit(item.queue_id)
     return adjudication
 
 
@@ -255,7 +254,7 @@ def item_set_gold(*, item: Item, answers: dict) -> dict:
     if errors or not answers:
         raise AnswersInvalid(errors or {"answers": "Give at least one known answer."})
     Item.objects.filter(pk=item.pk).update(gold_answers=answers)
-    transaction.on_commit(partial(agreement_schedule, item.queue_id))
+    agreement_schedule_on_commit(item.queue_id)
     return answers
 
 

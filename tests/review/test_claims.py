@@ -134,3 +134,16 @@ def test_a_paused_queue_hands_out_nothing(queue, alice):
     queue.is_active = False
     queue.save()
     assert item_claim_next(queue=queue, user=alice) is None
+
+
+def test_answers_in_one_transaction_schedule_one_agreement_recomputation(
+    queue, alice, bob, django_capture_on_commit_callbacks
+):
+    from django.db import transaction
+
+    items = make_items(queue, 3)
+    with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
+        for item in items:
+            annotation_submit(item=item, user=alice, answers=GOOD)
+            annotation_submit(item=item, user=bob, answers=GOOD)
+    assert len(callbacks) == 1

@@ -9,8 +9,10 @@ from rest_framework.authtoken.models import Token
 from feedback import labelling, services
 from feedback.management.commands.simulate_traffic import send_simulated_traffic
 from feedback.models import Label, Membership
-from review.models import Item
-from review.services import project_queues_ensure
+from review.gate import queue_agreement_recompute
+from review.models import Annotation, Item, Queue
+from review.services import items_hold_out, project_queues_ensure
+from review.simulation import simulate_annotations
 
 DEMO_USERS = [
     # username, role in the demo project (None: site superuser)
@@ -18,6 +20,7 @@ DEMO_USERS = [
     ("alice", Membership.Role.ANNOTATOR),
     ("bob", Membership.Role.ANNOTATOR),
     ("carol", Membership.Role.ANNOTATOR),
+    ("dave", Membership.Role.ANNOTATOR),
     ("lena", Membership.Role.LEAD),
     ("mel", Membership.Role.ML),
 ]
@@ -82,9 +85,37 @@ class Command(BaseCommand):
             f"Labels: {labels.count()} ({labels.filter(needs_review=True).count()} in review); "
             f"review items: {Item.objects.filter(queue__project=project).count()}."
         )
+        annotated = self._simulate_reviews(project, queues, options["seed"])
+        self.stdout.write(
+            f"Simulated reviews: {annotated} answers by alice, bob, carol and dave (careless); "
+            f"part of every queue is left for you."
+        )
         self.stdout.write(self.style.SUCCESS(f"\nDemo project '{project.slug}' is ready."))
         self.stdout.write("Logins (username / password / role):")
         for username, password, role in logins:
             self.stdout.write(f"  {username:<6} {password:<14} {role}")
         self.stdout.write(f"Ingestion key for '{project.slug}': {raw_key}")
         self.stdout.write(f"API token for mel: {token.key}")
+
+    def _simulate_reviews(self, project, queues, seed: int) -> int:  # noqa: ANN001
+        """Answers from simulated annotators, a held-out share and a few gold items, then
+        agreement. Skipped when the demo already has answers (re-runs change nothing)."""
+        if Annotation.objects.filter(item__queue__project=project).exists():
+            return 0
+        User = get_user_model()
+        # (accuracy, share of the queue answered); dave answers first and carelessly.
+        profile = {
+            "dave": (0.45, 0.08),
+            "alice": (0.97, 0.6),
+            "bob": (0.95, 0.6),
+            "carol": (0.9, 0.6),
+        }
+        annotators = {User.objects.get(username=name): p for name, p in profile.items()}
+        stored = 0
+        for offset, queue in enumerate(queues.values()):
+            stored += simulate_annotations(queue=queue, annotators=annotators, seed=seed + offset)
+        low = queues[Queue.Reason.LOW_CONFIDENCE]
+        items_hold_out(queue=low, share=0.1, seed=seed)
+        for queue in queues.values():
+            queue_agreement_recompute(queue=queue)
+        return stored
