@@ -234,3 +234,18 @@ def test_simulated_traffic_derives_cleanly_with_every_rule_represented(project, 
     assert not Label.objects.filter(confidence__gt=1).exists()
     routed = Label.objects.filter(needs_review=True).count()
     assert Item.objects.count() == routed
+
+
+def test_rederive_command_applies_a_policy_change(project, capsys):
+    from django.core.management import CommandError, call_command
+
+    ingest(project, [generation("g1", output=OUTPUT), edit("g1", CORRECTED, t=30)])
+    derive_all()
+    RoutingPolicy.objects.filter(project=project).update(
+        confidence_threshold=0.99, qa_sample_rate=0
+    )
+    call_command("rederive_labels", "--project", project.slug, "--now")
+    assert "Derived 1 session" in capsys.readouterr().out
+    assert labels()[0].review_reason == "low_confidence"
+    with pytest.raises(CommandError, match="--project"):
+        call_command("rederive_labels", "--project", "nope")
