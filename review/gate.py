@@ -3,8 +3,9 @@
 An item passes when it has the annotations it needs, its agreement on the deciding
 question (the queue's first required choice question; with ratings only, each rating)
 meets the queue's threshold, and the queue's alpha for that question meets the queue's
-minimum. Alpha is computed and shown for every choice and rating question. Disputed items wait for a lead's adjudication. The outcome is
-written back onto the item and, through feedback's service, onto its label.
+minimum. Alpha is computed and shown for every choice and rating question. Disputed items
+wait for a lead's adjudication. The outcome is written back onto the item and, through
+feedback's service, onto its label.
 """
 
 from __future__ import annotations

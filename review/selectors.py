@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import difflib
 import re
+import statistics
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -11,7 +14,8 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import Http404
 
 from feedback.models import Membership, Project
-from review.models import AgreementSnapshot, Annotation, Assignment, Item, Queue
+from review.agreement import gated
+from review.models import AgreementSnapshot, Annotation, Assignment, Item, Question, Queue
 
 LEAD_ROLES = (Membership.Role.ADMIN, Membership.Role.LEAD)
 REASON_TEXT = {
@@ -29,6 +33,17 @@ def is_project_lead(user: AbstractBaseUser | AnonymousUser, project_id: int) -> 
     if user.is_superuser:
         return True
     return Membership.objects.filter(user=user, project_id=project_id, role__in=LEAD_ROLES).exists()
+
+
+def led_project_ids(user: AbstractBaseUser) -> set[int] | None:
+    """Projects the user leads; None means all (superuser)."""
+    if user.is_superuser:
+        return None
+    return set(
+        Membership.objects.filter(user=user, role__in=LEAD_ROLES).values_list(
+            "project_id", flat=True
+        )
+    )
 
 
 def queues_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Queue]:
@@ -104,6 +119,18 @@ def queue_progress(queue: Queue) -> dict[str, int]:
         "complete": counts.get(Item.Status.COMPLETE, 0),
         "discarded": counts.get(Item.Status.DISCARDED, 0),
         "annotations_per_item": queue.annotations_per_item,
+    }
+
+
+def annotator_progress(queue: Queue, user: AbstractBaseUser) -> dict[str, int]:
+    """Items complete of all live items, and how many the user answered (two queries)."""
+    counts = queue_progress(queue)
+    return {
+        "complete": counts["complete"],
+        "total": counts["open"] + counts["complete"],
+        "mine": Assignment.objects.filter(
+            queue=queue, user=user, status=Assignment.Status.SUBMITTED
+        ).count(),
     }
 
 
@@ -224,4 +251,248 @@ def disputed_items(queue: Queue, limit: int = 100) -> list[Item]:
             )
         )
         .order_by("-priority", "id")[:limit]
+    )
+
+
+# The lead's pages -------------------------------------------------------------------------
+
+
+@dataclass
+class AnnotatorStats:
+    username: str
+    annotations: int = 0
+    skips: int = 0
+    last_day: int = 0
+    last_week: int = 0
+    median_seconds: float | None = None
+
+
+@dataclass
+class QueueOverview:
+    statuses: list[tuple[str, int]]
+    items_total: int
+    annotators: list[AnnotatorStats]
+    pace: dict[str, int]
+
+
+def queue_overview(queue: Queue, *, now: datetime) -> QueueOverview:
+    """Status counts, per-annotator counts and pace: a fixed number of queries (the
+    seconds are fetched as one column and their medians taken here, as SQLite has no
+    percentile function)."""
+    day, week = now - timedelta(days=1), now - timedelta(days=7)
+    annotations = Annotation.objects.filter(item__queue=queue)
+    stats: dict[int, AnnotatorStats] = {
+        pk: AnnotatorStats(username=name)
+        for pk, name in queue.members.order_by().values_list("pk", "username")
+    }
+    for row in (
+        annotations.order_by()
+        .values("user_id", "user__username")
+        .annotate(
+            n=Count("pk"),
+            last_day=Count("pk", filter=Q(created_at__gte=day)),
+            last_week=Count("pk", filter=Q(created_at__gte=week)),
+        )
+    ):
+        entry = stats.setdefault(row["user_id"], AnnotatorStats(username=row["user__username"]))
+        entry.annotations, entry.last_day, entry.last_week = (
+            row["n"],
+            row["last_day"],
+            row["last_week"],
+        )
+    for row in (
+        Assignment.objects.filter(queue=queue, status=Assignment.Status.SKIPPED)
+        .order_by()
+        .values("user_id", "user__username")
+        .annotate(n=Count("pk"))
+    ):
+        entry = stats.setdefault(row["user_id"], AnnotatorStats(username=row["user__username"]))
+        entry.skips = row["n"]
+    seconds: dict[int, list[float]] = {}
+    for user_id, spent in annotations.filter(seconds_spent__isnull=False).values_list(
+        "user_id", "seconds_spent"
+    ):
+        seconds.setdefault(user_id, []).append(spent)
+    for user_id, spent in seconds.items():
+        stats[user_id].median_seconds = statistics.median(spent)
+    progress = queue_progress(queue)
+    in_progress = Assignment.objects.filter(
+        queue=queue, status=Assignment.Status.CLAIMED, expires_at__gt=now
+    ).count()
+    annotators = sorted(stats.values(), key=lambda s: (-s.annotations, s.username))
+    return QueueOverview(
+        statuses=[
+            ("Open", progress["open"]),
+            ("Being answered now", in_progress),
+            ("Complete", progress["complete"]),
+            ("Discarded", progress["discarded"]),
+        ],
+        items_total=progress["open"] + progress["complete"] + progress["discarded"],
+        annotators=annotators,
+        pace={
+            "last_day": sum(s.last_day for s in annotators),
+            "last_week": sum(s.last_week for s in annotators),
+        },
+    )
+
+
+def recent_snapshots(queue: Queue, limit: int = 5) -> list[AgreementSnapshot]:
+    """The latest few recomputations, newest first, without their (large) results."""
+    return list(queue.snapshots.order_by("-computed_at").defer("results")[:limit])
+
+
+@dataclass(frozen=True)
+class QuestionAlpha:
+    key: str
+    prompt: str
+    level: str
+    alpha: float | None
+    items: int
+    answers: int
+    undefined_reason: str | None
+    meets_minimum: bool
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    at: datetime
+    alpha: float | None
+    items: int
+
+
+@dataclass(frozen=True)
+class AnnotatorQuality:
+    username: str
+    annotations: int
+    majority_agreement: float | None
+    gold_items: int
+    gold_accuracy: float | None
+    alpha_without: float | None
+    alpha_change: float | None  # alpha without them minus the queue's alpha
+    flagged: bool
+
+
+@dataclass
+class AgreementReport:
+    snapshot: AgreementSnapshot
+    questions: list[QuestionAlpha]
+    series: dict[str, list[SeriesPoint]]
+    annotators: list[AnnotatorQuality]
+    annotator_question: QuestionAlpha | None  # what the annotator figures are measured on
+    states: list[tuple[str, int]] = field(default_factory=list)
+    decisions: list[tuple[str, int]] = field(default_factory=list)
+
+
+GATE_STATES = [
+    (Item.AgreementState.PENDING, "Pending (needs more annotations)"),
+    (Item.AgreementState.AGREED, "Agreed"),
+    (Item.AgreementState.DISPUTED, "Disputed"),
+]
+GATE_DECISIONS = [
+    (Item.Decision.ACCEPTED, "Accepted"),
+    (Item.Decision.REJECTED, "Rejected"),
+    (Item.Decision.EXCLUDED, "Excluded"),
+]
+
+
+def agreement_report(queue: Queue, snapshot: AgreementSnapshot) -> AgreementReport:
+    """A snapshot's results, joined to the queue's questions (one query) and shaped for the
+    lead's agreement page. Never recomputes: the figures are as of `snapshot.computed_at`.
+
+    Annotator figures are measured on the first gated choice question, as the gate does.
+    """
+    questions = list(queue.questions.all())
+    prompts = {q.key: q.prompt for q in questions}
+    results = snapshot.results or {}
+    rows = [
+        QuestionAlpha(
+            key=key,
+            prompt=prompts.get(key, key),
+            level=q.get("level", ""),
+            alpha=q.get("alpha"),
+            items=q.get("items", 0),
+            answers=q.get("answers", 0),
+            undefined_reason=q.get("undefined_reason"),
+            meets_minimum=q.get("alpha") is not None and q["alpha"] >= queue.min_alpha,
+        )
+        for key, q in results.get("questions", {}).items()
+    ]
+    by_key = {row.key: row for row in rows}
+    decision_key = next((q.key for q in gated(questions) if q.type == Question.Type.CHOICE), None)
+    measured_on = by_key.get(decision_key) if decision_key else None
+    base_alpha = measured_on.alpha if measured_on else None
+    annotators = [
+        AnnotatorQuality(
+            username=username,
+            annotations=a.get("annotations", 0),
+            majority_agreement=a.get("majority_agreement"),
+            gold_items=a.get("gold_items", 0),
+            gold_accuracy=a.get("gold_accuracy"),
+            alpha_without=a.get("alpha_without"),
+            alpha_change=(
+                round(a["alpha_without"] - base_alpha, 4)
+                if a.get("alpha_without") is not None and base_alpha is not None
+                else None
+            ),
+            flagged=bool(a.get("flagged")),
+        )
+        for username, a in results.get("annotators", {}).items()
+    ]
+    annotators.sort(key=lambda a: (not a.flagged, -a.annotations, a.username))
+    series = {
+        key: [
+            SeriesPoint(
+                at=datetime.fromisoformat(p["at"]), alpha=p.get("alpha"), items=p.get("items", 0)
+            )
+            for p in points
+        ]
+        for key, points in results.get("series", {}).items()
+    }
+    tally = results.get("items", {})
+    return AgreementReport(
+        snapshot=snapshot,
+        questions=rows,
+        series=series,
+        annotators=annotators,
+        annotator_question=measured_on,
+        states=[(label, tally.get(str(state), 0)) for state, label in GATE_STATES],
+        decisions=[(label, tally.get(f"decision_{d}", 0)) for d, label in GATE_DECISIONS],
+    )
+
+
+def _undecided_disputes() -> Q:
+    return Q(agreement_state=Item.AgreementState.DISPUTED, adjudication__isnull=True) & ~Q(
+        status=Item.Status.DISCARDED
+    )
+
+
+def lead_item_counts(queue: Queue) -> dict[str, int]:
+    """Items, gold items, held-out items and disputes waiting for a lead (one query)."""
+    return queue.items.aggregate(
+        total=Count("pk"),
+        gold=Count("pk", filter=Q(gold_answers__isnull=False)),
+        held_out=Count("pk", filter=Q(held_out=True)),
+        disputed=Count("pk", filter=_undecided_disputes()),
+    )
+
+
+LEAD_ITEM_FILTERS: dict[str, tuple[str, Q]] = {
+    "all": ("All items", Q()),
+    "disputed": ("Disputed, undecided", _undecided_disputes()),
+    "agreed": ("Agreed", Q(agreement_state=Item.AgreementState.AGREED)),
+    "pending": ("Pending", Q(agreement_state=Item.AgreementState.PENDING)),
+    "gold": ("Gold", Q(gold_answers__isnull=False)),
+    "held_out": ("Held out", Q(held_out=True)),
+    "not_held_out": ("Not held out", Q(held_out=False)),
+}
+
+
+def lead_items(queue: Queue, show: str = "all") -> QuerySet[Item]:
+    """The queue's items for the lead's item list, filtered by a LEAD_ITEM_FILTERS key,
+    with what `item_display` reads."""
+    _, condition = LEAD_ITEM_FILTERS.get(show, LEAD_ITEM_FILTERS["all"])
+    return (
+        queue.items.filter(condition)
+        .select_related("label", "label__generation", "generation")
+        .order_by("id")
     )

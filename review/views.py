@@ -1,6 +1,7 @@
-"""The annotator's pages: my queues, the work page (claim, answer, skip) and the lead's
-overview. Same rules as `review/api.py`: `selectors.access_*` decide who may see what and
-answer 404 otherwise; `claims` does every write.
+"""The annotator's pages: my queues, the work page (claim, answer, skip); and the lead's:
+overview, agreement (with its charts), disputed items to adjudicate, and the item list
+where items are marked gold or held out. Same rules as `review/api.py`: `selectors.access_*`
+decide who may see what and answer 404 otherwise; `claims` and `services` do every write.
 
 With htmx (`request.htmx`) submit and skip answer with the next item's partial; without
 JavaScript they redirect to the work page (post/redirect/get).
@@ -9,25 +10,29 @@ JavaScript they redirect to the work page (post/redirect/get).
 from __future__ import annotations
 
 import math
-import statistics
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Q, prefetch_related_objects
+from django.core.paginator import Paginator
+from django.db.models import prefetch_related_objects
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from feedback.models import Membership
-from review import claims, selectors
+from review import claims, selectors, services
+from review.agreement import LEFT_RIGHT, domain_of, gated
 from review.answers import AnswersInvalid
-from review.models import Annotation, Assignment, Question, Queue
+from review.charts import alpha_chart, annotator_chart
+from review.models import Adjudication, Annotation, Assignment, Item, Question, Queue
+from review.templatetags.review_text import message_text
 
 # Number keys pick options; more options than this get no key (and ratings a select).
 MAX_KEYED_OPTIONS = 9
@@ -37,7 +42,7 @@ MAX_KEYED_OPTIONS = 9
 @require_GET
 def queue_list(request: HttpRequest) -> HttpResponse:
     queues = selectors.queues_with_progress(request.user)
-    led = _led_project_ids(request.user)
+    led = selectors.led_project_ids(request.user)
     for queue in queues:
         queue.is_led = led is None or queue.project_id in led
     return render(request, "review/queue_list.html", {"queues": queues})
@@ -104,7 +109,12 @@ def item_skip(request: HttpRequest, queue_id: int, item_id: int) -> HttpResponse
 @require_GET
 def queue_overview(request: HttpRequest, queue_id: int) -> HttpResponse:
     queue = selectors.access_queue(request.user, queue_id, lead=True)
-    return render(request, "review/overview.html", _overview(queue, now=timezone.now()))
+    overview = selectors.queue_overview(queue, now=timezone.now())
+    return render(
+        request,
+        "review/overview.html",
+        {"queue": queue, "overview": overview, "lead_page": "overview"},
+    )
 
 
 # Page assembly --------------------------------------------------------------------------
@@ -142,32 +152,10 @@ def _render_work(
         "item": item,
         "fields": fields,
         "general_errors": [msg for key, msg in (errors or {}).items() if key not in known],
-        "progress": _progress(queue, request.user),
+        "progress": selectors.annotator_progress(queue, request.user),
     }
     template = "review/work.html#work" if request.htmx else "review/work.html"
     return render(request, template, context, status=status)
-
-
-def _progress(queue: Queue, user: AbstractBaseUser) -> dict[str, int]:
-    counts = selectors.queue_progress(queue)
-    return {
-        "complete": counts["complete"],
-        "total": counts["open"] + counts["complete"],
-        "mine": Assignment.objects.filter(
-            queue=queue, user=user, status=Assignment.Status.SUBMITTED
-        ).count(),
-    }
-
-
-def _led_project_ids(user: AbstractBaseUser) -> set[int] | None:
-    """Projects the user leads; None means all (superuser)."""
-    if user.is_superuser:
-        return None
-    return set(
-        Membership.objects.filter(user=user, role__in=selectors.LEAD_ROLES).values_list(
-            "project_id", flat=True
-        )
-    )
 
 
 # The answer form --------------------------------------------------------------------------
@@ -282,76 +270,377 @@ def _rating_widget(question: Question, base: str, value: str) -> tuple[str, list
     ]
 
 
-# The lead's overview ----------------------------------------------------------------------
+# The lead's pages -------------------------------------------------------------------------
+# Every lead page and form goes through `access_queue(..., lead=True)`: 404 for anyone who
+# does not lead the queue's project, annotators included (they must never see each other's
+# answers).
+
+DISPUTED_PAGE_SIZE = 100
+ITEMS_PAGE_SIZE = 50
+MAX_NOTE = 5000
+
+
+@login_required
+@require_GET
+def queue_agreement(request: HttpRequest, queue_id: int) -> HttpResponse:
+    """The latest snapshot's figures: never recomputed on a page view."""
+    queue = selectors.access_queue(request.user, queue_id, lead=True)
+    snapshot = selectors.latest_agreement(queue)
+    report = selectors.agreement_report(queue, snapshot) if snapshot is not None else None
+    context: dict[str, Any] = {
+        "queue": queue,
+        "report": report,
+        "snapshots": selectors.recent_snapshots(queue),
+        "lead_page": "agreement",
+    }
+    if report is not None:
+        context["alpha_chart"] = alpha_chart(report, minimum=queue.min_alpha)
+        context["annotator_chart"] = annotator_chart(
+            report.annotators, minimum=queue.min_annotator_agreement
+        )
+    return render(request, "review/agreement.html", context)
+
+
+@login_required
+@require_POST
+def agreement_recompute(request: HttpRequest, queue_id: int) -> HttpResponse:
+    queue = selectors.access_queue(request.user, queue_id, lead=True)
+    claims.agreement_schedule(queue.pk)
+    messages.info(request, "Recomputation requested. The figures below change once it has run.")
+    return redirect("review:agreement", queue_id=queue.pk)
+
+
+@login_required
+@require_GET
+def queue_disputed(request: HttpRequest, queue_id: int) -> HttpResponse:
+    queue = selectors.access_queue(request.user, queue_id, lead=True)
+    return _render_disputed(request, queue)
+
+
+@login_required
+@require_POST
+def item_adjudicate(request: HttpRequest, queue_id: int, item_id: int) -> HttpResponse:
+    queue = selectors.access_queue(request.user, queue_id, lead=True)
+    item = selectors.access_item(queue, item_id)
+    decision = request.POST.get("decision", "")
+    note = request.POST.get("note", "")
+    posted = {"decision": decision, "note": note}
+    if len(note) > MAX_NOTE:
+        errors = {"note": f"Must be at most {MAX_NOTE} characters."}
+        return _render_disputed(request, queue, item_id=item.pk, posted=posted, errors=errors)
+    try:
+        adjudication = services.item_adjudicate(
+            item=item, lead=request.user, decision=decision, note=note
+        )
+    except ValueError as error:
+        errors = dict([_field_error(error, "decision")])
+        return _render_disputed(request, queue, item_id=item.pk, posted=posted, errors=errors)
+    messages.success(
+        request,
+        f"Item {item.pk}: {adjudication.get_decision_display().lower()}. "
+        "The gate applies it at the next recomputation.",
+    )
+    return redirect("review:disputed", queue_id=queue.pk)
+
+
+@login_required
+@require_GET
+def queue_items(request: HttpRequest, queue_id: int) -> HttpResponse:
+    queue = selectors.access_queue(request.user, queue_id, lead=True)
+    return _render_items(request, queue)
+
+
+@login_required
+@require_POST
+def item_gold(request: HttpRequest, queue_id: int, item_id: int) -> HttpResponse:
+    queue = selectors.access_queue(request.user, queue_id, lead=True)
+    item = selectors.access_item(queue, item_id)
+    prefetch_related_objects([queue], "questions")
+    item.queue = queue
+    answers = _gold_from_post(list(queue.questions.all()), request.POST)
+    try:
+        services.item_set_gold(item=item, answers=answers)
+    except AnswersInvalid as invalid:
+        return _render_items(request, queue, gold_item=item.pk, gold_errors=invalid.errors)
+    messages.success(request, f"Item {item.pk} is gold now.")
+    return _redirect_to_items(request, queue)
+
+
+@login_required
+@require_POST
+def items_hold_out(request: HttpRequest, queue_id: int) -> HttpResponse:
+    """Hold out the checked items, or (when the form carries `share`) a random share."""
+    queue = selectors.access_queue(request.user, queue_id, lead=True)
+    try:
+        if "share" in request.POST:
+            count = services.items_hold_out(queue=queue, share=_share(request.POST["share"]))
+        else:
+            count = services.items_hold_out(
+                queue=queue, item_ids=_item_ids(request.POST.getlist("item_ids"))
+            )
+    except ValueError as error:
+        default = "share" if "share" in request.POST else "item_ids"
+        return _render_items(request, queue, held_out_errors=dict([_field_error(error, default)]))
+    messages.success(request, f"Held out {count} item{pluralize(count)}.")
+    return _redirect_to_items(request, queue)
+
+
+def _field_error(error: ValueError, default: str) -> tuple[str, str]:
+    """Services word their errors "field: message"; split that for the form."""
+    name, sep, message = str(error).partition(": ")
+    return (name, message) if sep and name.isidentifier() else (default, str(error))
+
+
+def _share(raw: str) -> float:
+    try:
+        return float(raw.strip())
+    except ValueError:
+        raise ValueError("share: must be a number above 0 and at most 1.") from None
+
+
+def _item_ids(raw: list[str]) -> list[int]:
+    if not raw:
+        raise ValueError("item_ids: check at least one item.")
+    try:
+        return [int(value) for value in raw]
+    except ValueError:
+        raise ValueError("item_ids: must be item numbers.") from None
+
+
+def _gold_from_post(questions: list[Question], post: QueryDict) -> dict[str, Any]:
+    """Known answers from `gold-<key>` fields, blanks left out. Values are matched back to
+    the question's domain so ratings compare as numbers; unknown keys are passed on for
+    the service to name."""
+    by_key = {q.key: q for q in questions}
+    answers: dict[str, Any] = {}
+    for name, raw in post.items():
+        if not name.startswith("gold-") or not raw.strip():
+            continue
+        key, value = name.removeprefix("gold-"), raw.strip()
+        question = by_key.get(key)
+        if question is not None:
+            value = next((v for v in domain_of(question) if str(v) == value), value)
+        answers[key] = value
+    return answers
+
+
+# The disputed page --------------------------------------------------------------------------
 
 
 @dataclass
-class AnnotatorStats:
+class AnswerCell:
+    value: str
+    given: str = ""  # the answer as given, where the side the annotator saw renames it
+
+
+@dataclass
+class AnnotationRow:
     username: str
-    annotations: int = 0
-    skips: int = 0
-    last_day: int = 0
-    last_week: int = 0
-    median_seconds: float | None = None
+    cells: list[AnswerCell]
+    seconds: float | None
+    created_at: datetime
 
 
-def _overview(queue: Queue, *, now: datetime) -> dict[str, Any]:
-    """Status counts, per-annotator counts and pace: a fixed number of queries (the
-    seconds are fetched as one column and their medians taken here, as SQLite has no
-    percentile function)."""
-    day, week = now - timedelta(days=1), now - timedelta(days=7)
-    annotations = Annotation.objects.filter(item__queue=queue)
-    stats: dict[int, AnnotatorStats] = {
-        pk: AnnotatorStats(username=name)
-        for pk, name in queue.members.order_by().values_list("pk", "username")
-    }
-    for row in (
-        annotations.order_by()
-        .values("user_id", "user__username")
-        .annotate(
-            n=Count("pk"),
-            last_day=Count("pk", filter=Q(created_at__gte=day)),
-            last_week=Count("pk", filter=Q(created_at__gte=week)),
+@dataclass
+class DisputedRow:
+    item: Item
+    display: dict[str, Any]
+    annotations: list[AnnotationRow]
+    decision: str = ""
+    note: str = ""
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def _render_disputed(
+    request: HttpRequest,
+    queue: Queue,
+    *,
+    item_id: int | None = None,
+    posted: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+) -> HttpResponse:
+    """The disputed page; with `errors`, a 400 showing them on `item_id`'s form."""
+    questions = list(queue.questions.all())
+    rows = []
+    for item in selectors.disputed_items(queue, limit=DISPUTED_PAGE_SIZE):
+        row = DisputedRow(
+            item=item,
+            display=_lead_display(item),
+            annotations=[_annotation_row(a, questions) for a in item.annotations.all()],
         )
-    ):
-        entry = stats.setdefault(row["user_id"], AnnotatorStats(username=row["user__username"]))
-        entry.annotations, entry.last_day, entry.last_week = (
-            row["n"],
-            row["last_day"],
-            row["last_week"],
-        )
-    for row in (
-        Assignment.objects.filter(queue=queue, status=Assignment.Status.SKIPPED)
-        .order_by()
-        .values("user_id", "user__username")
-        .annotate(n=Count("pk"))
-    ):
-        entry = stats.setdefault(row["user_id"], AnnotatorStats(username=row["user__username"]))
-        entry.skips = row["n"]
-    seconds: dict[int, list[float]] = {}
-    for user_id, spent in annotations.filter(seconds_spent__isnull=False).values_list(
-        "user_id", "seconds_spent"
-    ):
-        seconds.setdefault(user_id, []).append(spent)
-    for user_id, spent in seconds.items():
-        stats[user_id].median_seconds = statistics.median(spent)
-    progress = selectors.queue_progress(queue)
-    in_progress = Assignment.objects.filter(
-        queue=queue, status=Assignment.Status.CLAIMED, expires_at__gt=now
-    ).count()
-    annotators = sorted(stats.values(), key=lambda s: (-s.annotations, s.username))
-    return {
+        if item.pk == item_id and posted is not None:
+            row.decision, row.note, row.errors = posted["decision"], posted["note"], errors or {}
+        rows.append(row)
+    context = {
         "queue": queue,
-        "statuses": [
-            ("Open", progress["open"]),
-            ("Being answered now", in_progress),
-            ("Complete", progress["complete"]),
-            ("Discarded", progress["discarded"]),
-        ],
-        "items_total": progress["open"] + progress["complete"] + progress["discarded"],
-        "annotators": annotators,
-        "pace": {
-            "last_day": sum(s.last_day for s in annotators),
-            "last_week": sum(s.last_week for s in annotators),
-        },
+        "rows": rows,
+        "questions": questions,
+        "decisions": Adjudication.Decision.choices,
+        "counts": selectors.lead_item_counts(queue),
+        "error_item": item_id if errors else None,
+        "errors": errors or {},
+        "lead_page": "disputed",
     }
+    return render(request, "review/disputed.html", context, status=400 if errors else 200)
+
+
+def _lead_display(item: Item) -> dict[str, Any]:
+    """`item_display` in the stored order, with the responses named the way annotations'
+    canonical values name them (chosen / rejected, response 1 / 2), not left / right."""
+    display = selectors.item_display(item)
+    responses = display["responses"]
+    if len(responses) == 2:
+        is_pair = item.label_id is not None and item.label.kind == "preference_pair"
+        names = ["Chosen by the user", "Rejected"] if is_pair else ["Response 1", "Response 2"]
+        for response, name in zip(responses, names, strict=True):
+            response["side"] = name
+        if is_pair:
+            display["claim"] = "the answer the user chose is better"
+    return display
+
+
+def _annotation_row(annotation: Annotation, questions: list[Question]) -> AnnotationRow:
+    cells = []
+    for question in questions:
+        value = annotation.values.get(question.key, annotation.answers.get(question.key))
+        given = annotation.answers.get(question.key)
+        cells.append(
+            AnswerCell(
+                value="" if value is None else str(value).replace("_", " "),
+                given=str(given) if given is not None and given != value else "",
+            )
+        )
+    return AnnotationRow(
+        username=annotation.user.get_username(),
+        cells=cells,
+        seconds=annotation.seconds_spent,
+        created_at=annotation.created_at,
+    )
+
+
+# The items page: gold and held out ----------------------------------------------------------
+
+
+@dataclass
+class GoldField:
+    question: Question
+    name: str
+    id: str
+    options: list[Option]
+    error: str = ""
+
+
+@dataclass
+class ItemRow:
+    item: Item
+    summary: str
+    gold: list[GoldField]
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def _items_query(request: HttpRequest) -> dict[str, str]:
+    """The list's filter and page, as given in the query string (forms post back to it)."""
+    query = {}
+    show = request.GET.get("show", "all")
+    if show in selectors.LEAD_ITEM_FILTERS and show != "all":
+        query["show"] = show
+    page = request.GET.get("page", "")
+    if page.isdigit() and page != "1":
+        query["page"] = page
+    return query
+
+
+def _redirect_to_items(request: HttpRequest, queue: Queue) -> HttpResponse:
+    query = urlencode(_items_query(request))
+    return redirect(reverse("review:items", args=[queue.pk]) + (f"?{query}" if query else ""))
+
+
+def _render_items(
+    request: HttpRequest,
+    queue: Queue,
+    *,
+    gold_item: int | None = None,
+    gold_errors: dict[str, str] | None = None,
+    held_out_errors: dict[str, str] | None = None,
+) -> HttpResponse:
+    """The item list; with errors (of `gold_item`'s gold form or of the held-out forms), a
+    400 showing them beside the form they belong to."""
+    query = _items_query(request)
+    show = query.get("show", "all")
+    page = Paginator(selectors.lead_items(queue, show), ITEMS_PAGE_SIZE).get_page(
+        query.get("page", 1)
+    )
+    gate_questions = gated(queue.questions.all())
+    rows = []
+    for item in page.object_list:
+        errors, shown = {}, item.gold_answers or {}
+        if item.pk == gold_item:  # a rejected form: show what was posted, with the errors
+            errors = gold_errors or {}
+            shown = {q.key: request.POST.get(f"gold-{q.key}") for q in gate_questions}
+        rows.append(
+            ItemRow(
+                item=item,
+                summary=_summary(item),
+                gold=[_gold_field(q, item, shown.get(q.key), errors) for q in gate_questions],
+                errors=errors,
+            )
+        )
+    errors = gold_errors or held_out_errors or {}
+    context = {
+        "queue": queue,
+        "page": page,
+        "rows": rows,
+        "counts": selectors.lead_item_counts(queue),
+        "filters": [(key, label) for key, (label, _) in selectors.LEAD_ITEM_FILTERS.items()],
+        "show": show,
+        "query": urlencode(query),
+        "page_query": urlencode({k: v for k, v in query.items() if k != "page"}),
+        "gold_item": gold_item,
+        "errors": errors,
+        "held_out_errors": held_out_errors or {},
+        "lead_page": "items",
+    }
+    return render(request, "review/items.html", context, status=400 if errors else 200)
+
+
+def _summary(item: Item) -> str:
+    """The item's last user message (or first message) as one line of plain text."""
+    prompt = selectors.item_display(item)["prompt"]
+    users = [m for m in prompt if m.get("role") == "user"] or prompt
+    return " ".join(message_text(users[-1].get("content")).split()) if users else ""
+
+
+def _gold_field(question: Question, item: Item, current: Any, errors: dict[str, str]) -> GoldField:
+    base = f"gold-{item.pk}-{question.key}"
+    chosen = "" if current is None else str(current)
+    return GoldField(
+        question=question,
+        name=f"gold-{question.key}",
+        id=base,
+        options=[
+            Option(
+                value=str(v),
+                label=str(v).replace("_", " "),
+                id=f"{base}-{n}",
+                checked=str(v) == chosen,
+            )
+            for n, v in enumerate(_gold_choices(question, item))
+        ],
+        error=errors.get(question.key, ""),
+    )
+
+
+def _gold_choices(question: Question, item: Item) -> list[Any]:
+    """The values a gold answer can take for this item: as annotations store them, so
+    left / right become chosen / rejected (derived pairs) or response 1 / 2 (free pairs)."""
+    domain = domain_of(question)
+    if question.type != Question.Type.CHOICE or not any(c in LEFT_RIGHT for c in question.choices):
+        return domain
+    responses = item.content.get("responses") if isinstance(item.content, dict) else None
+    if item.label_id is not None and item.reason_detail.get("kind") == "preference_pair":
+        drop = {*LEFT_RIGHT, "response_1", "response_2"}
+    elif isinstance(responses, list) and len(responses) == 2:
+        drop = {*LEFT_RIGHT, "chosen", "rejected"}
+    else:
+        drop = {"chosen", "rejected", "response_1", "response_2"}
+    return [v for v in domain if v not in drop]
