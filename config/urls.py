@@ -13,6 +13,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("review/", include("review.urls")),
+    path("exports/", include("exports.urls")),
     path("api/v1/", include("feedback.urls")),
     path("api/v1/", include("review.api_urls")),
     path("api/v1/", include("exports.api_urls")),

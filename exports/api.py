@@ -108,14 +108,7 @@ class ExportDownloadApi(APIView):
         if job.status != ExportJob.Status.DONE:
             raise Http404("This export has no files yet.")
         wanted = request.query_params.get("file", "train")
-        names = {
-            "train": f"train.{job.file_format}",
-            "eval": f"eval.{job.file_format}",
-            "train.meta": "train.meta.jsonl",
-            "eval.meta": "eval.meta.jsonl",
-            "manifest": "manifest.json",
-            "card": "README.md",
-        }
+        names = selectors.export_files(job)
         if wanted not in names:
             raise ValidationError({"file": f"Must be one of: {', '.join(names)}."})
         path = Path(settings.MEDIA_ROOT) / job.directory / names[wanted]

@@ -153,6 +153,18 @@ def access_export(user: AbstractBaseUser | AnonymousUser, export_id: int) -> Exp
     return job
 
 
+def export_files(job: ExportJob) -> dict[str, str]:
+    """A job's files by download key (`?file=` of the API, the page's links)."""
+    return {
+        "train": f"train.{job.file_format}",
+        "eval": f"eval.{job.file_format}",
+        "train.meta": "train.meta.jsonl",
+        "eval.meta": "eval.meta.jsonl",
+        "manifest": "manifest.json",
+        "card": "README.md",
+    }
+
+
 def exports_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[ExportJob]:
     projects = projects_for_user(user, EXPORT_ROLES)
     return ExportJob.objects.filter(project__in=projects).select_related("project", "created_by")
