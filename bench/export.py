@@ -75,6 +75,15 @@ def build_data(rows: int) -> str:
     return slug
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory. VmHWM, not ru_maxrss: Linux carries ru_maxrss
+    across exec, so a child would report the peak of the parent it was forked from."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def run_one(slug: str, file_format: str) -> None:
     from exports import services
     from exports.models import ExportJob
@@ -91,7 +100,7 @@ def run_one(slug: str, file_format: str) -> None:
     job = services.export_build(job=job)
     elapsed = time.perf_counter() - started
     size = sum(f["bytes"] for f in job.manifest["files"])
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss_mb()
     print(
         json.dumps(
             {
