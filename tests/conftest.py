@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 from feedback import services
 from feedback.models import Membership
 
-CHROMIUM = "/usr/bin/chromium"
+pytest_plugins = ["tests.browser"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -26,6 +26,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """
     on_postgres = os.environ.get("DATABASE_URL", "").startswith(("postgres", "postgresql"))
     has_redis = bool(os.environ.get("REDIS_URL"))
+    from tests.browser import CHROMIUM  # the plugin, loaded by now
+
     has_chromium = os.path.exists(CHROMIUM)
     if os.environ.get("GLEANER_REQUIRE_SERVICES") == "1":
         if not (on_postgres and has_redis and has_chromium):

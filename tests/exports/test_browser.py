@@ -10,32 +10,13 @@ import re
 from pathlib import Path
 
 import pytest
-from django.db import connections
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from exports import tasks
 from exports.models import ExportJob
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from tests.browser import ARTIFACTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def _allow_orm_beside_playwright(monkeypatch):
-    # Playwright's sync API runs an asyncio event loop in this thread, so Django refuses
-    # ORM calls made here (SynchronousOnlyOperation) although they never run inside that
-    # loop. Allowed for these tests only; the live server answers in its own thread.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture(autouse=True)
@@ -45,32 +26,18 @@ def media(settings, tmp_path):
 
 
 @pytest.fixture
-def enqueued(monkeypatch) -> list[int]:
-    """The broker, with no worker behind it: jobs wait here until the test builds them as
-    the worker would (without this, in-process Celery would build them during the POST)."""
-    queue: list[int] = []
-    monkeypatch.setattr(tasks.build_export, "delay", queue.append)
-    return queue
+def no_worker(monkeypatch):
+    """A real broker (kombu's in-memory transport) with no worker behind it: jobs wait there
+    until the test builds them as the worker would. In-process mode would instead build
+    them during the POST, and there would be no progress to watch."""
+    from config.celery import app
 
-
-@pytest.fixture
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
-        # ORM calls made while Playwright's loop runs get a connection of their own (Django
-        # keeps connections per async context), which pytest-django never sees: close it
-        # while still in that context, or PostgreSQL cannot drop the test database.
-        connections.close_all()
+    monkeypatch.setitem(app.conf, "task_always_eager", False)
+    monkeypatch.setitem(app.conf, "broker_url", "memory://localhost/")
 
 
 def test_ml_engineer_starts_an_export_watches_it_finish_and_downloads_it(
-    live_server, browser, world, mel, enqueued
+    live_server, browser, world, mel, no_worker
 ):
     ARTIFACTS.mkdir(exist_ok=True)
     context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
@@ -110,7 +77,7 @@ def test_ml_engineer_starts_an_export_watches_it_finish_and_downloads_it(
     job = ExportJob.objects.get()
     assert page.url.endswith(f"/exports/{job.pk}/")
     assert (job.format, job.file_format, job.created_by) == ("dpo", "jsonl", mel)
-    assert enqueued == [job.pk]
+    assert job.status == "queued"  # on the broker, not built during the POST
     status = page.locator("#job-status")
     expect(status).to_have_text("queued")
     expect(page.locator("#job")).to_have_attribute("hx-trigger", "every 1s")
@@ -118,7 +85,7 @@ def test_ml_engineer_starts_an_export_watches_it_finish_and_downloads_it(
     expect(train_link).to_have_count(0)
 
     # The worker builds it; the page, polling by itself, shows the result.
-    assert tasks.build_export(enqueued.pop()) == "done"
+    assert tasks.build_export(job.pk) == "done"
     expect(status).to_have_text("done")
     expect(train_link).to_be_visible()
     expect(page.locator("#job")).not_to_have_attribute("hx-trigger", re.compile(".*"))

@@ -6,52 +6,16 @@ Run with `pytest -m browser`; needs /usr/bin/chromium (Debian's `chromium` packa
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
-from django.db import connections
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from review.models import Annotation, Assignment
+from tests.browser import ARTIFACTS
 from tests.review.conftest import make_items
 from tests.review.test_views import edit_label_item
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def _allow_orm_beside_playwright(monkeypatch):
-    # Playwright's sync API runs an asyncio event loop in this thread, so Django refuses
-    # ORM calls made here (SynchronousOnlyOperation) although they never run inside that
-    # loop. Allowed for these tests only; the live server answers in its own thread.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
-@pytest.fixture
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
-        # ORM calls made while Playwright's loop runs get a connection of their own (Django
-        # keeps connections per async context), which pytest-django never sees: close it
-        # while still in that context, or PostgreSQL cannot drop the test database.
-        connections.close_all()
 
 
 def progress(page: Page):

@@ -1,0 +1,44 @@
+"""Shared set-up of the browser tests: Debian's Chromium driven by Playwright.
+
+Loaded as a plugin by tests/conftest.py, so the `browser` fixture is there for every test.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.db import connections
+from playwright.sync_api import sync_playwright
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    # Playwright's sync API runs an asyncio event loop in this thread, so Django refuses
+    # ORM calls made here (SynchronousOnlyOperation) although they never run inside that
+    # loop. Allowed for browser tests only; the live server answers in its own thread.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+        # ORM calls made while Playwright's loop runs get a connection of their own (Django
+        # keeps connections per async context), which pytest-django never sees: close it
+        # while still in that context, or PostgreSQL cannot drop the test database.
+        connections.close_all()
