@@ -72,6 +72,13 @@ def _presentation(item: Item) -> dict:
     return {}
 
 
+def queue_counts_change(queue_id: int, **deltas: int) -> None:
+    """Move a queue's item counts by status, e.g. open=-1, complete=1 (one UPDATE; call
+    inside the transaction that changes the items)."""
+    fields = {f"items_{status}": F(f"items_{status}") + delta for status, delta in deltas.items()}
+    Queue.objects.filter(pk=queue_id).update(**fields)
+
+
 def item_claim_next(
     *, queue: Queue, user: AbstractBaseUser, now: datetime | None = None
 ) -> Assignment | None:
@@ -187,8 +194,12 @@ def annotation_submit(
             },
         )
         item.annotation_count += 1
-        if item.annotation_count >= queue.annotations_per_item:
+        if (
+            item.annotation_count >= queue.annotations_per_item
+            and item.status != Item.Status.COMPLETE
+        ):
             item.status = Item.Status.COMPLETE
+            queue_counts_change(queue.pk, open=-1, complete=1)
         item.save(update_fields=["annotation_count", "status"])
         agreement_schedule_on_commit(queue.pk)
     return annotation

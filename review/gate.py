@@ -215,6 +215,7 @@ def _apply_gate(
     )
     changed, outcomes = [], {}
     tally: dict[str, int] = defaultdict(int)
+    by_status: dict[str, int] = defaultdict(int)
     for row in items.iterator(chunk_size=50_000):
         item = Item(
             pk=row[0],
@@ -226,6 +227,7 @@ def _apply_gate(
             decision=row[6],
             decision_reason=row[7],
         )
+        by_status[item.status] += 1
         per_question = item_rows.get(item.pk, {})
         shares = [per_question[q.key][0] for q in gate_questions if q.key in per_question]
         agreement = round(min(shares), 4) if shares else None
@@ -257,6 +259,12 @@ def _apply_gate(
         if item.label_id is not None:
             outcomes[item.label_id] = (decision, reason[:255] if decision else "")
     with transaction.atomic():
+        # Recount while here: the counters self-heal from anything that bypassed services.
+        Queue.objects.filter(pk=queue.pk).update(
+            items_open=by_status[Item.Status.OPEN],
+            items_complete=by_status[Item.Status.COMPLETE],
+            items_discarded=by_status[Item.Status.DISCARDED],
+        )
         update_rows(Item, changed, ["agreement", "agreement_state", "decision", "decision_reason"])
         labels_set_review_outcome(outcomes=outcomes)
     return dict(tally)

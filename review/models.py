@@ -58,6 +58,11 @@ class Queue(models.Model):
         settings.AUTH_USER_MODEL, blank=True, related_name="review_queues"
     )
     is_active = models.BooleanField(default=True)
+    # Item counts by status, kept by the services that change statuses (and recounted by
+    # every agreement recomputation), so progress never counts a large queue on a page view.
+    items_open = models.PositiveIntegerField(default=0, editable=False)
+    items_complete = models.PositiveIntegerField(default=0, editable=False)
+    items_discarded = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -163,6 +168,8 @@ class Item(models.Model):
             )
         ]
         indexes = [
+            # Progress counts per status, answered from the index alone.
+            models.Index(fields=["queue", "status"], name="item_by_queue_status"),
             # "Next item": open items of a queue by priority, then age.
             models.Index(
                 fields=["queue", "-priority", "id"],

@@ -4,14 +4,16 @@ inside its caller's)."""
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Iterable
 
 from django.db import transaction
 
+from feedback.bulk import insert_ignoring_conflicts
 from feedback.models import Label, Project
 from review.agreement import domain_of, gated
 from review.answers import AnswersInvalid
-from review.claims import agreement_schedule_on_commit
+from review.claims import agreement_schedule_on_commit, queue_counts_change
 from review.models import Adjudication, Item, Question, Queue
 
 DEFAULT_QUEUES: dict[str, dict] = {
@@ -138,8 +140,13 @@ def labels_route(*, label_ids: Iterable[int]) -> int:
                     priority=1 if label.review_reason in ("abandoned", "high_retry") else 0,
                 )
             )
-    created = Item.objects.bulk_create(items, batch_size=500, ignore_conflicts=True)
-    return len(created)
+    # Only the rows actually inserted count: a label already in its queue is skipped.
+    inserted = insert_ignoring_conflicts(
+        Item, items, unique_fields=["queue", "label"], returning=["queue"]
+    )
+    for queue_id, n in Counter(queue_id for (queue_id,) in inserted).items():
+        queue_counts_change(queue_id, open=n)
+    return len(inserted)
 
 
 def queue_create(
@@ -216,6 +223,7 @@ def items_add(*, queue: Queue, items: list[dict]) -> list[int]:
                 )
             )
         created = iter(Item.objects.bulk_create(new))
+        queue_counts_change(queue.pk, open=len(new))
         ids = []
         for spec in items:
             label = spec.get("label")
@@ -236,7 +244,12 @@ def item_adjudicate(*, item: Item, lead, decision: str, note: str = "") -> Adjud
             item=item, defaults={"decided_by": lead, "decision": decision, "note": note}
         )
         if decision == Adjudication.Decision.DISCARDED:
-            Item.objects.filter(pk=item.pk).update(status=Item.Status.DISCARDED)
+            before = (
+                Item.objects.select_for_update().values_list("status", flat=True).get(pk=item.pk)
+            )
+            if before != Item.Status.DISCARDED:
+                Item.objects.filter(pk=item.pk).update(status=Item.Status.DISCARDED)
+                queue_counts_change(item.queue_id, **{before: -1, "discarded": 1})
         agreement_schedule_on_commit(item.queue_id)
     return adjudication
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from review.models import Item, Question, Queue
+from review.services import items_add
 
 
 @pytest.fixture
@@ -36,15 +37,18 @@ def queue(project, alice, bob, carol):
 
 
 def make_items(queue, n: int, priority: int = 0) -> list[Item]:
-    return Item.objects.bulk_create(
-        Item(
-            queue=queue,
-            content={"prompt": f"Question {i}?", "responses": [f"A{i}", f"B{i}"]},
-            reason="api",
-            priority=priority,
-        )
-        for i in range(n)
+    """n free-content pair items, added through the service (which keeps queue counts)."""
+    ids = items_add(
+        queue=queue,
+        items=[
+            {
+                "content": {"prompt": f"Question {i}?", "responses": [f"A{i}", f"B{i}"]},
+                "priority": priority,
+            }
+            for i in range(n)
+        ],
     )
+    return list(Item.objects.filter(pk__in=ids).order_by("id"))
 
 
 GOOD = {"better": "left", "quality": 4}

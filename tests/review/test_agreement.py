@@ -8,7 +8,7 @@ from review import gate
 from review.agreement import NO_PAIRS, ONE_VALUE, canonical_values
 from review.claims import annotation_submit, item_claim_next
 from review.models import Adjudication, Item, Question, Queue
-from review.services import item_adjudicate, item_set_gold, items_hold_out
+from review.services import item_adjudicate, item_set_gold, items_add, items_hold_out
 from tests.factories import edit, generation
 from tests.review.conftest import make_items
 
@@ -119,9 +119,8 @@ def routed_label(project):
     Question.objects.create(
         queue=queue, key="verdict", type="choice", prompt="Right?", choices=["yes", "no", "unsure"]
     )
-    item = Item.objects.create(
-        queue=queue, label=label, reason="api", reason_detail={"kind": label.kind}
-    )
+    (item_id,) = items_add(queue=queue, items=[{"label": label}])
+    item = Item.objects.get(pk=item_id)
     make_items(queue, 6)  # answered unanimously by fill_agreed: a defined, high alpha
     return label, queue, item
 
@@ -297,3 +296,17 @@ def test_held_out_needs_ids_or_a_share(queue, carol):
 
     response = token_client(carol).post(f"/api/v1/queues/{queue.pk}/held-out", {}, format="json")
     assert response.status_code == 400 and "item_ids" in response.json()
+
+
+def test_queue_counts_follow_the_items_and_recomputation_heals_drift(queue, alice, bob, carol):
+    items = make_items(queue, 4)
+    for user in (alice, bob):
+        annotation_submit(item=items[0], user=user, answers={"better": "tie", "quality": 3})
+    item_adjudicate(item=items[1], lead=carol, decision="discarded")
+    queue.refresh_from_db()
+    assert (queue.items_open, queue.items_complete, queue.items_discarded) == (2, 1, 1)
+
+    Queue.objects.filter(pk=queue.pk).update(items_open=99)  # e.g. an edit in the database
+    gate.queue_agreement_recompute(queue=queue)
+    queue.refresh_from_db()
+    assert (queue.items_open, queue.items_complete, queue.items_discarded) == (2, 1, 1)

@@ -11,7 +11,7 @@ from review import gate
 from review.agreement import NO_PAIRS
 from review.claims import annotation_submit
 from review.models import Adjudication, AgreementSnapshot, Item, Queue
-from review.services import item_set_gold
+from review.services import item_set_gold, items_add
 from tests.review.conftest import make_items
 from tests.review.test_views import Tags, logged_in, queue_like
 
@@ -334,9 +334,10 @@ def test_user_and_model_text_is_escaped_on_the_lead_pages(
 ):
     eve = django_user_model.objects.create_user(username="<b>eve</b>")
     queue.members.add(eve)
-    (item,) = Item.objects.bulk_create(
-        [Item(queue=queue, content={"prompt": SCRIPT, "responses": [SCRIPT, "B"]}, reason="api")]
+    (item_id,) = items_add(
+        queue=queue, items=[{"content": {"prompt": SCRIPT, "responses": [SCRIPT, "B"]}}]
     )
+    item = Item.objects.get(pk=item_id)
     make_items(queue, 1)
     annotation_submit(
         item=item, user=alice, answers={"better": "left", "quality": 4, "note": SCRIPT}

@@ -12,6 +12,7 @@ from feedback import services as feedback_services
 from feedback.models import Generation, Label
 from review import services
 from review.models import Annotation, Assignment, Item, Question, Queue
+from review.services import item_adjudicate
 from tests.factories import edit, generation
 from tests.review.conftest import make_items
 
@@ -458,7 +459,7 @@ def test_overview_counts_statuses_annotators_and_pace(queue, alice, bob, carol):
         client.post(submit_url(queue, items[0]), {**GOOD_FORM, "seconds_spent": "10"})
     logged_in(alice).post(submit_url(queue, items[1]), {**GOOD_FORM, "seconds_spent": "20"})
     logged_in(bob).post(skip_url(queue, items[2]))
-    Item.objects.filter(pk=items[3].pk).update(status=Item.Status.DISCARDED)
+    item_adjudicate(item=items[3], lead=carol, decision="discarded")
 
     html = logged_in(carol).get(f"/review/q/{queue.pk}/overview").content.decode()
     assert '<th scope="row">Open</th><td class="num">2</td>' in html
