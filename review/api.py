@@ -235,10 +235,11 @@ class QueueItemsApi(APIView):
             raise ValidationError({"items": errors})
 
 
-def _claim_body(assignment) -> dict:
+def _claim_body(assignment, queue) -> dict:  # noqa: ANN001
     assignment = selectors.assignment_for_display(assignment)
+    blind = selectors.is_blind_comparison(list(queue.questions.all()))
     return {
-        "item": selectors.item_display(assignment.item, assignment.presentation),
+        "item": selectors.item_display(assignment.item, assignment.presentation, blind=blind),
         "claim": {"expires_at": assignment.expires_at, "presentation": assignment.presentation},
     }
 
@@ -250,7 +251,7 @@ class QueueNextApi(APIView):
         assignment = claims.item_claim_next(queue=queue, user=request.user)
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(_claim_body(assignment))
+        return Response(_claim_body(assignment, queue))
 
 
 class AnnotationCreateApi(APIView):

@@ -152,7 +152,17 @@ def word_diff(before: str, after: str) -> list[tuple[str, str]]:
     return runs
 
 
-def item_display(item: Item, presentation: dict | None = None) -> dict[str, Any]:
+def is_blind_comparison(questions: list[Question]) -> bool:
+    """Does the queue ask annotators to pick between left and right? Then the user's own
+    preference must not be shown: it would decide the answer for them."""
+    return any(
+        q.type == Question.Type.CHOICE and {"left", "right"} <= set(q.choices) for q in questions
+    )
+
+
+def item_display(
+    item: Item, presentation: dict | None = None, *, blind: bool = False
+) -> dict[str, Any]:
     """What an annotator sees of an item: prompt, responses in the recorded order, the
     edit as a diff, and the claim under review. Never other annotators' answers.
 
@@ -189,7 +199,9 @@ def item_display(item: Item, presentation: dict | None = None) -> dict[str, Any]
     display_responses = [
         {"side": side, "text": text} for side, text in zip(sides, shown, strict=True)
     ]
-    if claim == "preferred":
+    if blind:
+        claim = None
+    elif claim == "preferred":
         chosen_side = sides[order.index(0)] if order else sides[0]
         claim = f"the {chosen_side} answer is better (the user preferred it)"
     return {

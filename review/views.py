@@ -144,8 +144,13 @@ def _render_work(
     if assignment is not None:
         if assignment.pk is not None:
             assignment = selectors.assignment_for_display(assignment)
-        item = selectors.item_display(assignment.item, assignment.presentation)
-        fields = _question_fields(list(queue.questions.all()), answers or {}, errors or {})
+        questions = list(queue.questions.all())
+        item = selectors.item_display(
+            assignment.item,
+            assignment.presentation,
+            blind=selectors.is_blind_comparison(questions),
+        )
+        fields = _question_fields(questions, answers or {}, errors or {})
     known = {f.question.key for f in fields}
     context = {
         "queue": queue,

@@ -202,7 +202,7 @@ def test_work_page_shows_the_item_its_diff_and_labelled_questions(queue, alice, 
         "Revenue grew <del>4% </del><ins>5% </ins>in <del>the quarter, </del><ins>Q3, </ins>"
         "said the report." in html
     )
-    assert "Claim to check:" in html and "(the user preferred it)" in html
+    assert "Claim to check:" not in html  # a blind left/right comparison hides it
     assert "<figcaption>Left</figcaption>" in html and "<figcaption>Right</figcaption>" in html
     # Questions: choices and ratings as labelled radio groups, text as a labelled textarea.
     assert "<legend>Which answer is better?" in html
@@ -482,3 +482,12 @@ def test_rating_scales_beyond_nine_values_use_a_labelled_select(queue, alice):
     html = logged_in(alice).get(work_url(queue)).content.decode()
     assert '<label for="q-quality">Quality' in html
     assert '<select id="q-quality" name="answer-quality" required>' in html
+
+
+def test_blind_comparison_does_not_reveal_which_answer_the_user_preferred(queue, alice, project):
+    edit_label_item(queue, project)
+    html = logged_in(alice).get(f"/review/q/{queue.pk}/").content.decode()
+    assert "Claim to check" not in html  # the queue asks "left or right?"
+    queue.questions.filter(key="better").update(choices=["yes", "no", "unsure"])
+    html = logged_in(alice).get(f"/review/q/{queue.pk}/").content.decode()
+    assert "Claim to check" in html  # asking whether the derived label is right needs it
