@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 from feedback import services
 from feedback.models import Membership
 
-pytest_plugins = ["tests.browser"]
+pytest_plugins = ["tests.browser", "tests.worker"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
