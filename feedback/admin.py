@@ -21,6 +21,7 @@ class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
     autocomplete_fields = ["user"]
+    fields = ["user", "role"]
 
 
 @admin.register(Project)
@@ -28,7 +29,12 @@ class ProjectAdmin(admin.ModelAdmin):
     list_display = ["slug", "name", "created_at"]
     search_fields = ["slug", "name"]
     prepopulated_fields = {"slug": ["name"]}
+    readonly_fields = ["created_at"]
     inlines = [MembershipInline]
+
+    def save_model(self, request: HttpRequest, obj: Project, form: object, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        RoutingPolicy.objects.get_or_create(project=obj)  # every project has its policy
 
 
 @admin.register(ApiKey)

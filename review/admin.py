@@ -4,6 +4,8 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from feedback.admin import ProjectAdmin
+from feedback.models import Project
 from review import services
 from review.claims import agreement_schedule
 from review.models import (
@@ -15,6 +17,18 @@ from review.models import (
     Question,
     Queue,
 )
+
+# A project made in admin starts with its default review queues, as one made by
+# `create_project` does. The project admin is feedback's; review extends it (feedback knows
+# nothing of review).
+admin.site.unregister(Project)
+
+
+@admin.register(Project)
+class ProjectWithQueuesAdmin(ProjectAdmin):
+    def save_model(self, request: HttpRequest, obj: Project, form: object, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        services.project_queues_ensure(project=obj)
 
 
 class QuestionInline(admin.TabularInline):

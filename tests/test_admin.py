@@ -55,3 +55,29 @@ def test_admin_creates_an_api_key_and_shows_it_once(admin_client_with_data, proj
     shown = [str(m) for m in response.context["messages"]]
     assert any("glk_" in m for m in shown)
     assert project.api_keys.filter(name="from admin").exists()
+
+
+def test_project_made_in_admin_gets_its_policy_and_default_queues(admin_client_with_data):
+    from feedback.models import Project
+    from review.models import Queue
+
+    response = admin_client_with_data.post(
+        reverse("admin:feedback_project_add"),
+        {
+            "slug": "fresh",
+            "name": "Fresh",
+            "memberships-TOTAL_FORMS": "0",
+            "memberships-INITIAL_FORMS": "0",
+            "memberships-MIN_NUM_FORMS": "0",
+            "memberships-MAX_NUM_FORMS": "1000",
+        },
+    )
+    assert response.status_code == 302, response.content[:500]
+    project = Project.objects.get(slug="fresh")
+    assert project.policy.confidence_threshold == 0.7
+    assert set(Queue.objects.filter(project=project).values_list("reason", flat=True)) == {
+        "low_confidence",
+        "high_retry",
+        "abandoned",
+        "qa_sample",
+    }
