@@ -93,3 +93,8 @@ def test_production_settings_refuse_to_start_without_secret_key():
     )
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
+
+
+def test_home_sends_people_to_their_queues(client):
+    response = client.get("/")
+    assert response.status_code == 302 and response.url == "/review/"
