@@ -3,9 +3,13 @@ finds it taken (or done) and does nothing."""
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 
 from exports import services
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True)
@@ -16,8 +20,12 @@ def build_export(job_id: int) -> str:
     try:
         services.export_build(job=job)
     except Exception as error:
+        # Recorded on the job for the people waiting on it, and logged with its traceback;
+        # not re-raised: a rebuild of the same data would fail the same way, and in
+        # in-process mode the request that queued the job must still answer 202.
+        logger.exception("Export %s failed", job_id)
         services.export_fail(job_id=job_id, error=f"{error.__class__.__name__}: {error}")
-        raise
+        return "failed"
     return "done"
 
 

@@ -283,3 +283,20 @@ def test_held_out_items_never_reach_training_exports(world, project, media):
 
 def test_filters_are_parsed_like_the_api(project):
     assert selectors.parse_filters({"since": "2026-11-01"}, project=project).since.day == 1
+
+
+def test_a_failing_build_marks_the_job_failed_and_the_request_still_answers(
+    world, project, mel, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the export folder should go")
+    settings.MEDIA_ROOT = blocker  # the build cannot create its folder
+    # In-process mode: the build runs when the request's transaction commits.
+    with django_capture_on_commit_callbacks(execute=True):
+        response = token_client(mel).post(
+            "/api/v1/exports", {"project": "acme", "format": "dpo"}, format="json"
+        )
+    assert response.status_code == 202
+    job_id = response.json()["id"]
+    body = token_client(mel).get(f"/api/v1/exports/{job_id}").json()
+    assert body["status"] == "failed" and "Error" in body["error"]
