@@ -55,6 +55,9 @@ class ReviewConflict(Exception):
     """The request cannot be honoured in the item's current state (HTTP 409)."""
 
 
+MAX_CLAIM_ATTEMPTS = 20
+
+
 def _live_claims(now: datetime):
     return Assignment.objects.filter(
         item=OuterRef("pk"), status=Assignment.Status.CLAIMED, expires_at__gt=now
@@ -102,25 +105,39 @@ def item_claim_next(
         if live is not None:
             return live
         held = _live_claims(now).order_by().values("item").annotate(n=Count("pk")).values("n")
-        item = (
+        candidates = (
             Item.objects.filter(queue=queue, status=Item.Status.OPEN)
             .exclude(pk__in=Assignment.objects.filter(queue=queue, user=user).values("item"))
             .annotate(held=Coalesce(Subquery(held, output_field=IntegerField()), 0))
             .filter(annotation_count__lt=queue.annotations_per_item - F("held"))
             .order_by("-priority", "id")
             .select_for_update(skip_locked=True, of=("self",))
-            .first()
         )
-        if item is None:
-            return None
-        return Assignment.objects.create(
-            item=item,
-            queue=queue,
-            user=user,
-            claimed_at=now,
-            expires_at=now + timedelta(minutes=queue.claim_timeout_minutes),
-            presentation=_presentation(item),
-        )
+        passed_over: list[int] = []
+        for _ in range(MAX_CLAIM_ATTEMPTS):
+            item = candidates.exclude(pk__in=passed_over).first()
+            if item is None:
+                return None
+            # The candidate query's snapshot may predate a claim committed just before we
+            # got the row lock (READ COMMITTED); recount now, under the lock, which every
+            # claim and answer of this item must take first.
+            taken = (
+                item.annotation_count
+                + Assignment.objects.filter(
+                    item=item, status=Assignment.Status.CLAIMED, expires_at__gt=now
+                ).count()
+            )
+            if taken < queue.annotations_per_item:
+                return Assignment.objects.create(
+                    item=item,
+                    queue=queue,
+                    user=user,
+                    claimed_at=now,
+                    expires_at=now + timedelta(minutes=queue.claim_timeout_minutes),
+                    presentation=_presentation(item),
+                )
+            passed_over.append(item.pk)
+        return None
 
 
 def annotation_submit(
