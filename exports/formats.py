@@ -40,6 +40,7 @@ class LabelRow:
     label: bool | None
     weight: float
     occurred_at: datetime
+    id_prefix: str = "lbl"  # "item" for pairs judged directly by reviewers
 
 
 def prompt_text(messages: list[dict[str, str]]) -> str:
@@ -79,7 +80,7 @@ def rows_for(fmt: str, style: str, label: LabelRow, weight: float) -> Iterator[d
     """The export rows one label gives in `fmt` (a pair gives two KTO rows, one each way)."""
     conversational = style == "conversational"
     prompt: Any = label.prompt if conversational else prompt_text(label.prompt)
-    base = f"lbl_{label.id}"
+    base = f"{label.id_prefix}_{label.id}"
     if fmt == "dpo" and label.kind == "preference_pair":
         chosen = _assistant(label.chosen) if conversational else label.chosen
         rejected = _assistant(label.rejected) if conversational else label.rejected

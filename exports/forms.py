@@ -11,6 +11,7 @@ from typing import Any
 from django import forms
 
 from exports.models import ExportJob
+from exports.selectors import REVIEW_SOURCE
 from feedback.models import Label, Project
 
 DATE = {"type": "date"}
@@ -42,7 +43,7 @@ class ExportForm(forms.Form):
     )
     sources = forms.MultipleChoiceField(
         required=False,
-        choices=Label.Source.choices,
+        choices=[*Label.Source.choices, (REVIEW_SOURCE, "Review (pairs judged by people)")],
         help_text="None ticked: every source.",
         widget=forms.CheckboxSelectMultiple,
     )

@@ -25,7 +25,8 @@ from feedback.selectors import projects_for_user
 from review.models import Item
 
 EXPORT_ROLES = (Membership.Role.ADMIN, Membership.Role.ML)
-ROW_COLUMNS = [f for f in LabelRow.__dataclass_fields__ if f != "occurred_at"] + ["occurred_at"]
+ROW_COLUMNS = [f for f in LabelRow.__dataclass_fields__ if f != "id_prefix"]
+REVIEW_SOURCE = "review"  # free-content pairs judged by people, not derived from behaviour
 
 
 class FiltersInvalid(Exception):
@@ -111,11 +112,10 @@ def parse_filters(raw: Any, *, project: Project) -> ExportFilters:
                 values[key] = parse(raw[key])
             except FiltersInvalid as invalid:
                 errors.update(invalid.errors)
-    unknown_sources = set(values.get("sources", [])) - set(Label.Source.values)
+    known_sources = [*Label.Source.values, REVIEW_SOURCE]
+    unknown_sources = set(values.get("sources", [])) - set(known_sources)
     if unknown_sources:
-        errors["sources"] = (
-            f"Unknown: {', '.join(sorted(unknown_sources))}. Use {Label.Source.values}."
-        )
+        errors["sources"] = f"Unknown: {', '.join(sorted(unknown_sources))}. Use {known_sources}."
     if raw.get("queues") is not None:
         queues = raw["queues"]
         if not isinstance(queues, list) or not all(
@@ -255,12 +255,19 @@ def exclusion_counts(
     return {key: value for key, value in counts.items() if value}
 
 
-def as_of_for(querysets: dict[str, QuerySet[Label]], filters: ExportFilters) -> datetime | None:
-    """The moment recency is measured from: the filter's, else the newest selected label
+def as_of_for(
+    querysets: dict[str, QuerySet[Label]],
+    filters: ExportFilters,
+    review_pairs: dict[str, QuerySet[Item]] | None = None,
+) -> datetime | None:
+    """The moment recency is measured from: the filter's, else the newest selected row
     (so the same data and filters give the same weights, whenever the export runs)."""
     if filters.as_of:
         return filters.as_of
     newest = [qs.aggregate(newest=Max("occurred_at"))["newest"] for qs in querysets.values()]
+    newest += [
+        qs.aggregate(newest=Max("created_at"))["newest"] for qs in (review_pairs or {}).values()
+    ]
     newest = [moment for moment in newest if moment is not None]
     return max(newest) if newest else None
 
@@ -269,3 +276,57 @@ def label_rows(queryset: QuerySet[Label], chunk_size: int = 2000) -> Iterator[La
     """Stream labels as LabelRows (a server-side cursor on PostgreSQL)."""
     for values in queryset.values_list(*ROW_COLUMNS).iterator(chunk_size=chunk_size):
         yield LabelRow(**dict(zip(ROW_COLUMNS, values, strict=True)))
+
+
+def review_pair_querysets(
+    project: Project, fmt: str, filters: ExportFilters
+) -> dict[str, QuerySet[Item]]:
+    """Free-content items with two responses where reviewers agreed which is better (the
+    gate's `preferred_response`): preference pairs of source "review". Held-out ones are the
+    evaluation split. They have no derived confidence and no model, so a models filter
+    leaves them out."""
+    if filters.models or (filters.sources and REVIEW_SOURCE not in filters.sources):
+        return {"train": Item.objects.none(), "eval": Item.objects.none()}
+    items = Item.objects.filter(
+        queue__project=project,
+        label__isnull=True,
+        decision=Item.Decision.ACCEPTED,
+        preferred_response__isnull=False,
+    )
+    if filters.since:
+        items = items.filter(created_at__gte=filters.since)
+    if filters.until:
+        items = items.filter(created_at__lte=filters.until)
+    if filters.min_agreement is not None:
+        items = items.filter(agreement__gte=filters.min_agreement)
+    if filters.queues:
+        items = items.filter(queue_id__in=filters.queues)
+    return {
+        "train": items.filter(held_out=False).order_by("id"),
+        "eval": items.filter(held_out=True).order_by("id"),
+    }
+
+
+def review_pair_rows(
+    queryset: QuerySet[Item], weight: float, chunk_size: int = 2000
+) -> Iterator[LabelRow]:
+    """Stream reviewed free-content items as pair rows: chosen = the preferred response."""
+    for item_id, content, preferred, created_at in queryset.values_list(
+        "id", "content", "preferred_response", "created_at"
+    ).iterator(chunk_size=chunk_size):
+        responses = content.get("responses", [])
+        prompt = content.get("prompt", "")
+        messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+        yield LabelRow(
+            id=item_id,
+            kind="preference_pair",
+            source=REVIEW_SOURCE,
+            prompt=messages,
+            chosen=responses[preferred],
+            rejected=responses[1 - preferred],
+            completion="",
+            label=None,
+            weight=weight,
+            occurred_at=created_at,
+            id_prefix="item",
+        )

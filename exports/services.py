@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
+from itertools import chain
 from pathlib import Path
 
 from django.conf import settings
@@ -88,8 +89,9 @@ def export_build(
     policy, _ = RoutingPolicy.objects.get_or_create(project=project)
     filters = selectors.parse_filters(job.filters, project=project)
     querysets = selectors.split_querysets(project, job.format, filters, policy)
-    as_of = selectors.as_of_for(querysets, filters)
-    totals = {split: qs.count() for split, qs in querysets.items()}
+    review_pairs = selectors.review_pair_querysets(project, job.format, filters)
+    as_of = selectors.as_of_for(querysets, filters, review_pairs)
+    totals = {split: qs.count() + review_pairs[split].count() for split, qs in querysets.items()}
     expected = max(1, sum(totals.values()))
     directory = Path(settings.MEDIA_ROOT) / job.directory
     directory.mkdir(parents=True, exist_ok=True)
@@ -100,7 +102,11 @@ def export_build(
         name = f"{split}.{job.file_format}"
         writer = _writer(job, directory / name, split)
         sources: Counter[str] = Counter()
-        for label in selectors.label_rows(queryset):
+        rows = chain(
+            selectors.label_rows(queryset),
+            selectors.review_pair_rows(review_pairs[split], weight=policy.weight_review),
+        )
+        for label in rows:
             weight = _weight(label, as_of, policy)
             for row in rows_for(job.format, job.style, label, weight):
                 writer.write(row)

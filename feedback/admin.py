@@ -156,6 +156,7 @@ class RoutingPolicyAdmin(admin.ModelAdmin):
                     "weight_completed",
                     "weight_abandoned",
                     "weight_rating",
+                    "weight_review",
                 ]
             },
         ),

@@ -271,6 +271,11 @@ class RoutingPolicy(models.Model):
     weight_completed = models.FloatField(default=0.6, validators=[MinValueValidator(0.0)])
     weight_abandoned = models.FloatField(default=0.6, validators=[MinValueValidator(0.0)])
     weight_rating = models.FloatField(default=1.0, validators=[MinValueValidator(0.0)])
+    weight_review = models.FloatField(
+        default=1.0,
+        validators=[MinValueValidator(0.0)],
+        help_text="Pairs people judged directly (free content with two responses).",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

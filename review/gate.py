@@ -174,12 +174,17 @@ def _annotator_quality(queue: Queue, qa: Answers) -> dict[str, Any]:
     return report
 
 
+PREFERRED = {"response_1": 0, "response_2": 1}
+
+
 def _decide(
     queue: Queue, decision_question: Question | None, majorities: dict[str, Any]
 ) -> tuple[str, str]:
     if decision_question is None:
         return Item.Decision.ACCEPTED, "reviewers agreed"
     answer = majorities.get(decision_question.key)
+    if answer in PREFERRED:  # free content: people picked one of two responses
+        return Item.Decision.ACCEPTED, f"reviewers preferred {answer.replace('_', ' ')}"
     if answer in (queue.accept_answers or DEFAULT_ACCEPT):
         return Item.Decision.ACCEPTED, f"reviewers agreed: {answer}"
     if answer in (queue.reject_answers or DEFAULT_REJECT):
@@ -212,6 +217,7 @@ def _apply_gate(
         "agreement_state",
         "decision",
         "decision_reason",
+        "preferred_response",
     )
     changed, outcomes = [], {}
     tally: dict[str, int] = defaultdict(int)
@@ -226,9 +232,11 @@ def _apply_gate(
             agreement_state=row[5],
             decision=row[6],
             decision_reason=row[7],
+            preferred_response=row[8],
         )
         by_status[item.status] += 1
         per_question = item_rows.get(item.pk, {})
+        preferred = None
         shares = [per_question[q.key][0] for q in gate_questions if q.key in per_question]
         agreement = round(min(shares), 4) if shares else None
         if item.annotation_count < queue.annotations_per_item or item.status == Item.Status.OPEN:
@@ -241,6 +249,8 @@ def _apply_gate(
             else:
                 majorities = {key: value for key, (_, value) in per_question.items()}
                 decision, reason = _decide(queue, decision_question, majorities)
+                if decision == Item.Decision.ACCEPTED and decision_question is not None:
+                    preferred = PREFERRED.get(majorities.get(decision_question.key))
         else:
             state, decision, reason = Item.AgreementState.DISPUTED, "", "disputed: for a lead"
         if item.pk in adjudicated:
@@ -249,12 +259,27 @@ def _apply_gate(
             reason = f"adjudicated: {verdict}"
         if item.status == Item.Status.DISCARDED:
             decision, reason = Item.Decision.EXCLUDED, "item discarded"
+        if decision != Item.Decision.ACCEPTED:
+            preferred = None
         tally[str(state)] += 1
         if decision:
             tally[f"decision_{decision}"] += 1
-        new = (agreement, state, decision, reason[:255])
-        if new != (item.agreement, item.agreement_state, item.decision, item.decision_reason):
-            item.agreement, item.agreement_state, item.decision, item.decision_reason = new
+        new = (agreement, state, decision, reason[:255], preferred)
+        old = (
+            item.agreement,
+            item.agreement_state,
+            item.decision,
+            item.decision_reason,
+            item.preferred_response,
+        )
+        if new != old:
+            (
+                item.agreement,
+                item.agreement_state,
+                item.decision,
+                item.decision_reason,
+                item.preferred_response,
+            ) = new
             changed.append(item)
         if item.label_id is not None:
             outcomes[item.label_id] = (decision, reason[:255] if decision else "")
@@ -265,6 +290,10 @@ def _apply_gate(
             items_complete=by_status[Item.Status.COMPLETE],
             items_discarded=by_status[Item.Status.DISCARDED],
         )
-        update_rows(Item, changed, ["agreement", "agreement_state", "decision", "decision_reason"])
+        update_rows(
+            Item,
+            changed,
+            ["agreement", "agreement_state", "decision", "decision_reason", "preferred_response"],
+        )
         labels_set_review_outcome(outcomes=outcomes)
     return dict(tally)

@@ -151,6 +151,12 @@ class Item(models.Model):
         max_length=10, choices=Decision.choices, blank=True, help_text="What the gate decided."
     )
     decision_reason = models.CharField(max_length=255, blank=True)
+    preferred_response = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="For free content with two responses: the one reviewers agreed is better "
+        "(0 or 1), which makes the item a preference pair of source 'review'.",
+    )
     gold_answers = models.JSONField(
         null=True, blank=True, help_text="Known answers, set by a lead, for annotator quality."
     )

@@ -111,3 +111,43 @@ def world(project, alice, bob, django_user_model) -> World:
     for value in labels.values():
         value.refresh_from_db()
     return World(labels=labels)
+
+
+@pytest.fixture
+def review_pairs(world, project, alice, bob):
+    """Free content judged by people: one pair agreed (training), one agreed and held out
+    (evaluation), one disputed (left out)."""
+    from review.claims import item_claim_next
+    from review.models import Question
+    from review.services import items_add
+
+    queue = Queue.objects.create(
+        project=project, name="Which is better", annotations_per_item=2, min_alpha=0.0
+    )
+    Question.objects.create(
+        queue=queue,
+        key="better",
+        type="choice",
+        prompt="Which is better?",
+        choices=["left", "right", "tie"],
+    )
+    queue.members.add(alice, bob)
+    prompts = ["Name a prime.", "Name an even prime.", "Name a colour."]
+    ids = items_add(
+        queue=queue,
+        items=[{"content": {"prompt": p, "responses": [f"{p} A", f"{p} B"]}} for p in prompts],
+    )
+    # Each annotator answers the side where the response they prefer was shown to them.
+    wanted = {ids[0]: (0, 0), ids[1]: (1, 1), ids[2]: (0, None)}
+    for user, position in ((alice, 0), (bob, 1)):
+        for _ in ids:
+            claim = item_claim_next(queue=queue, user=user)
+            preferred = wanted[claim.item_id][position]
+            if preferred is None:
+                answer = "tie"
+            else:
+                answer = "left" if claim.presentation["order"][0] == preferred else "right"
+            annotation_submit(item=claim.item, user=user, answers={"better": answer})
+    items_hold_out(queue=queue, item_ids=[ids[1]])
+    gate.queue_agreement_recompute(queue=queue)
+    return {prompt: Item.objects.get(pk=pk) for prompt, pk in zip(prompts, ids, strict=True)}

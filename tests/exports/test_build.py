@@ -298,5 +298,36 @@ def test_a_failing_build_marks_the_job_failed_and_the_request_still_answers(
         )
     assert response.status_code == 202
     job_id = response.json()["id"]
+    if not settings.CELERY_TASK_ALWAYS_EAGER:  # with a broker, a worker builds it
+        from exports.tasks import build_export
+
+        assert build_export(job_id) == "failed"
     body = token_client(mel).get(f"/api/v1/exports/{job_id}").json()
     assert body["status"] == "failed" and "Error" in body["error"]
+
+
+def test_pairs_people_judged_directly_are_exported_with_source_review(
+    world, review_pairs, project, media
+):
+    agreed, held_out, disputed = review_pairs.values()
+    assert (agreed.decision, agreed.preferred_response) == ("accepted", 0)
+    assert (held_out.decision, held_out.preferred_response) == ("accepted", 1)
+    assert disputed.preferred_response is None
+
+    job = build(project, "dpo")
+    directory = files(job, media)
+    train = {row["id"]: row for row in read_jsonl(directory / "train.jsonl")}
+    row = train[f"item_{agreed.pk}"]
+    assert (row["source"], row["chosen"], row["rejected"]) == (
+        "review",
+        "Name a prime. A",
+        "Name a prime. B",
+    )
+    assert row["prompt"] == "Name a prime."
+    eval_ids = [r["id"] for r in read_jsonl(directory / "eval.jsonl")]
+    assert f"item_{held_out.pk}" in eval_ids
+    assert f"item_{disputed.pk}" not in train and f"item_{disputed.pk}" not in eval_ids
+    assert job.manifest["counts_by_source"]["train"]["review"] == 1
+
+    only_derived = build(project, "dpo", sources=["edit", "regenerate"])
+    assert "review" not in only_derived.manifest["counts_by_source"]["train"]

@@ -209,6 +209,7 @@ def test_export_page_offers_formats_filters_and_the_projects_queues(world, proje
         "share",
         "outcome",
         "rating",
+        "review",
     }
     for name in ("min_confidence", "min_agreement"):
         (field,) = tags.find("input", name=name, type="number")
