@@ -12,7 +12,6 @@ the leave-one-annotator-out alphas), item agreement, the gate, and the write-bac
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 import time
@@ -20,7 +19,8 @@ from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+from bench.common import new_project, review_queue, setup  # noqa: E402
 
 
 def main() -> None:
@@ -28,35 +28,17 @@ def main() -> None:
     parser.add_argument("--annotations", type=int, default=1_000_000)
     args = parser.parse_args()
 
-    import django
-
-    django.setup()
+    setup()
     from django.contrib.auth import get_user_model
-    from django.core.management import call_command
     from django.db import connection
     from django.utils import timezone
 
-    from feedback import services
     from review.gate import queue_agreement_recompute
-    from review.models import Annotation, Item, Question, Queue
+    from review.models import Annotation, Item
 
-    call_command("migrate", verbosity=0)
-    run = time.strftime("%Y%m%d%H%M%S")
-    project, _ = services.project_create(slug=f"bench-agreement-{run}")
-    queue = Queue.objects.create(project=project, name="bench", annotations_per_item=3)
-    Question.objects.create(
-        queue=queue, key="verdict", type="choice", prompt="?", choices=["yes", "no", "unsure"]
-    )
-    Question.objects.create(
-        queue=queue,
-        key="quality",
-        type="rating",
-        prompt="?",
-        min_value=1,
-        max_value=5,
-        level="ordinal",
-        position=1,
-    )
+    project = new_project("agreement")
+    queue = review_queue(project, key="verdict", choices=("yes", "no", "unsure"))
+    run = project.slug
     User = get_user_model()
     users = User.objects.bulk_create(User(username=f"b{run}-{i}") for i in range(30))
     rng = random.Random(7)

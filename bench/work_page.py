@@ -10,14 +10,14 @@ renders the next one), through the whole Django stack with the test client.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+from bench.common import analyze, new_project, review_queue, setup  # noqa: E402
 
 
 def main() -> None:
@@ -26,40 +26,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30)
     args = parser.parse_args()
 
-    import django
-
-    django.setup()
+    setup()
     from django.contrib.auth import get_user_model
-    from django.core.management import call_command
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
     from feedback import services
     from feedback.models import Membership
-    from review.models import Assignment, Item, Question, Queue
+    from review.models import Assignment, Item
 
-    call_command("migrate", verbosity=0)
-    run = time.strftime("%Y%m%d%H%M%S")
-    project, _ = services.project_create(slug=f"bench-work-{run}")
-    queue = Queue.objects.create(project=project, name="bench", annotations_per_item=3)
-    Question.objects.create(
-        queue=queue,
-        key="better",
-        type="choice",
-        prompt="Which is better?",
-        choices=["left", "right", "tie", "both bad"],
-    )
-    Question.objects.create(
-        queue=queue,
-        key="quality",
-        type="rating",
-        prompt="Quality",
-        min_value=1,
-        max_value=5,
-        level="ordinal",
-        position=1,
-    )
+    project = new_project("work")
+    queue = review_queue(project)
     for start in range(0, args.items, 10_000):
         Item.objects.bulk_create(
             Item(
@@ -69,10 +47,8 @@ def main() -> None:
             )
             for n in range(start, min(args.items, start + 10_000))
         )
-    if connection.vendor == "postgresql":  # what autovacuum would do after a bulk load
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE review_item; ANALYZE review_assignment")
-    user = get_user_model().objects.create_user(username=f"bench-{run}")
+    analyze()
+    user = get_user_model().objects.create_user(username=f"bench-{project.slug}")
     services.membership_set(project=project, user=user, role=Membership.Role.ANNOTATOR)
     queue.members.add(user)
     client = Client()
