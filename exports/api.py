@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from django.conf import settings
-from django.http import FileResponse, Http404
+from django.http import FileResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
@@ -105,14 +102,9 @@ class ExportDownloadApi(APIView):
     )
     def get(self, request: Request, export_id: int) -> FileResponse:
         job = selectors.access_export(request.user, export_id)
-        if job.status != ExportJob.Status.DONE:
-            raise Http404("This export has no files yet.")
         wanted = request.query_params.get("file", "train")
-        names = selectors.export_files(job)
-        if wanted not in names:
-            raise ValidationError({"file": f"Must be one of: {', '.join(names)}."})
-        path = Path(settings.MEDIA_ROOT) / job.directory / names[wanted]
-        if not path.is_file():
-            raise Http404("No such file in this export.")
-        filename = f"{job.project.slug}-{job.format}-{job.pk}-{names[wanted]}"
-        return FileResponse(path.open("rb"), as_attachment=True, filename=filename)
+        if wanted not in selectors.export_files(job):
+            raise ValidationError(
+                {"file": f"Must be one of: {', '.join(selectors.export_files(job))}."}
+            )
+        return selectors.export_file_response(job, wanted)

@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
-from django.http import Http404
-from rest_framework.exceptions import PermissionDenied
+from django.http import FileResponse, Http404
 
 from exports.formats import LabelRow, kinds_for
 from exports.models import ExportJob
@@ -163,6 +165,19 @@ def export_files(job: ExportJob) -> dict[str, str]:
         "manifest": "manifest.json",
         "card": "README.md",
     }
+
+
+def export_file_response(job: ExportJob, key: str) -> FileResponse:
+    """One file of a finished export, streamed from disk in blocks (constant memory);
+    Http404 for an unfinished job or a file it does not have."""
+    if job.status != ExportJob.Status.DONE:
+        raise Http404("This export has no files yet.")
+    name = export_files(job).get(key)
+    path = Path(settings.MEDIA_ROOT) / job.directory / name if name else None
+    if path is None or not path.is_file():
+        raise Http404("No such file in this export.")
+    filename = f"{job.project.slug}-{job.format}-{job.pk}-{name}"
+    return FileResponse(path.open("rb"), as_attachment=True, filename=filename)
 
 
 def exports_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[ExportJob]:

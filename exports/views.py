@@ -9,18 +9,13 @@ page polls its own status partial with htmx while the job is queued or running.
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
-from rest_framework import exceptions as drf_exceptions
 
 from exports import selectors, services
 from exports.forms import ExportForm
@@ -52,7 +47,7 @@ EXCLUSION_REASONS = {
 @require_http_methods(["GET", "POST"])
 def export_list(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
-        project = _access_project(request.user, request.POST.get("project", ""))
+        project = selectors.access_export_project(request.user, request.POST.get("project", ""))
         form = ExportForm(request.POST, project=project)
         if form.is_valid():
             try:
@@ -71,7 +66,7 @@ def export_list(request: HttpRequest) -> HttpResponse:
                 return redirect("exports:detail", export_id=job.pk)
         return _render_list(request, project=project, form=form, status=400)
     slug = request.GET.get("project")
-    project = _access_project(request.user, slug) if slug else None
+    project = selectors.access_export_project(request.user, slug) if slug else None
     return _render_list(request, project=project)
 
 
@@ -79,7 +74,7 @@ def export_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def export_detail(request: HttpRequest, export_id: int) -> HttpResponse:
-    job = _access_export(request.user, export_id)
+    job = selectors.access_export(request.user, export_id)
     return render(request, "exports/detail.html", _job_context(job))
 
 
@@ -88,7 +83,7 @@ def export_detail(request: HttpRequest, export_id: int) -> HttpResponse:
 @require_GET
 def export_status(request: HttpRequest, export_id: int) -> HttpResponse:
     """The job page's status partial, which htmx polls until the job is finished."""
-    job = _access_export(request.user, export_id)
+    job = selectors.access_export(request.user, export_id)
     return render(request, "exports/detail.html#job", _job_context(job))
 
 
@@ -96,36 +91,7 @@ def export_status(request: HttpRequest, export_id: int) -> HttpResponse:
 @require_GET
 def export_download(request: HttpRequest, export_id: int, file: str) -> FileResponse:
     """Streams one file of a finished export from disk in blocks (constant memory)."""
-    job = _access_export(request.user, export_id)
-    if job.status != ExportJob.Status.DONE:
-        raise Http404("This export has no files yet.")
-    name = selectors.export_files(job).get(file)
-    if name is None:
-        raise Http404("No such file in this export.")
-    path = Path(settings.MEDIA_ROOT) / job.directory / name
-    if not path.is_file():
-        raise Http404("No such file in this export.")
-    filename = f"{job.project.slug}-{job.format}-{job.pk}-{name}"
-    return FileResponse(path.open("rb"), as_attachment=True, filename=filename)
-
-
-# Access -------------------------------------------------------------------------------------
-# The selectors raise DRF's PermissionDenied (they serve the API first); pages answer
-# Django's 403 instead of letting it through as a server error.
-
-
-def _access_project(user: AbstractBaseUser, slug: str) -> Project:
-    try:
-        return selectors.access_export_project(user, slug)
-    except drf_exceptions.PermissionDenied as denied:
-        raise PermissionDenied(str(denied.detail)) from None
-
-
-def _access_export(user: AbstractBaseUser, export_id: int) -> ExportJob:
-    try:
-        return selectors.access_export(user, export_id)
-    except drf_exceptions.PermissionDenied as denied:
-        raise PermissionDenied(str(denied.detail)) from None
+    return selectors.export_file_response(selectors.access_export(request.user, export_id), file)
 
 
 # Page assembly ------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from feedback.models import Generation, Label
+from feedback.selectors import access_project
 from review import claims, selectors, services
 from review.answers import AnswersInvalid
 from review.models import Adjudication, Question
@@ -100,7 +101,7 @@ class QueueListCreateApi(APIView):
     @extend_schema(request=QueueCreateInputSerializer, responses={201: dict})
     def post(self, request: Request) -> Response:
         data = self._valid(request.data)
-        project = selectors.access_project_as_lead(request.user, data.pop("project"))
+        project = access_project(request.user, data.pop("project"), selectors.LEAD_ROLES)
         usernames = data.pop("members")
         members = list(
             get_user_model().objects.filter(

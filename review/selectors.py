@@ -14,7 +14,8 @@ from django.db.models import Count, F, IntegerField, OuterRef, Prefetch, Q, Quer
 from django.db.models.functions import Coalesce
 from django.http import Http404
 
-from feedback.models import Membership, Project
+from feedback.models import Membership
+from feedback.selectors import projects_for_user
 from review.agreement import gated
 from review.models import AgreementSnapshot, Annotation, Assignment, Item, Question, Queue
 
@@ -29,22 +30,14 @@ REASON_TEXT = {
 
 
 def is_project_lead(user: AbstractBaseUser | AnonymousUser, project_id: int) -> bool:
-    if not user.is_authenticated:
-        return False
-    if user.is_superuser:
-        return True
-    return Membership.objects.filter(user=user, project_id=project_id, role__in=LEAD_ROLES).exists()
+    return projects_for_user(user, LEAD_ROLES).filter(pk=project_id).exists()
 
 
 def led_project_ids(user: AbstractBaseUser) -> set[int] | None:
     """Projects the user leads; None means all (superuser)."""
     if user.is_superuser:
         return None
-    return set(
-        Membership.objects.filter(user=user, role__in=LEAD_ROLES).values_list(
-            "project_id", flat=True
-        )
-    )
+    return set(projects_for_user(user, LEAD_ROLES).values_list("pk", flat=True))
 
 
 def queues_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Queue]:
@@ -54,7 +47,7 @@ def queues_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Queue]:
     queues = Queue.objects.select_related("project")
     if user.is_superuser:
         return queues
-    led = Membership.objects.filter(user=user, role__in=LEAD_ROLES).values("project_id")
+    led = projects_for_user(user, LEAD_ROLES).values("pk")
     return queues.filter(Q(members=user) | Q(project_id__in=led)).distinct()
 
 
@@ -96,13 +89,6 @@ def access_item(queue: Queue, item_id: int) -> Item:
     if item is None:
         raise Http404("No such item.")
     return item
-
-
-def access_project_as_lead(user: AbstractBaseUser | AnonymousUser, slug: str) -> Project:
-    project = Project.objects.filter(slug=slug).first()
-    if project is None or not is_project_lead(user, project.pk):
-        raise Http404("No such project.")
-    return project
 
 
 def queue_progress(queue: Queue) -> dict[str, int]:
