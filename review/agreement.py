@@ -56,6 +56,12 @@ def canonical_values(
     return values
 
 
+def deciding_question(questions: Iterable[Question]) -> Question | None:
+    """The question whose majority answer decides an item: the first required choice
+    question (None for a queue of ratings only)."""
+    return next((q for q in gated(questions) if q.type == Question.Type.CHOICE), None)
+
+
 def gated(questions: Iterable[Question]) -> list[Question]:
     """Questions whose agreement gates an item: required choice and rating questions."""
     return [q for q in questions if q.required and q.type != Question.Type.TEXT]

@@ -300,7 +300,9 @@ class AdjudicationApi(APIView):
 
     class AdjudicationInputSerializer(serializers.Serializer):
         decision = serializers.ChoiceField(choices=Adjudication.Decision.choices)
-        note = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+        note = serializers.CharField(
+            required=False, allow_blank=True, max_length=services.MAX_ADJUDICATION_NOTE
+        )
 
     @extend_schema(request=AdjudicationInputSerializer, responses={201: dict})
     def post(self, request: Request, queue_id: int, item_id: int) -> Response:

@@ -23,7 +23,13 @@ from django.utils import timezone
 
 from feedback.bulk import update_rows
 from feedback.services import labels_set_review_outcome
-from review.agreement import Answers, alpha_from_counts, gated, item_agreement_from_counts
+from review.agreement import (
+    Answers,
+    alpha_from_counts,
+    deciding_question,
+    gated,
+    item_agreement_from_counts,
+)
 from review.models import Adjudication, AgreementSnapshot, Annotation, Item, Question, Queue
 
 DEFAULT_ACCEPT = ("yes", "chosen")
@@ -42,12 +48,17 @@ def queue_agreement_recompute(*, queue: Queue, now: datetime | None = None) -> A
     now = now or timezone.now()
     questions = list(queue.questions.all())
     measured = gated(questions)  # alpha for every choice and rating question
-    decision_question = next((q for q in measured if q.type == Question.Type.CHOICE), None)
+    decision_question = deciding_question(questions)
     # The gate judges the question that decides (the first choice question); queues with
     # ratings only are gated on all of them.
     gate_questions = [decision_question] if decision_question else measured
     answers = _load_answers(queue, measured)
-    results: dict[str, Any] = {"questions": {}, "series": {}, "annotators": {}}
+    results: dict[str, Any] = {
+        "questions": {},
+        "series": {},
+        "annotators": {},
+        "deciding_question": decision_question.key if decision_question else None,
+    }
     item_rows: dict[int, dict[str, Any]] = defaultdict(dict)
 
     for question in measured:

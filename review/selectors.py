@@ -16,7 +16,6 @@ from django.http import Http404
 
 from feedback.models import Membership
 from feedback.selectors import projects_for_user
-from review.agreement import gated
 from review.models import AgreementSnapshot, Annotation, Assignment, Item, Question, Queue
 
 LEAD_ROLES = (Membership.Role.ADMIN, Membership.Role.LEAD)
@@ -409,7 +408,7 @@ def agreement_report(queue: Queue, snapshot: AgreementSnapshot) -> AgreementRepo
         for key, q in results.get("questions", {}).items()
     ]
     by_key = {row.key: row for row in rows}
-    decision_key = next((q.key for q in gated(questions) if q.type == Question.Type.CHOICE), None)
+    decision_key = results.get("deciding_question")  # as the gate saw the queue then
     measured_on = by_key.get(decision_key) if decision_key else None
     base_alpha = measured_on.alpha if measured_on else None
     annotators = [

@@ -234,11 +234,16 @@ def items_add(*, queue: Queue, items: list[dict]) -> list[int]:
     return ids
 
 
+MAX_ADJUDICATION_NOTE = 5000
+
+
 def item_adjudicate(*, item: Item, lead, decision: str, note: str = "") -> Adjudication:
     """A lead's final decision on an item (disputed, usually), kept apart from the
     annotations; the gate applies it at the next recomputation, scheduled here."""
     if decision not in Adjudication.Decision.values:
         raise ValueError(f"decision: must be one of {', '.join(Adjudication.Decision.values)}.")
+    if len(note) > MAX_ADJUDICATION_NOTE:
+        raise ValueError(f"note: must be at most {MAX_ADJUDICATION_NOTE} characters.")
     with transaction.atomic():
         adjudication, _ = Adjudication.objects.update_or_create(
             item=item, defaults={"decided_by": lead, "decision": decision, "note": note}

@@ -282,7 +282,6 @@ def _rating_widget(question: Question, base: str, value: str) -> tuple[str, list
 
 DISPUTED_PAGE_SIZE = 100
 ITEMS_PAGE_SIZE = 50
-MAX_NOTE = 5000
 
 
 @login_required
@@ -330,9 +329,6 @@ def item_adjudicate(request: HttpRequest, queue_id: int, item_id: int) -> HttpRe
     decision = request.POST.get("decision", "")
     note = request.POST.get("note", "")
     posted = {"decision": decision, "note": note}
-    if len(note) > MAX_NOTE:
-        errors = {"note": f"Must be at most {MAX_NOTE} characters."}
-        return _render_disputed(request, queue, item_id=item.pk, posted=posted, errors=errors)
     try:
         adjudication = services.item_adjudicate(
             item=item, lead=request.user, decision=decision, note=note
