@@ -61,7 +61,8 @@ def session_generations(session: Session) -> QuerySet[Generation]:
 
 def session_events(session: Session, limit: int = SESSION_EVENTS_SHOWN) -> list[Event]:
     return list(
-        session.events.order_by("timestamp", "id").only(
+        # The order derivation uses, so "the latest edit" means the same thing in both.
+        session.events.order_by("timestamp", "client_id").only(
             "client_id", "type", "timestamp", "received_at", "generation_ref", "payload"
         )[:limit]
     )

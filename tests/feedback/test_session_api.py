@@ -82,3 +82,21 @@ def test_session_read_costs_a_fixed_number_of_queries(ingested, mel, django_asse
     client = token_client(mel)
     with django_assert_max_num_queries(8):
         assert client.get(url()).status_code == 200
+
+
+def test_final_text_agrees_with_derivation_when_edits_share_a_timestamp(project, mel):
+    from feedback import labelling
+    from feedback.models import Label
+    from tests.factories import edit, generation
+
+    output = "The report says revenue grew four percent in the third quarter of the year."
+    # Same timestamp; evt-b is stored first, but sorts after evt-a, so derivation (ties
+    # broken by event id) takes evt-b as the latest edit, and so must the API.
+    later = edit("g1", output.replace("four", "five"), t=9, id="evt-b")
+    earlier = edit("g1", output.replace("four", "six"), t=9, id="evt-a")
+    services.events_ingest(project=project, events=[generation("g1", output=output), later])
+    services.events_ingest(project=project, events=[earlier])
+    labelling.sessions_derive_pending()
+    body = token_client(mel).get(url()).json()
+    pair = Label.objects.get(source="edit")
+    assert body["generations"][0]["final_text"] == pair.chosen == later["text"]
