@@ -61,6 +61,14 @@ def test_simulate_traffic_rejects_unknown_project_and_bad_counts(project):
         call_command("simulate_traffic", "--project", "nope", "--sessions", "3")
     with pytest.raises(CommandError, match="--sessions"):
         call_command("simulate_traffic", "--project", project.slug, "--sessions", "0")
+    with pytest.raises(CommandError, match="--batch-size"):
+        call_command("simulate_traffic", "--project", project.slug, "--batch-size", "5000")
+
+
+def test_seed_demo_rejects_a_negative_session_count():
+    with pytest.raises(CommandError, match="--sessions"):
+        call_command("seed_demo", "--sessions", "-1")
+    assert not Project.objects.exists()
 
 
 def test_check_deploy_is_clean_under_production_settings():

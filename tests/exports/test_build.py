@@ -258,6 +258,22 @@ def test_export_command_writes_the_files_and_rejects_bad_options(world, project,
             "--since",
             "whenever",
         )
+    with pytest.raises(CommandError, match="--queues"):
+        call_command(
+            "export", "--project", "acme", "--format", "dpo", "--out", str(out), "--queues", "a,b"
+        )
+    with pytest.raises(CommandError, match="--min-confidence"):
+        call_command(
+            "export",
+            "--project",
+            "acme",
+            "--format",
+            "dpo",
+            "--out",
+            str(out),
+            "--min-confidence",
+            "2",
+        )
     with pytest.raises(CommandError, match="--out"):
         call_command(
             "export",
