@@ -84,6 +84,8 @@ def api_keys_revoke(*, keys: Iterable[ApiKey]) -> int:
 def api_key_mark_used(*, key: ApiKey, now: datetime | None = None) -> None:
     """Record use, at most once a minute per key so hot keys do not write on every request."""
     now = now or timezone.now()
+    if key.last_used_at is not None and key.last_used_at >= now - LAST_USED_GRANULARITY:
+        return  # the row just read says it is fresh: no write, no query
     ApiKey.objects.filter(
         Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_GRANULARITY), pk=key.pk
     ).update(last_used_at=now)

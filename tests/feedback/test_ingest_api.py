@@ -249,3 +249,10 @@ def test_thousand_event_batch_costs_a_fixed_number_of_queries(ingest_client):
     # by its variable limit), generations insert, two link updates, session touch,
     # savepoints: bounded, and independent of the batch size.
     assert len(queries) <= 16, [q["sql"][:80] for q in queries]
+
+
+def test_a_key_used_within_the_minute_is_not_written_again(ingest_client):
+    post(ingest_client, [generation("g1")])
+    with CaptureQueriesContext(connection) as queries:
+        post(ingest_client, [generation("g2")])
+    assert not [q for q in queries if q["sql"].startswith('UPDATE "feedback_apikey"')]
