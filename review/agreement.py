@@ -7,8 +7,7 @@ returned instead of a number.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -162,41 +161,3 @@ def item_agreement_from_counts(
         around[counts == 0] = 0  # a centre must be an answer someone gave
         agreeing = around.max(axis=1)
     return np.divide(agreeing, totals, out=np.zeros(len(totals)), where=totals > 0)
-
-
-def question_alpha(question: Question, answers_by_item: dict[int, list[Any]]) -> QuestionAgreement:
-    """Alpha from plain per-item answer lists (for callers without arrays)."""
-    rows = [(item, 0, value, 0.0) for item, values in answers_by_item.items() for value in values]
-    _, counts = Answers.collect(question, rows).counts()
-    return alpha_from_counts(question, counts)
-
-
-def item_agreement(question: Question, values: Sequence[Any], tolerance: float = 0.0) -> float:
-    """Share of answers agreeing with the most common one. For ordinal, interval and ratio
-    questions, answers within `tolerance` of each other count as agreeing (on the rating
-    value, or on the choice's position)."""
-    if not values:
-        return 0.0
-    if question.level == Question.Level.NOMINAL or tolerance <= 0:
-        return Counter(map(_hashable, values)).most_common(1)[0][1] / len(values)
-    points = [_position(question, v) for v in values]
-    best = max(sum(1 for p in points if abs(p - centre) <= tolerance) for centre in points)
-    return best / len(values)
-
-
-def majority(values: Sequence[Any]) -> Any:
-    """The most common answer; ties go to the answer given first (deterministic)."""
-    counts = Counter(map(_hashable, values))
-    top = max(counts.values())
-    return next(v for v in values if counts[_hashable(v)] == top)
-
-
-def _position(question: Question, value: Any) -> float:
-    if question.type == Question.Type.RATING:
-        return float(value)
-    choices = list(question.choices)
-    return float(choices.index(value)) if value in choices else float(len(choices))
-
-
-def _hashable(value: Any) -> Any:
-    return value if isinstance(value, str | int | float | bool) or value is None else repr(value)

@@ -310,3 +310,19 @@ def test_queue_counts_follow_the_items_and_recomputation_heals_drift(queue, alic
     gate.queue_agreement_recompute(queue=queue)
     queue.refresh_from_db()
     assert (queue.items_open, queue.items_complete, queue.items_discarded) == (2, 1, 1)
+
+
+@pytest.mark.parametrize(("tolerance", "expected"), [(0.0, 0.6667), (1.0, 1.0)])
+def test_ordinal_answers_within_the_tolerance_agree(
+    project, django_user_model, tolerance, expected
+):
+    queue = rating_queue(project, ["ordinal"], per_item=3)
+    Queue.objects.filter(pk=queue.pk).update(agreement_tolerance=tolerance)
+    queue.refresh_from_db()
+    (item,) = make_items(queue, 1)
+    users = coders(django_user_model, "XYZ")
+    for user, value in zip(users.values(), [4, 5, 5], strict=True):
+        annotation_submit(item=item, user=user, answers={"ordinal": value})
+    gate.queue_agreement_recompute(queue=queue)
+    item.refresh_from_db()
+    assert item.agreement == pytest.approx(expected, abs=1e-4)
