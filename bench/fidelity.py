@@ -2,9 +2,8 @@
 
     .venv/bin/python bench/fidelity.py --sessions 2000
 
-Simulated traffic records whether each output was good (`metadata.sim.good`). A label is
-right when: a completion's label equals that truth; an edit pair's output (rejected side)
-was not good; a regenerate pair's rejected generation was not good. Prints precision per
+Simulated traffic records whether each output was good (`metadata.sim.good`); whether a
+label is right by it is `review.simulation.label_is_right`. Prints precision per
 rule, split into labels auto-accepted and labels routed to review: the number routing
 should push up, by sending the doubtful ones to people.
 """
@@ -36,6 +35,7 @@ def main() -> None:
     from feedback import labelling, services
     from feedback.models import Label
     from feedback.simulation import simulate_traffic
+    from review.simulation import label_is_right
 
     call_command("migrate", verbosity=0)
     project, _ = services.project_create(slug=f"bench-fidelity-{time.strftime('%Y%m%d%H%M%S')}")
@@ -50,13 +50,9 @@ def main() -> None:
         "generation", "other_generation"
     )
     for label in labels.exclude(kind__in=["rating", "high_retry"]):
-        good = label.generation.metadata.get("sim", {}).get("good")
-        if label.kind == "completion":
-            right = label.label == good
-        elif label.source == "edit":
-            right = good is False
-        else:
-            right = label.other_generation.metadata.get("sim", {}).get("good") is False
+        right = label_is_right(label)
+        if right is None:
+            continue
         bucket = (label.rule, "review" if label.needs_review else "auto")
         tally[bucket][0] += int(right)
         tally[bucket][1] += 1

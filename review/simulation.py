@@ -10,27 +10,30 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
+from feedback.models import Generation, Label
 from review.claims import annotation_submit, item_claim_next
 from review.models import Item, Question, Queue
 
 
-def _truth(item: Item) -> bool | None:
-    """Is the derived label right, by the simulator's ground truth? None when unknown."""
-    label = item.label
-    if label is None:
-        return None
-    subject = label.generation.metadata.get("sim", {}).get("good")
-    if subject is None:
-        return None
+def label_is_right(label: Label) -> bool | None:
+    """Is a derived label right, by the traffic simulator's ground truth (`metadata.sim.good`
+    on each generation)? None when the truth is unknown. A completion is right when its
+    label matches; an edit pair when the output it rejects was not good; a regenerate pair
+    when the generation it rejects was not good; a high-retry flag when the chain's answer
+    was not good. Used by the simulated annotators and by bench/fidelity.py."""
+
+    def good(generation: Generation | None) -> bool | None:
+        return generation.metadata.get("sim", {}).get("good") if generation else None
+
+    subject = good(label.generation)
     if label.kind == "completion":
-        return subject if label.label else not subject
+        return None if subject is None else label.label == subject
     if label.kind == "preference_pair":
-        if label.source == "edit":
-            return not subject  # an edit pair is right when the model's output needed it
-        rejected = label.other_generation
-        rejected_good = rejected.metadata.get("sim", {}).get("good") if rejected else None
-        return rejected_good is False or subject
-    return not subject  # high retry: the chain's answers were poor
+        rejected = subject if label.source == "edit" else good(label.other_generation)
+        return None if rejected is None else not rejected
+    if label.kind == "high_retry":
+        return None if subject is None else not subject
+    return None
 
 
 def _answer(question: Question, right: bool, truth: bool | None, rng: random.Random) -> Any:
@@ -72,7 +75,7 @@ def simulate_annotations(
                 item = Item.objects.select_related(
                     "label", "label__generation", "label__other_generation"
                 ).get(pk=claim.item_id)
-                truth = _truth(item)
+                truth = label_is_right(item.label) if item.label_id else None
                 right = rng.random() < accuracy
                 answers = {
                     q.key: value
