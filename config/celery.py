@@ -1,8 +1,38 @@
+import logging
 import os
 
 from celery import Celery
+from celery.worker.consumer import Consumer
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+logger = logging.getLogger(__name__)
+
+
+class BrokerOutageConsumer(Consumer):
+    """The worker's consumer, surviving the loss of a Redis broker with a task in flight.
+
+    Celery 5.7 / kombu 5.7 bug (reproduced by tests/feedback/test_outage_e2e.py): when the
+    connection drops while a late-acknowledged task finishes, its ack fails ("Couldn't
+    ack") and the message stays in the channel's unacked set. On the connection error the
+    consumer first `collect()`s the connection, which clears the transport's `client`, and
+    then `close()`s it; closing the default channel restores the unacked message through
+    that transport and kombu's Redis channel raises AttributeError ("'NoneType' object has
+    no attribute 'hostname'"). It is not a connection error, so the consumer does not catch
+    it and the worker exits ("Unrecoverable error"). The connection is being discarded
+    anyway: log and go on reconnecting. The message is not lost: it is still in Redis's
+    unacked set (restored after the visibility timeout) or, if Redis lost its data, the
+    beat sweeps find the work in the database. The step skipped by the error cancels
+    running tasks only when `worker_cancel_long_running_tasks_on_connection_loss` is on,
+    which Gleaner leaves off. Remove this class once Celery closes the connection safely.
+    """
+
+    def on_connection_error_after_connected(self, exc: Exception) -> None:
+        try:
+            super().on_connection_error_after_connected(exc)
+        except AttributeError:
+            logger.warning("Ignored an error closing the lost broker connection", exc_info=True)
+
 
 app = Celery("gleaner")
 app.config_from_object("django.conf:settings", namespace="CELERY")
