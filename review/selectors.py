@@ -52,14 +52,20 @@ def led_project_ids(user: AbstractBaseUser) -> set[int] | None:
 
 
 def queues_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Queue]:
-    """Queues the user works in (member) or leads (project admin or lead)."""
+    """Queues the user works in or leads (project admin or lead).
+
+    Working in a queue takes both a place in `Queue.members` and a current membership of
+    the queue's project: removing someone from a project ends their access to its queues
+    at once, though the queue's member list still names them.
+    """
     if not user.is_authenticated:
         return Queue.objects.none()
     queues = Queue.objects.select_related("project")
     if user.is_superuser:
         return queues
+    joined = projects_for_user(user).values("pk")
     led = projects_for_user(user, LEAD_ROLES).values("pk")
-    return queues.filter(Q(members=user) | Q(project_id__in=led)).distinct()
+    return queues.filter(Q(members=user, project_id__in=joined) | Q(project_id__in=led)).distinct()
 
 
 def queues_with_progress(user: AbstractBaseUser) -> list[Queue]:

@@ -7,6 +7,7 @@ user or a model wrote is plain text and left to autoescaping.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import markdown
@@ -17,13 +18,42 @@ from django.utils.safestring import SafeString, mark_safe
 register = template.Library()
 
 # Links may go to the web or to a mail address: no javascript:, data: or vbscript: URLs.
-URL_SCHEMES = {"http", "https", "mailto"}
+LINK_SCHEMES = {"http", "https", "mailto"}
+# Images are fetched by every annotator's browser as soon as the page shows: only this
+# site's own paths ("/static/...") and inline raster images, never another host (a
+# tracking pixel would learn who works when).
+INLINE_IMAGE = re.compile(r"data:image/(?:png|gif|jpeg|webp)[;,]", re.IGNORECASE)
+# Browsers drop tabs and newlines anywhere in a URL, and spaces and control characters
+# around it; they read "\\" as "/".
+URL_IGNORED = re.compile(r"[\t\n\r]")
+URL_TRIMMED = "".join(map(chr, range(0x21)))
+
+
+def _url_as_browsed(url: str) -> str:
+    return URL_IGNORED.sub("", url).strip(URL_TRIMMED).replace("\\", "/")
+
+
+def same_site_image(src: str) -> bool:
+    """Is `src` a path on this site (not "//host", not "/\\host") or an inline raster image?"""
+    url = _url_as_browsed(src)
+    if INLINE_IMAGE.match(url):
+        return True
+    return url.startswith("/") and not url.startswith("//")
+
+
+def _filter_attribute(element: str, attribute: str, value: str) -> str | None:
+    if attribute == "src":
+        return value if element == "img" and same_site_image(value) else None
+    if attribute == "href" and _url_as_browsed(value).lower().startswith("data:"):
+        return None  # data: is allowed as a scheme for images only
+    return value
 
 
 @register.filter
 def markdown_sanitised(text: str) -> SafeString:
     html = markdown.markdown(text or "", extensions=["sane_lists"], output_format="html")
-    return mark_safe(nh3.clean(html, url_schemes=URL_SCHEMES))  # noqa: S308 (sanitised)
+    clean = nh3.clean(html, url_schemes=LINK_SCHEMES | {"data"}, attribute_filter=_filter_attribute)
+    return mark_safe(clean)  # noqa: S308 (sanitised)
 
 
 @register.filter
