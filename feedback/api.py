@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import json
-
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -9,7 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from feedback import selectors, services
+from feedback import event_schema, selectors, services
 from feedback.authentication import HasProjectKey, ProjectKeyAuthentication
 from feedback.models import Label
 from feedback.ratelimit import IngestKeyThrottle
@@ -43,15 +41,17 @@ class EventIngestApi(APIView):
     def post(self, request: Request) -> Response:
         max_bytes = settings.GLEANER_MAX_REQUEST_BYTES
         declared = request.META.get("CONTENT_LENGTH") or "0"
-        if not declared.isdigit() or int(declared) > max_bytes:
+        if not (declared.isascii() and declared.isdigit()):
+            return _error(400, "body", "The Content-Length header is not a number.")
+        if int(declared) > max_bytes:
             return _error(413, "body", f"Request body is larger than {max_bytes} bytes.")
         body = request.body
         if len(body) > max_bytes:
             return _error(413, "body", f"Request body is larger than {max_bytes} bytes.")
         try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as error:
-            return _error(400, "body", f"Request body is not valid JSON: {error}.")
+            data = event_schema.loads_batch(body)
+        except event_schema.BodyInvalid as invalid:
+            return _error(400, invalid.field, invalid.message)
         if not isinstance(data, dict) or not isinstance(data.get("events"), list):
             return _error(400, "events", "Body must be a JSON object with an 'events' list.")
         events = data["events"]

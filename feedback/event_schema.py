@@ -1,4 +1,9 @@
-"""Validation of incoming events (DESIGN.md, "Ingestion API").
+"""Parsing and validation of incoming events (DESIGN.md, "Ingestion API").
+
+The limits and normalisations are documented for clients in docs/ingestion.md; keep the two
+in step. The rule: whatever the database or Python cannot hold is refused with the field
+named, before any write, except in free text, where refusing would lose a user's words:
+there NUL and unpaired surrogates become U+FFFD.
 
 Hand-written rather than DRF serializers: a 1,000-event batch is validated on the request
 path, and this is ~20x faster while still naming the field in every message.
@@ -6,12 +11,13 @@ path, and this is ~20x faster while still naming the field in every message.
 
 from __future__ import annotations
 
+import json
 import math
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
-
-from django.utils import timezone
 
 EVENT_TYPES = (
     "generation",
@@ -24,8 +30,25 @@ EVENT_TYPES = (
     "session_outcome",
 )
 OUTCOMES = ("completed", "abandoned")
-MAX_ID_LENGTH = 255
+MAX_ID_LENGTH = 255  # Event.client_id, Session.external_id and the other *_ref columns
+MAX_MODEL_LENGTH = 200  # Generation.model
+MAX_ROLE_LENGTH = 64
+MAX_METADATA_DEPTH = 20
+MAX_METADATA_BYTES = 16 * 1024
+MAX_DWELL_MS = 24 * 60 * 60 * 1000
+MAX_RATING = 2**53  # exact as a double, so every reader (JavaScript too) sees the same value
+INT64 = 2**63
+MIN_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_FUTURE_SKEW = timedelta(days=1)
+
+# What PostgreSQL cannot store in text or jsonb (NUL), or UTF-8 cannot encode (lone surrogates;
+# json.loads has already joined every escaped pair into one character).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# Not allowed in ids and names: the above and every C0/C1 control character.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_JSON_BRACKET_OR_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
 
 
 @dataclass(frozen=True)
@@ -41,8 +64,139 @@ class ValidEvent:
     payload: dict[str, Any]
 
 
+class BodyInvalid(Exception):
+    """The request body as a whole cannot be read; `field` names the part at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class EventInvalid(Exception):
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(errors)
+        self.errors = errors
+
+
 class _Invalid(Exception):
     pass
+
+
+class _TooDeep:
+    """Stands for a value nested deeper than the JSON parser can go (see `loads_batch`)."""
+
+    def __repr__(self) -> str:
+        return "TOO_DEEP"
+
+
+TOO_DEEP = _TooDeep()
+
+
+# --- Body -------------------------------------------------------------------------------
+
+
+def _parse_int(digits: str) -> int | float:
+    # More than 19 digits is beyond 64 bits anyway; mapping it to ±inf makes it fail every
+    # range check below like 1e400 does, instead of costing int()'s 4,300-digit ValueError,
+    # which would refuse the whole batch.
+    if len(digits) <= 20:
+        return int(digits)
+    return -math.inf if digits.startswith("-") else math.inf
+
+
+_decoder = json.JSONDecoder(parse_int=_parse_int)
+
+
+def loads_batch(body: bytes) -> Any:
+    """The parsed request body, or raises `BodyInvalid`.
+
+    NaN, Infinity and out-of-range numbers are let through as non-finite floats for the
+    field checks to refuse by name. A value nested too deeply for the parser (about 1,500
+    levels) inside an event or the top-level object becomes `TOO_DEEP`, so only that field
+    of that event is refused and the rest of the batch is kept.
+    """
+    try:
+        return json.loads(body, parse_int=_parse_int)
+    except RecursionError:
+        pass
+    except ValueError as error:  # includes UnicodeDecodeError
+        raise BodyInvalid("body", f"Request body is not valid JSON: {error}.") from None
+    try:
+        text = body.decode()
+        start = _WHITESPACE.match(text).end()
+        if not text.startswith("{", start):
+            raise RecursionError
+        value, end = _decode_shallow(text, start, levels=3)
+        if _WHITESPACE.match(text, end).end() != len(text):
+            raise ValueError("Extra data after the JSON object")
+    except RecursionError:
+        raise BodyInvalid("body", "Request body is nested too deeply.") from None
+    except (ValueError, IndexError) as error:
+        raise BodyInvalid("body", f"Request body is not valid JSON: {error}.") from None
+    return value
+
+
+def _decode_shallow(text: str, pos: int, *, levels: int) -> tuple[Any, int]:
+    """Decode the value at `pos`, opening `levels` levels of containers one member at a time.
+
+    Slower than json.loads, and used only after it gave up on the depth of the body.
+    """
+    opener = text[pos]
+    if levels == 0 or opener not in "[{":
+        try:
+            return _decoder.raw_decode(text, pos)
+        except RecursionError:
+            return TOO_DEEP, _skip_value(text, pos)
+    closer = "]" if opener == "[" else "}"
+    container: Any = [] if opener == "[" else {}
+    pos = _WHITESPACE.match(text, pos + 1).end()
+    if text[pos] == closer:
+        return container, pos + 1
+    while True:
+        if opener == "{":
+            key_match = _JSON_STRING.match(text, pos)
+            if key_match is None:
+                raise ValueError(f"Expecting a property name at char {pos}")
+            key = json.loads(key_match.group())
+            pos = _WHITESPACE.match(text, key_match.end()).end()
+            if text[pos] != ":":
+                raise ValueError(f"Expecting ':' at char {pos}")
+            pos = _WHITESPACE.match(text, pos + 1).end()
+            container[key], pos = _decode_shallow(text, pos, levels=levels - 1)
+        else:
+            item, pos = _decode_shallow(text, pos, levels=levels - 1)
+            container.append(item)
+        pos = _WHITESPACE.match(text, pos).end()
+        if text[pos] == closer:
+            return container, pos + 1
+        if text[pos] != ",":
+            raise ValueError(f"Expecting ',' or {closer!r} at char {pos}")
+        pos = _WHITESPACE.match(text, pos + 1).end()
+
+
+def _skip_value(text: str, pos: int) -> int:
+    """The end of the (deeply nested) container at `pos`, by its balanced brackets."""
+    depth = 0
+    for token in _JSON_BRACKET_OR_STRING.finditer(text, pos):
+        symbol = token.group()
+        if symbol in "[{":
+            depth += 1
+        elif symbol in "]}":
+            depth -= 1
+            if depth == 0:
+                return token.end()
+    raise ValueError("Unbalanced brackets")
+
+
+# --- Fields ------------------------------------------------------------------------------
+
+
+def clean_text(value: str) -> str:
+    """`value` with NUL and unpaired surrogates replaced by U+FFFD, so it can be stored."""
+    if value.isascii():
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    return _UNSTORABLE.sub("\ufffd", value)
 
 
 def _text(value: Any, *, max_bytes: int, required: bool = True) -> str | None:
@@ -52,35 +206,73 @@ def _text(value: Any, *, max_bytes: int, required: bool = True) -> str | None:
         return None
     if not isinstance(value, str):
         raise _Invalid("Must be a string.")
+    value = clean_text(value)
     if len(value) > max_bytes // 4 and len(value.encode()) > max_bytes:
         raise _Invalid(f"Must be at most {max_bytes} bytes.")
     return value
 
 
-def _ref(value: Any, *, required: bool = True) -> str | None:
+def _ref(value: Any, *, required: bool = True, max_length: int = MAX_ID_LENGTH) -> str | None:
+    """An id or a name: refused, not repaired, when it holds what cannot be stored or read."""
     if value is None or value == "":
         if required:
             raise _Invalid("This field is required.")
         return None
     if not isinstance(value, str):
         raise _Invalid("Must be a string.")
-    if len(value) > MAX_ID_LENGTH:
-        raise _Invalid(f"Must be at most {MAX_ID_LENGTH} characters.")
+    if len(value) > max_length:
+        raise _Invalid(f"Must be at most {max_length} characters.")
+    if not value.isprintable() and (bad := _CONTROL.search(value)):
+        raise _Invalid(
+            f"Must not contain control characters, NUL or unpaired surrogates "
+            f"(U+{ord(bad.group()):04X} at position {bad.start()})."
+        )
     return value
+
+
+def _session_ref(value: Any) -> str | None:
+    ref = _ref(value)
+    # Read back as one path segment or more of /api/v1/sessions/<id>, where clients and
+    # proxies remove "." and ".." segments: such an id could be written but never read.
+    if "." in ref and any(part in (".", "..") for part in ref.split("/")):
+        raise _Invalid("Must not have '.' or '..' as a '/'-separated part.")
+    return ref
 
 
 def _timestamp(value: Any, now: datetime) -> datetime:
     if not isinstance(value, str) or not value:
         raise _Invalid("This field is required: an ISO 8601 date-time with a timezone.")
     try:
-        parsed = datetime.fromisoformat(value)
+        if len(value) > 64 or not value.isascii() or not value.isprintable():
+            raise ValueError
+        # RFC 3339 allows a lowercase "t" and "z"; nothing else in the format is a letter.
+        parsed = datetime.fromisoformat(value.upper())
     except ValueError:
         raise _Invalid(f"Not an ISO 8601 date-time: {value[:40]!r}.") from None
-    if timezone.is_naive(parsed):
+    if parsed.utcoffset() is None:
         raise _Invalid("Must include a timezone (e.g. 'Z' or '+00:00').")
+    if parsed < MIN_TIMESTAMP:
+        raise _Invalid(f"Is before {MIN_TIMESTAMP:%Y-%m-%d}, the earliest accepted.")
     if parsed > now + MAX_FUTURE_SKEW:
         raise _Invalid("Is more than a day in the future.")
-    return parsed
+    return parsed.astimezone(UTC)  # in range by now, so this cannot overflow
+
+
+def _content_parts(parts: list[Any]) -> str:
+    """OpenAI/Anthropic-style content parts: the text parts, joined by newlines."""
+    texts = []
+    for index, part in enumerate(parts):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind != "text":
+            shown = repr(kind)[:40] if isinstance(part, dict) else "not an object"
+            raise _Invalid(f"part {index} is {shown}: only text parts are accepted.")
+        text = part.get("text")
+        if not isinstance(text, str):
+            raise _Invalid(f"part {index} needs a string 'text'.")
+        texts.append(text)
+    if not texts:
+        raise _Invalid("needs at least one text part.")
+    return "\n".join(texts)
 
 
 def _messages(value: Any, *, max_bytes: int) -> list[dict[str, str]]:
@@ -92,10 +284,14 @@ def _messages(value: Any, *, max_bytes: int) -> list[dict[str, str]]:
     for position, message in enumerate(value):
         if not isinstance(message, dict):
             raise _Invalid(f"Message {position} must be an object with role and content.")
-        role, content = message.get("role"), message.get("content")
-        if not isinstance(role, str) or not role:
-            raise _Invalid(f"Message {position} needs a role.")
         try:
+            role = _ref(message.get("role"), max_length=MAX_ROLE_LENGTH)
+        except _Invalid as error:
+            raise _Invalid(f"Message {position} role: {error}") from None
+        try:
+            content = message.get("content")
+            if isinstance(content, list):
+                content = _content_parts(content)
             content = _text(content, max_bytes=max_bytes)
         except _Invalid as error:
             raise _Invalid(f"Message {position} content: {error}") from None
@@ -103,9 +299,106 @@ def _messages(value: Any, *, max_bytes: int) -> list[dict[str, str]]:
     return messages
 
 
-def _number(value: Any) -> float | int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _Invalid("Must be a number.")
+class _JsonInvalid(Exception):
+    """A metadata value at fault; `path` is filled in on the way out of the recursion."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path: list[str | int] = []
+
+
+def _metadata(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if value is TOO_DEEP:
+        raise _Invalid(f"Is nested more than {MAX_METADATA_DEPTH} levels deep.")
+    if not isinstance(value, dict):
+        raise _Invalid("Must be an object.")
+    budget = [MAX_METADATA_BYTES]
+    try:
+        clean = _json_value(value, MAX_METADATA_DEPTH, budget)
+    except _JsonInvalid as error:
+        where = "".join(f"[{json.dumps(step)[:40]}]" for step in error.path)
+        raise _Invalid(f"{error.message} (at metadata{where}).") from None
+    # The walk's count is a lower bound, at worst 24 times too low (a number counts 1, and
+    # may take 24): measure exactly only what could be over the limit.
+    if (MAX_METADATA_BYTES - budget[0]) * 24 > MAX_METADATA_BYTES:
+        encoded = json.dumps(clean, ensure_ascii=False, separators=(",", ":")).encode()
+        if len(encoded) > MAX_METADATA_BYTES:
+            raise _Invalid(f"Must be at most {MAX_METADATA_BYTES} bytes as JSON.")
+    return clean
+
+
+def _json_value(value: Any, depth: int, budget: list[int]) -> Any:
+    """`value` with its texts cleaned; raises _JsonInvalid for what cannot be stored.
+
+    `budget` counts down a lower bound of the serialised size, so a huge value is refused
+    without walking all of it.
+    """
+    if isinstance(value, str):
+        budget[0] -= len(value) + 2
+        if budget[0] < 0:
+            raise _JsonInvalid(f"Is larger than {MAX_METADATA_BYTES} bytes as JSON")
+        return clean_text(value)
+    budget[0] -= 1
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if not -INT64 <= value < INT64:
+            raise _JsonInvalid("Holds an integer beyond 64 bits")
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise _JsonInvalid("Holds NaN, Infinity or a number beyond ±1.8e308")
+        return value
+    if value is TOO_DEEP or depth == 0:
+        raise _JsonInvalid(f"Is nested more than {MAX_METADATA_DEPTH} levels deep")
+    if budget[0] < 0:
+        raise _JsonInvalid(f"Is larger than {MAX_METADATA_BYTES} bytes as JSON")
+    if isinstance(value, dict):
+        clean: dict[str, Any] = {}
+        for key, item in value.items():
+            try:
+                clean[clean_text(key)] = _json_value(item, depth - 1, budget)
+            except _JsonInvalid as error:
+                error.path.insert(0, key)
+                raise
+            budget[0] -= len(key) + 3
+        return clean
+    if isinstance(value, list):
+        items = []
+        for index, item in enumerate(value):
+            try:
+                items.append(_json_value(item, depth - 1, budget))
+            except _JsonInvalid as error:
+                error.path.insert(0, index)
+                raise
+        return items
+    raise _JsonInvalid("Is not a JSON value")
+
+
+def _dwell_ms(value: Any) -> int:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 <= value <= MAX_DWELL_MS  # false for NaN too
+    ):
+        raise _Invalid(f"Must be a number of milliseconds from 0 to {MAX_DWELL_MS} (24 h).")
+    return value if isinstance(value, int) else round(value)
+
+
+def _rating(value: Any) -> int | float:
+    if isinstance(value, bool):
+        return int(value)  # thumbs up / down
+    if not isinstance(value, int | float) or not -MAX_RATING <= value <= MAX_RATING:
+        raise _Invalid("Must be a number from -2^53 to 2^53, or true/false.")
+    return value
+
+
+def _choice(value: Any, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise _Invalid(f"Must be one of: {', '.join(choices)}.")
     return value
 
 
@@ -116,34 +409,32 @@ def validate_event(raw: Any, *, max_text_bytes: int, now: datetime) -> ValidEven
     errors: dict[str, str] = {}
     payload: dict[str, Any] = {}
 
-    def check(field: str, fn, *args, **kwargs):  # noqa: ANN001, ANN202
+    def check(field: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(raw.get(field), *args, **kwargs)
+            value = raw.get(field)
+            if value is TOO_DEEP and field != "metadata":
+                raise _Invalid("Is nested too deeply.")
+            return fn(value, *args, **kwargs)
         except _Invalid as error:
             errors[field] = str(error)
             return None
 
     client_id = check("id", _ref)
-    event_type = raw.get("type")
-    if event_type not in EVENT_TYPES:
-        errors["type"] = f"Must be one of: {', '.join(EVENT_TYPES)}."
+    event_type = check("type", _choice, EVENT_TYPES)
     timestamp = check("timestamp", _timestamp, now)
-    session_ref = check("session_id", _ref)
+    session_ref = check("session_id", _session_ref)
     user_ref = check("user_id", _ref, required=False) or ""
     generation_ref = ""
 
-    if event_type in EVENT_TYPES and event_type != "session_outcome":
+    if event_type is not None and event_type != "session_outcome":
         generation_ref = check("generation_id", _ref) or ""
 
     if event_type == "generation":
         payload["input"] = check("input", _messages, max_bytes=max_text_bytes)
         payload["output"] = check("output", _text, max_bytes=max_text_bytes)
-        payload["model"] = check("model", _ref, required=False) or ""
+        payload["model"] = check("model", _ref, required=False, max_length=MAX_MODEL_LENGTH) or ""
         payload["replaces"] = check("replaces", _ref, required=False)
-        metadata = raw.get("metadata")
-        if metadata is not None and not isinstance(metadata, dict):
-            errors["metadata"] = "Must be an object."
-        payload["metadata"] = metadata or {}
+        payload["metadata"] = check("metadata", _metadata)
     elif event_type == "edit":
         payload["text"] = check("text", _text, max_bytes=max_text_bytes)
     elif event_type == "copy":
@@ -151,19 +442,14 @@ def validate_event(raw: Any, *, max_text_bytes: int, now: datetime) -> ValidEven
         if text is not None:
             payload["text"] = text
     elif event_type == "view":
-        dwell = raw.get("dwell_ms")
-        if isinstance(dwell, bool) or not isinstance(dwell, int) or dwell < 0:
-            errors["dwell_ms"] = "Must be a whole number of milliseconds, 0 or more."
-        payload["dwell_ms"] = dwell
+        payload["dwell_ms"] = check("dwell_ms", _dwell_ms)
     elif event_type == "rating":
-        payload["value"] = check("value", _number)
+        payload["value"] = check("value", _rating)
         comment = check("comment", _text, max_bytes=max_text_bytes, required=False)
         if comment is not None:
             payload["comment"] = comment
     elif event_type == "session_outcome":
-        if raw.get("outcome") not in OUTCOMES:
-            errors["outcome"] = f"Must be one of: {', '.join(OUTCOMES)}."
-        payload["outcome"] = raw.get("outcome")
+        payload["outcome"] = check("outcome", _choice, OUTCOMES)
         signal = check("signal", _ref, required=False)
         if signal is not None:
             payload["signal"] = signal
@@ -179,9 +465,3 @@ def validate_event(raw: Any, *, max_text_bytes: int, now: datetime) -> ValidEven
         generation_ref=generation_ref,
         payload=payload,
     )
-
-
-class EventInvalid(Exception):
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__(errors)
-        self.errors = errors

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Case, DateTimeField, F, Prefetch, Q, QuerySet, When
 from django.http import Http404
 
 from feedback.models import Event, Generation, Label, Membership, Project, Session
 
 READ_ROLES = (Membership.Role.ADMIN, Membership.Role.LEAD, Membership.Role.ML)
 SESSION_EVENTS_SHOWN = 1000
+# A day inside datetime's range, so no timezone shift of a value read back can overflow.
+READABLE_SINCE = datetime.min.replace(tzinfo=UTC) + timedelta(days=1)
+READABLE_UNTIL = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def projects_for_user(
@@ -32,6 +39,8 @@ def access_project(
 
     Not-a-member and no-such-project answer alike, so slugs cannot be probed.
     """
+    if not _storable(slug):
+        raise Http404("No such project.")
     project = projects_for_user(user, roles).filter(slug=slug).first()
     if project is None:
         raise Http404("No such project.")
@@ -41,31 +50,69 @@ def access_project(
 def access_session(
     user: AbstractBaseUser | AnonymousUser, project_slug: str, external_id: str
 ) -> Session:
+    """The session, with timestamps Python cannot hold shown as None (see `_readable`)."""
     project = access_project(user, project_slug, READ_ROLES)
+    if not _storable(external_id):
+        raise Http404("No such session.")
     session = (
         Session.objects.filter(project=project, external_id=external_id)
         .select_related("project")
+        .defer("first_event_at", "last_event_at")
+        .annotate(
+            readable_first_event_at=_readable("first_event_at"),
+            readable_last_event_at=_readable("last_event_at"),
+        )
         .first()
     )
     if session is None:
         raise Http404("No such session.")
+    session.first_event_at = session.readable_first_event_at
+    session.last_event_at = session.readable_last_event_at
     return session
 
 
-def session_generations(session: Session) -> QuerySet[Generation]:
-    """The session's generations in order, each with its labels (two queries in all)."""
-    return session.generations.order_by("created_at", "id").prefetch_related(
-        Prefetch("labels", queryset=Label.objects.order_by("id"))
+def _storable(text: str) -> bool:
+    """False for text no row can hold (PostgreSQL refuses NUL in a query): matches nothing."""
+    return _UNSTORABLE.search(text) is None
+
+
+def _readable(field: str) -> Case:
+    """`field`, or None where the stored timestamp is outside what Python's datetime holds.
+
+    Ingestion refuses such timestamps now, but rows stored before it did (a year-1 date with
+    a positive offset is a BC date in PostgreSQL) must not make the whole session unreadable.
+    """
+    return Case(
+        When(Q(**{f"{field}__lt": READABLE_SINCE}), then=None),
+        When(Q(**{f"{field}__gt": READABLE_UNTIL}), then=None),
+        default=F(field),
+        output_field=DateTimeField(),
     )
+
+
+def session_generations(session: Session) -> list[Generation]:
+    """The session's generations in order, each with its labels (two queries in all)."""
+    generations = list(
+        session.generations.order_by("created_at", "id")
+        .defer("created_at")
+        .annotate(readable_created_at=_readable("created_at"))
+        .prefetch_related(Prefetch("labels", queryset=Label.objects.order_by("id")))
+    )
+    for generation in generations:
+        generation.created_at = generation.readable_created_at
+    return generations
 
 
 def session_events(session: Session, limit: int = SESSION_EVENTS_SHOWN) -> list[Event]:
-    return list(
+    events = list(
         # The order derivation uses, so "the latest edit" means the same thing in both.
-        session.events.order_by("timestamp", "client_id").only(
-            "client_id", "type", "timestamp", "received_at", "generation_ref", "payload"
-        )[:limit]
+        session.events.order_by("timestamp", "client_id")
+        .only("client_id", "type", "received_at", "generation_ref", "payload")
+        .annotate(readable_timestamp=_readable("timestamp"))[:limit]
     )
+    for event in events:
+        event.timestamp = event.readable_timestamp
+    return events
 
 
 def final_texts(generations: list[Generation], events: list[Event]) -> dict[str, str]:
@@ -73,5 +120,6 @@ def final_texts(generations: list[Generation], events: list[Event]) -> dict[str,
     texts = {generation.external_id: generation.output for generation in generations}
     for event in events:  # ordered by timestamp: the last edit wins
         if event.type == Event.Type.EDIT and event.generation_ref in texts:
-            texts[event.generation_ref] = event.payload.get("text", "")
+            text = event.payload.get("text") if isinstance(event.payload, dict) else None
+            texts[event.generation_ref] = text if isinstance(text, str) else ""
     return texts

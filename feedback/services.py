@@ -15,7 +15,13 @@ from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
 from feedback.bulk import insert_ignoring_conflicts, update_rows
-from feedback.event_schema import EventInvalid, ValidEvent, validate_event
+from feedback.event_schema import (
+    MAX_ID_LENGTH,
+    EventInvalid,
+    ValidEvent,
+    clean_text,
+    validate_event,
+)
 from feedback.labelling import derivation_schedule
 from feedback.models import (
     ApiKey,
@@ -110,11 +116,15 @@ def events_ingest(
             event = validate_event(raw, max_text_bytes=settings.GLEANER_MAX_TEXT_BYTES, now=now)
         except EventInvalid as invalid:
             client_id = raw.get("id") if isinstance(raw, dict) else None
+            # Echoed as sent, but encodable: a lone surrogate here would fail the response
+            # after the rest of the batch is stored.
             result.errors.append(
                 {
                     "index": index,
-                    "id": client_id if isinstance(client_id, str) else None,
-                    "errors": invalid.errors,
+                    "id": clean_text(client_id[:MAX_ID_LENGTH])
+                    if isinstance(client_id, str)
+                    else None,
+                    "errors": {field: clean_text(m) for field, m in invalid.errors.items()},
                 }
             )
             continue
