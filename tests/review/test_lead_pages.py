@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from review import gate
 from review.agreement import NO_PAIRS
@@ -18,6 +21,7 @@ from tests.review.test_views import Tags, logged_in, queue_like
 pytestmark = pytest.mark.django_db
 
 SCRIPT = "<script>alert(1)</script>"
+MINUTE = timedelta(minutes=1)
 
 
 def url(queue: Queue, page: str) -> str:
@@ -28,11 +32,14 @@ def item_url(queue: Queue, item: Item, action: str) -> str:
     return f"/review/q/{queue.pk}/items/{item.pk}/{action}"
 
 
-def answer_all(items, answers_by_user):
-    """Each user answers every item (claiming and answering at once)."""
-    for item in items:
-        for user, answers in answers_by_user.items():
-            annotation_submit(item=item, user=user, answers=answers)
+def answer_all(items, answers_by_user, *, start: datetime | None = None):
+    """Each user answers every item (claiming and answering at once); from `start`, one
+    answer a minute, so charts over time do not depend on how fast the test runs."""
+    for n, (item, (user, answers)) in enumerate(
+        (item, pair) for item in items for pair in answers_by_user.items()
+    ):
+        now = start + timedelta(minutes=n) if start is not None else None
+        annotation_submit(item=item, user=user, answers=answers, now=now)
 
 
 def disputed(queue: Queue, alice, bob, n: int) -> list[Item]:
@@ -156,10 +163,15 @@ def test_recompute_now_creates_a_snapshot_in_process_mode(queue, alice, bob, car
 
 def test_lead_sees_alpha_per_question_gate_tallies_and_svg_charts(queue, alice, bob, carol):
     items = make_items(queue, 6)
-    answer_all(items[:4], {alice: {"better": "left", "quality": 4}})
-    answer_all(items[4:], {alice: {"better": "right", "quality": 2}})
-    answer_all(items[:3], {bob: {"better": "left", "quality": 4}})
-    answer_all(items[3:], {bob: {"better": "right", "quality": 2}})
+    # Timed, not as fast as the test runs: the series cuts the time from the first answer
+    # to the last into 8 steps, and alpha is defined only once bob's 4th answer is in.
+    # Untimed, a slow start (alice's answers) pushed bob's into the last step, and the
+    # chart had one point per question and no line.
+    start = timezone.now() - timedelta(hours=1)
+    answer_all(items[:4], {alice: {"better": "left", "quality": 4}}, start=start)
+    answer_all(items[4:], {alice: {"better": "right", "quality": 2}}, start=start + MINUTE * 4)
+    answer_all(items[:3], {bob: {"better": "left", "quality": 4}}, start=start + MINUTE * 6)
+    answer_all(items[3:], {bob: {"better": "right", "quality": 2}}, start=start + MINUTE * 9)
     snapshot = gate.queue_agreement_recompute(queue=queue)
     alpha = snapshot.results["questions"]["better"]["alpha"]
 
