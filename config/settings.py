@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -57,6 +58,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "config.middleware.PermissionsPolicyMiddleware",
+    "config.middleware.ServiceUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -107,6 +111,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and envint(
+    "DB_POOL_MAX", "10"
+):
+    # psycopg's pool, one per process: connections are bounded (processes x DB_POOL_MAX must
+    # stay under PostgreSQL's max_connections) and a request that waits DB_POOL_TIMEOUT
+    # seconds for one gets 503 + Retry-After (config.middleware), not a pile-up of new ones.
+    # DB_POOL_MAX=0 goes back to one connection per thread kept DB_CONN_MAX_AGE seconds.
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": envint("DB_POOL_MIN", "1"),
+        "max_size": envint("DB_POOL_MAX", "10"),
+        "timeout": envint("DB_POOL_TIMEOUT", "5"),
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must not
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis: Celery broker and the shared cache (rate limits, debounce marks).
@@ -125,15 +142,35 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", "3600")
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_TASK_TIME_LIMIT + 600,
+    # A Redis that stops answering (not just refusing) must not hang a connect forever.
+    "socket_connect_timeout": 5,
+    "socket_keepalive": True,
+}
+# Broker outages: keep retrying to (re)connect for as long as it takes, also at start-up
+# (the default gives up after 100 attempts, about 45 minutes, and the worker exits). A task
+# running when the connection drops is left to finish: its database work commits, and its
+# lost ack at worst re-runs an idempotent task. The consumer class works around a Celery
+# bug that made the worker exit on such a lost ack (config/celery.py). Run the worker and
+# beat under a supervisor all the same (README, "Running in production").
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+CELERY_WORKER_CONSUMER = "config.celery:BrokerOutageConsumer"
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "gleaner")
 CELERY_BEAT_SCHEDULE = {
     "mark-inactive-sessions-abandoned": {
         "task": "feedback.tasks.mark_inactive_sessions_abandoned",
         "schedule": 60.0,
     },
-    # Safety net: derivation is scheduled by ingestion; this catches anything missed.
-    "derive-pending-sessions": {"task": "feedback.tasks.derive_pending_sessions", "schedule": 60.0},
+    # Safety net: derivation is scheduled by ingestion; this catches anything missed (a
+    # schedule lost while Redis was down, a failed session whose retry time has come).
+    "derive-pending-sessions": {
+        "task": "feedback.tasks.derive_pending_sessions",
+        "schedule": float(envint("GLEANER_DERIVE_SWEEP_SECONDS", "60")),
+    },
     "reap-expired-claims": {"task": "review.tasks.reap_expired_claims", "schedule": 60.0},
     "resume-stale-exports": {"task": "exports.tasks.resume_stale_exports", "schedule": 120.0},
 }
@@ -150,6 +187,8 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "gleaner"),
+            # A Redis that does not answer fails the request in seconds (503), never hangs it.
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
         }
     }
 else:
@@ -162,6 +201,13 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
+# Failed logins and API credentials, counted in the cache per window (feedback/authentication.py).
+GLEANER_AUTH_FAILURE_WINDOW_SECONDS = envint("GLEANER_AUTH_FAILURE_WINDOW_SECONDS", "900")
+GLEANER_LOGIN_FAILURES_PER_USERNAME = envint("GLEANER_LOGIN_FAILURES_PER_USERNAME", "10")
+GLEANER_LOGIN_FAILURES_PER_IP = envint("GLEANER_LOGIN_FAILURES_PER_IP", "30")
+GLEANER_API_AUTH_FAILURES_PER_IP = envint("GLEANER_API_AUTH_FAILURES_PER_IP", "60")
+# Behind our own reverse proxy every client shares its address: count the hop it appends.
+TRUST_X_FORWARDED_FOR = envbool("TRUST_X_FORWARDED_FOR", "0")
 LOGIN_REDIRECT_URL = "/review/"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -185,7 +231,7 @@ MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "feedback.authentication.UserTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -229,6 +275,28 @@ SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", "0" if DEBUG else "1")
 CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", "0" if DEBUG else "1")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Scripts and styles only from our own files (no inline code: templates are checked by
+# tests/test_platform.py); images from here or data: URIs, so Markdown cannot make every
+# reader's browser fetch another host. The API docs relax styles (config/urls.py).
+SECURE_CSP = {
+    "default-src": [CSP.NONE],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "font-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "manifest-src": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "object-src": [CSP.NONE],
+}
+PERMISSIONS_POLICY = (
+    "accelerometer=(), camera=(), display-capture=(), geolocation=(), gyroscope=(), hid=(), "
+    "magnetometer=(), microphone=(), midi=(), payment=(), serial=(), usb=()"
+)
 
 LOGGING = {
     "version": 1,

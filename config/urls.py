@@ -1,16 +1,26 @@
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.utils.csp import CSP
+from django.views.decorators.csp import csp_override
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from config.health import healthz
+from feedback.authentication import LoginView, ThrottledAdminAuthenticationForm
+
+# Admin's own login page counts failures like ours.
+admin.site.login_form = ThrottledAdminAuthenticationForm
+
+# Swagger UI's page carries one inline <style> block; its script is served as a file.
+api_docs_csp = {**settings.SECURE_CSP, "style-src": [CSP.SELF, CSP.UNSAFE_INLINE]}
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="review:queues", permanent=False), name="home"),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("review/", include("review.urls")),
     path("exports/", include("exports.urls")),
@@ -18,5 +28,11 @@ urlpatterns = [
     path("api/v1/", include("review.api_urls")),
     path("api/v1/", include("exports.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path(
+        "api/docs/",
+        csp_override(api_docs_csp)(SpectacularSwaggerSplitView.as_view(url_name="schema")),
+        name="api-docs",
+    ),
 ]
+
+handler500 = "config.middleware.server_error"

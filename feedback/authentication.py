@@ -1,23 +1,118 @@
-"""Project ingestion keys: `Authorization: Bearer <key>`. They can only write events."""
+"""Authentication, each way throttled against guessing.
+
+Project ingestion keys (`Authorization: Bearer <key>`, they can only write events), user
+tokens (`Authorization: Token <key>`) and the login form count failures per client address
+(and, for logins, per username) in fixed windows of the shared cache. Once a window holds
+too many failures, further attempts are refused before any credential is checked: 429 with
+Retry-After for the API, a lock message (429) on the login page. A cache that cannot be
+reached fails closed: 503 for the API here, 503 for pages from config.middleware.
+"""
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AnonymousUser
+import hashlib
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.http import HttpRequest, HttpResponse
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 
 from feedback.models import ApiKey, hash_api_key
+from feedback.ratelimit import (
+    CACHE_UNAVAILABLE_ERRORS,
+    ServiceUnavailable,
+    window_count,
+    window_hit,
+)
+
+Bucket = tuple[str, int]  # (cache bucket, failures allowed per window)
 
 
-class ProjectKeyAuthentication(authentication.BaseAuthentication):
+def client_ip(request: HttpRequest) -> str:
+    """The client's address: REMOTE_ADDR, or the hop our own proxy appended when trusted."""
+    if settings.TRUST_X_FORWARDED_FOR:
+        hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        if hops[-1]:
+            return hops[-1]
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def _digest(value: str) -> str:
+    # Bounded, printable cache keys whatever a client sends as a username.
+    return hashlib.sha256(value.casefold().encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def auth_failures_locked_for(buckets: list[Bucket]) -> int | None:
+    """Seconds until every full bucket has reset, or None when none is full."""
+    window = settings.GLEANER_AUTH_FAILURE_WINDOW_SECONDS
+    waits = []
+    for bucket, limit in buckets:
+        count, reset_in = window_count(bucket, window_seconds=window)
+        if count >= limit:
+            waits.append(reset_in)
+    return max(waits, default=None)
+
+
+def auth_failure_record(buckets: list[Bucket]) -> None:
+    window = settings.GLEANER_AUTH_FAILURE_WINDOW_SECONDS
+    for bucket, limit in buckets:
+        window_hit(bucket, limit, window_seconds=window)
+
+
+class FailureThrottledAuthentication(authentication.BaseAuthentication):
+    """Counts failed credentials per client address; refuses all of them once too many failed.
+
+    Only requests that offer this scheme's credentials touch the cache. A failure raised with
+    code "revoked" is not counted: a revoked key is known, not guessed, and a client still
+    sending one must not lock out the good keys behind the same address.
+    """
+
+    keyword = ""
+
+    def authenticate(self, request: Request) -> tuple[Any, Any] | None:
+        scheme = authentication.get_authorization_header(request).split(b" ", 1)[0]
+        if scheme.lower() != self.keyword.lower().encode():
+            return None
+        buckets = [
+            (
+                f"api-auth-ip:{_digest(client_ip(request))}",
+                settings.GLEANER_API_AUTH_FAILURES_PER_IP,
+            )
+        ]
+        try:
+            wait = auth_failures_locked_for(buckets)
+        except CACHE_UNAVAILABLE_ERRORS as error:
+            raise ServiceUnavailable() from error
+        if wait is not None:
+            raise exceptions.Throttled(
+                wait, detail="Authorization: too many failed attempts from this address."
+            )
+        try:
+            return self.authenticate_offered(request)
+        except exceptions.AuthenticationFailed as failure:
+            if failure.get_codes() != "revoked":
+                try:
+                    auth_failure_record(buckets)
+                except CACHE_UNAVAILABLE_ERRORS as error:
+                    raise ServiceUnavailable() from error
+            raise
+
+    def authenticate_offered(self, request: Request) -> tuple[Any, Any]:
+        raise NotImplementedError
+
+
+class ProjectKeyAuthentication(FailureThrottledAuthentication):
     keyword = "Bearer"
 
-    def authenticate(self, request: Request) -> tuple[AnonymousUser, ApiKey] | None:
+    def authenticate_offered(self, request: Request) -> tuple[AnonymousUser, ApiKey]:
         header = authentication.get_authorization_header(request).decode(errors="replace")
-        scheme, _, raw_key = header.partition(" ")
-        if scheme.lower() != self.keyword.lower():
-            return None
-        raw_key = raw_key.strip()
+        raw_key = header.partition(" ")[2].strip()
         if not raw_key:
             raise exceptions.AuthenticationFailed("Authorization: no API key after 'Bearer'.")
         key = (
@@ -28,11 +123,25 @@ class ProjectKeyAuthentication(authentication.BaseAuthentication):
         if key is None:
             raise exceptions.AuthenticationFailed("Authorization: unknown API key.")
         if not key.is_active:
-            raise exceptions.AuthenticationFailed("Authorization: this API key was revoked.")
+            raise exceptions.AuthenticationFailed(
+                "Authorization: this API key was revoked.", code="revoked"
+            )
         return AnonymousUser(), key
 
     def authenticate_header(self, request: Request) -> str:
         return f'{self.keyword} realm="gleaner"'
+
+
+class UserTokenAuthentication(FailureThrottledAuthentication, authentication.TokenAuthentication):
+    """DRF's `Token <key>`, throttled; a key that cannot be a token is refused unlooked-up."""
+
+    keyword = "Token"
+
+    def authenticate_offered(self, request: Request) -> tuple[AbstractBaseUser, Any]:
+        parts = authentication.get_authorization_header(request).split()
+        if len(parts) != 2 or not parts[1].isalnum() or len(parts[1]) > 40:
+            raise exceptions.AuthenticationFailed("Authorization: send 'Token <key>'.")
+        return self.authenticate_credentials(parts[1].decode())
 
 
 class HasProjectKey(permissions.BasePermission):
@@ -40,3 +149,57 @@ class HasProjectKey(permissions.BasePermission):
 
     def has_permission(self, request: Request, view: object) -> bool:
         return isinstance(request.auth, ApiKey)
+
+
+class LoginThrottleMixin:
+    """For AuthenticationForm subclasses: refuse a locked username or address unchecked."""
+
+    request: HttpRequest | None
+    cleaned_data: dict[str, Any]
+    locked_for: int | None = None
+
+    def clean(self) -> dict[str, Any]:
+        ip = client_ip(self.request) if self.request is not None else ""
+        buckets = [(f"login-ip:{_digest(ip)}", settings.GLEANER_LOGIN_FAILURES_PER_IP)]
+        username = self.cleaned_data.get("username")
+        if username:
+            buckets.append(
+                (f"login-user:{_digest(username)}", settings.GLEANER_LOGIN_FAILURES_PER_USERNAME)
+            )
+        # A cache error propagates: config.middleware answers 503, never a login unchecked.
+        self.locked_for = auth_failures_locked_for(buckets)
+        if self.locked_for is not None:
+            minutes = -(-self.locked_for // 60)
+            raise forms.ValidationError(
+                "Too many failed logins for this account or from this address. "
+                "Try again in %(minutes)d minute(s).",
+                code="locked",
+                params={"minutes": minutes},
+            )
+        try:
+            return super().clean()  # type: ignore[misc]
+        except forms.ValidationError as error:
+            if error.code == "invalid_login":
+                auth_failure_record(buckets)
+            raise
+
+
+class ThrottledAuthenticationForm(LoginThrottleMixin, AuthenticationForm):
+    pass
+
+
+class ThrottledAdminAuthenticationForm(LoginThrottleMixin, AdminAuthenticationForm):
+    pass
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login page with the failure throttle; a locked attempt answers 429."""
+
+    form_class = ThrottledAuthenticationForm
+
+    def form_invalid(self, form: ThrottledAuthenticationForm) -> HttpResponse:
+        response = super().form_invalid(form)
+        if form.locked_for is not None:
+            response.status_code = 429
+            response["Retry-After"] = str(form.locked_for)
+        return response

@@ -1,35 +1,77 @@
-"""Per-key request rate limit: a fixed one-minute window counted in the shared cache."""
+"""Request and failure counters in fixed windows of the shared cache.
+
+Ingestion keys get a per-minute request rate; logins and API credentials get a count of
+failures per window (feedback/authentication.py). When the cache cannot be reached the
+limiter cannot tell an allowed request from a flood, so it fails closed: 503 with
+Retry-After, before anything is read or stored.
+"""
 
 from __future__ import annotations
 
 import time
 
+import redis.exceptions
 from django.conf import settings
 from django.core.cache import cache
+from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from feedback.models import ApiKey
 
 WINDOW_SECONDS = 60
+# Seconds a client is asked to wait when a service we depend on is down: long enough not to
+# hammer it, short enough that a brief outage costs a client one retry.
+RETRY_AFTER_SECONDS = 10
+# What the cache raises when Redis is down or does not answer in time.
+CACHE_UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
 
 
-def window_hit(bucket: str, limit: int, now: float | None = None) -> tuple[bool, int]:
-    """Count one request in `bucket`'s current window: (allowed, seconds until it resets).
+class ServiceUnavailable(exceptions.APIException):
+    """503 + Retry-After (DRF's handler sends `wait` as Retry-After)."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "A service Gleaner depends on is unavailable; nothing was stored. Retry later."
+    default_code = "service_unavailable"
+    wait = RETRY_AFTER_SECONDS
+
+
+def _window(bucket: str, now: float, window_seconds: int) -> tuple[str, int]:
+    window = int(now // window_seconds)
+    return f"ratelimit:{bucket}:{window_seconds}:{window}", window_seconds - int(
+        now % window_seconds
+    )
+
+
+def window_hit(
+    bucket: str, limit: int, now: float | None = None, window_seconds: int = WINDOW_SECONDS
+) -> tuple[bool, int]:
+    """Count one hit in `bucket`'s current window: (still within `limit`, seconds to reset).
 
     `cache.add` then `cache.incr` are atomic on Redis, so concurrent web processes agree.
+    Raises one of CACHE_UNAVAILABLE_ERRORS when the cache is down.
     """
     now = time.time() if now is None else now
-    window = int(now // WINDOW_SECONDS)
-    key = f"ratelimit:{bucket}:{window}"
-    cache.add(key, 0, timeout=WINDOW_SECONDS + 5)
+    key, reset_in = _window(bucket, now, window_seconds)
+    cache.add(key, 0, timeout=window_seconds + 5)
     try:
         count = cache.incr(key)
     except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=WINDOW_SECONDS + 5)
+        cache.add(key, 1, timeout=window_seconds + 5)
         count = 1
-    reset_in = WINDOW_SECONDS - int(now % WINDOW_SECONDS)
     return count <= limit, reset_in
+
+
+def window_count(
+    bucket: str, now: float | None = None, window_seconds: int = WINDOW_SECONDS
+) -> tuple[int, int]:
+    """Hits so far in `bucket`'s current window, without counting one: (count, seconds to reset)."""
+    now = time.time() if now is None else now
+    key, reset_in = _window(bucket, now, window_seconds)
+    return int(cache.get(key) or 0), reset_in
 
 
 class IngestKeyThrottle(BaseThrottle):
@@ -38,7 +80,10 @@ class IngestKeyThrottle(BaseThrottle):
         if not isinstance(key, ApiKey):
             return True
         limit = key.rate_limit_per_minute or settings.GLEANER_INGEST_RATE_PER_MINUTE
-        allowed, self._wait = window_hit(f"key:{key.hashed_key[:16]}", limit)
+        try:
+            allowed, self._wait = window_hit(f"key:{key.hashed_key[:16]}", limit)
+        except CACHE_UNAVAILABLE_ERRORS as error:
+            raise ServiceUnavailable() from error
         return allowed
 
     def wait(self) -> float | None:
