@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import F, Q, QuerySet
 from django.http import HttpRequest
 
 from feedback import labelling, services
@@ -89,14 +89,48 @@ class LargeTableAdmin(admin.ModelAdmin):
     list_per_page = 50
 
 
+class DerivationFailedFilter(admin.SimpleListFilter):
+    title = "derivation"
+    parameter_name = "derivation"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
+        return [("failing", "Failing"), ("pending", "Pending"), ("derived", "Up to date")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Session]) -> QuerySet[Session]:
+        pending = Q(changes__gt=F("derived_changes"))
+        if self.value() == "failing":
+            return queryset.filter(derive_failures__gt=0)
+        if self.value() == "pending":
+            return queryset.filter(pending)
+        if self.value() == "derived":
+            return queryset.exclude(pending)
+        return queryset
+
+
 @admin.register(Session)
 class SessionAdmin(LargeTableAdmin):
-    list_display = ["external_id", "project", "user_ref", "outcome", "retries", "last_event_at"]
-    list_filter = ["outcome", "project"]
+    list_display = [
+        "external_id",
+        "project",
+        "user_ref",
+        "outcome",
+        "retries",
+        "last_event_at",
+        "derive_failures",
+        "derive_retry_at",
+    ]
+    list_filter = [DerivationFailedFilter, "outcome", "project"]
     search_fields = ["=external_id", "=user_ref"]
     list_select_related = ["project"]
     raw_id_fields = ["project"]
     date_hierarchy = "last_event_at"
+    readonly_fields = ["derived_at", "derive_failures", "derive_error", "derive_retry_at"]
+    actions = ["retry_derivation"]
+
+    @admin.action(description="Retry derivation of the selected sessions now")
+    def retry_derivation(self, request: HttpRequest, queryset: QuerySet[Session]) -> None:
+        count = labelling.sessions_retry_derivation(sessions=queryset)
+        self.message_user(request, f"{count} failed session(s) will be derived again now.")
 
 
 @admin.register(Generation)

@@ -5,6 +5,11 @@ Contract: a session needs deriving while `changes > derived_changes`. Ingestion 
 `changes`; `sessions_derive_pending` locks a chunk of such sessions, re-reads their whole
 log, upserts labels by their stable key and records the `changes` it saw. Re-deriving is
 idempotent and never touches `review_outcome` (owned by review).
+
+Failures are isolated per session: a session whose derivation raises is marked
+(`derive_failures`, `derive_error`, `derive_retry_at` with capped exponential backoff),
+logged, left pending, and skipped until its retry time; the other sessions of the chunk
+are derived all the same. A successful derivation clears the marks.
 """
 
 from __future__ import annotations
@@ -14,21 +19,25 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import datetime, timedelta
+from math import ceil
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from feedback.bulk import update_rows
 from feedback.derivation import EventRecord, GenerationRecord, Policy, derive_session
 from feedback.models import Event, Generation, Label, Project, RoutingPolicy, Session
+from feedback.scheduling import schedule_debounced
 
 logger = logging.getLogger(__name__)
 DERIVE_CHUNK = 200
 SCHEDULED_MARK = "gleaner:derive-scheduled"
+# A failing session is retried after 1, 2, 4, ... minutes, at most every 6 hours.
+RETRY_FIRST = timedelta(minutes=1)
+RETRY_MAX = timedelta(hours=6)
 
 POLICY_FIELDS = [
     "edit_ratio_min",
@@ -76,8 +85,10 @@ def derivation_schedule() -> None:
     """Ask for pending sessions to be derived, at most once per debounce window.
 
     A burst of events for one session inside the window causes one derivation: the task
-    runs at the window's end and reads everything that arrived by then. In-process mode
-    (no broker) derives at once.
+    runs at the window's end and reads everything that arrived by then. Runs after commit
+    and never raises (`feedback.scheduling.schedule_debounced`): with Redis down the events
+    stay stored and pending, and the beat sweep `derive-pending-sessions` derives them.
+    In-process mode (no broker) derives at once, and there errors propagate.
     """
     from feedback.tasks import derive_pending_sessions
 
@@ -85,29 +96,115 @@ def derivation_schedule() -> None:
         derive_pending_sessions.delay()
         return
     debounce = settings.GLEANER_DERIVE_DEBOUNCE_SECONDS
-    if cache.add(SCHEDULED_MARK, 1, timeout=debounce):
-        derive_pending_sessions.apply_async(countdown=debounce)
+    schedule_debounced(
+        mark=SCHEDULED_MARK,
+        window=debounce,
+        enqueue=lambda: derive_pending_sessions.apply_async(countdown=debounce),
+    )
+
+
+def derive_retry_delay(failures: int) -> timedelta:
+    """Wait before retrying a session that failed `failures` times in a row (>= 1)."""
+    return min(RETRY_MAX, RETRY_FIRST * 2 ** min(failures - 1, 30))
+
+
+def _pending(now: datetime) -> QuerySet[Session]:
+    """Sessions needing derivation whose retry time, if they failed before, has come."""
+    return Session.objects.filter(
+        Q(derive_retry_at__isnull=True) | Q(derive_retry_at__lte=now),
+        changes__gt=F("derived_changes"),
+    )
 
 
 def sessions_derive_pending(*, limit: int = DERIVE_CHUNK, project: Project | None = None) -> int:
-    """Derive up to `limit` pending sessions in one transaction; how many were derived.
+    """Derive up to `limit` pending sessions in one transaction; how many were taken
+    (derived, or marked failed). `limit` taken means more may be pending.
+
+    Fair across projects: each project with pending sessions gets an equal share of the
+    chunk, lowest ids first, and shares a project cannot fill go to the others, so one
+    project's backlog never starves another's new sessions.
 
     Rows are locked with SKIP LOCKED, so concurrent workers take disjoint chunks and
     ingestion's counter bump for a locked session waits for this commit (then the session
     is pending again and is derived once more: nothing is lost).
+
+    The chunk is derived at once in a savepoint (the common, fast path). If that raises,
+    each session is derived alone in its own savepoint and the ones that fail are marked
+    for a later retry; the marks commit with the sessions that succeeded. Errors of the
+    database connection itself still propagate (the marks cannot be written either), so
+    the task retries the whole chunk.
     """
+    now = timezone.now()
     with transaction.atomic():
-        pending = Session.objects.filter(changes__gt=F("derived_changes"))
-        if project is not None:
-            pending = pending.filter(project=project)
-        sessions = list(
-            pending.select_for_update(skip_locked=True, of=("self",))
-            .order_by("id")
-            .only("id", "project_id", "changes", "timed_out_at")[:limit]
-        )
-        if sessions:
-            _derive(sessions, now=timezone.now())
+        sessions = _lock_pending_fairly(limit=limit, project=project, now=now)
+        if not sessions:
+            return 0
+        try:
+            with transaction.atomic():
+                _derive(sessions, now=now)
+        except Exception:  # any failure falls back to one by one
+            logger.info("Deriving %d sessions together failed; deriving one by one", len(sessions))
+            _derive_one_by_one(sessions, now=now)
     return len(sessions)
+
+
+def _lock_pending_fairly(*, limit: int, project: Project | None, now: datetime) -> list[Session]:
+    """Lock up to `limit` due pending sessions, shared round by round across projects."""
+    if project is not None:
+        project_ids = [project.pk]
+    else:
+        due = _pending(now).filter(project=OuterRef("pk"))
+        project_ids = list(
+            Project.objects.filter(Exists(due)).order_by("pk").values_list("pk", flat=True)
+        )
+    taken: list[Session] = []
+    after: dict[int, int] = dict.fromkeys(project_ids, 0)  # last id taken per project
+    while after and len(taken) < limit:
+        share = ceil((limit - len(taken)) / len(after))
+        for project_id in list(after):
+            room = min(share, limit - len(taken))
+            if room <= 0:
+                break
+            chunk = list(
+                _pending(now)
+                .filter(project_id=project_id, id__gt=after[project_id])
+                .select_for_update(skip_locked=True, of=("self",))
+                .order_by("id")
+                .only("id", "project_id", "changes", "timed_out_at", "derive_failures")[:room]
+            )
+            taken.extend(chunk)
+            if len(chunk) < room:
+                del after[project_id]  # nothing more due there (or locked by others)
+            else:
+                after[project_id] = chunk[-1].pk
+    return taken
+
+
+def _derive_one_by_one(sessions: list[Session], *, now: datetime) -> None:
+    failed: list[tuple[Session, Exception]] = []
+    for session in sessions:
+        try:
+            with transaction.atomic():
+                _derive([session], now=now)
+        except Exception as error:  # recorded on the session, see below
+            failed.append((session, error))
+    for session, error in failed:
+        failures = session.derive_failures + 1
+        retry_at = now + derive_retry_delay(failures)
+        logger.warning(
+            "Deriving session %s of project %s failed (%d time(s) in a row), retry at %s: %r",
+            session.pk,
+            session.project_id,
+            failures,
+            retry_at.isoformat(),
+            error,
+            exc_info=error,
+        )
+        Session.objects.filter(pk=session.pk).update(
+            derive_failures=failures,
+            derive_error=f"{type(error).__name__}: {error}"[:2000],
+            derive_retry_at=retry_at,
+        )
 
 
 def _derive(sessions: list[Session], *, now: datetime) -> None:
@@ -190,6 +287,11 @@ def _derive(sessions: list[Session], *, now: datetime) -> None:
     update_rows(
         Session, sessions, ["outcome", "outcome_signal", "retries", "derived_changes", "derived_at"]
     )
+    recovered = [session.pk for session in sessions if session.derive_failures]
+    if recovered:
+        Session.objects.filter(pk__in=recovered).update(
+            derive_failures=0, derive_error="", derive_retry_at=None
+        )
     update_rows(Generation, changed_generations, ["signals"])
     stored = Label.objects.bulk_create(
         labels,
@@ -233,6 +335,16 @@ def sessions_mark_abandoned(*, now: datetime | None = None) -> int:
 
 def project_rederive(*, projects: Iterable[Project]) -> int:
     """Mark every session of `projects` for derivation (after a policy change)."""
-    count = Session.objects.filter(project__in=list(projects)).update(derived_changes=0)
+    count = Session.objects.filter(project__in=list(projects)).update(
+        derived_changes=0, derive_retry_at=None
+    )
+    transaction.on_commit(derivation_schedule)
+    return count
+
+
+def sessions_retry_derivation(*, sessions: QuerySet[Session]) -> int:
+    """Retry failed sessions at the next derivation instead of after their backoff (after
+    fixing what made them fail); their failure count is kept until one succeeds."""
+    count = sessions.filter(derive_retry_at__isnull=False).update(derive_retry_at=None)
     transaction.on_commit(derivation_schedule)
     return count

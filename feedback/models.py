@@ -118,16 +118,25 @@ class Session(models.Model):
     changes = models.PositiveBigIntegerField(default=1)
     derived_changes = models.PositiveBigIntegerField(default=0)
     derived_at = models.DateTimeField(null=True, blank=True)
+    # A derivation that raised: the session stays pending and is retried with backoff.
+    derive_failures = models.PositiveIntegerField(
+        default=0, help_text="Derivations that failed in a row; 0 once one succeeds."
+    )
+    derive_error = models.TextField(blank=True, help_text="Why the last derivation failed.")
+    derive_retry_at = models.DateTimeField(
+        null=True, blank=True, help_text="A failed session is not derived again before this."
+    )
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["project", "external_id"], name="session_unique_ref")
         ]
         indexes = [
+            # Derivation takes each project's pending sessions in id order.
             models.Index(
-                fields=["id"],
+                fields=["project", "id"],
                 condition=Q(changes__gt=F("derived_changes")),
-                name="session_pending_derivation",
+                name="session_pending_by_project",
             ),
             # The inactivity sweep: open sessions of a project by last activity.
             models.Index(
