@@ -12,6 +12,7 @@ keep the two in step.
 
 import hashlib
 import json
+import math
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,6 +40,7 @@ REGENERATE_BASE: Final[dict[DownstreamAction, float]] = {
 }
 REGENERATE_DWELL_BONUS: Final = 0.10  # reached at REGENERATE_DWELL_FULL_MS of reading
 REGENERATE_DWELL_FULL_MS: Final = 30_000
+DWELL_MAX_MS: Final = 86_400_000  # a day: longer reading times are clamped to it
 SHARE_ACCEPT: Final = 0.90
 SHARE_AND_COPY_BONUS: Final = 0.03
 COPY_ACCEPT_PARTIAL: Final = 0.78  # a copy of a tiny part of the output
@@ -64,6 +66,9 @@ class EventRecord:
     `payload` holds the type's own fields as validated at ingestion: `text` (edit, copy),
     `dwell_ms` (view), `value` and `comment` (rating), `outcome` and `signal`
     (session_outcome). `generation` events are ignored here: pass generations separately.
+    Derivation never raises on a payload: a field of the wrong type, a number that is not
+    finite or does not fit a float is treated as missing, and dwell times are clamped to
+    [0, DWELL_MAX_MS] (payloads stored before validation was tightened stay derivable).
     """
 
     client_id: str
@@ -254,7 +259,8 @@ def derive_session(
     outcome_signal: str | None = None
     if outcome_event is not None:
         outcome = outcome_event.payload["outcome"]
-        outcome_signal = outcome_event.payload.get("signal") or None
+        signal = outcome_event.payload.get("signal")
+        outcome_signal = signal if isinstance(signal, str) and signal else None
     elif abandoned_by_timeout:
         outcome = "abandoned"
 
@@ -378,9 +384,9 @@ def _collect_evidence(
         if ev is None:  # no generation ref, or its generation has not arrived yet
             continue
         if kind == "view":
-            dwell = payload.get("dwell_ms")
-            if isinstance(dwell, int) and not isinstance(dwell, bool) and dwell > 0:
-                ev.dwell_ms += dwell
+            dwell = _finite_number(payload.get("dwell_ms"))
+            if dwell is not None and dwell > 0:
+                ev.dwell_ms = min(DWELL_MAX_MS, ev.dwell_ms + round(min(dwell, DWELL_MAX_MS)))
         elif kind == "edit":
             text = payload.get("text")
             if isinstance(text, str):
@@ -395,12 +401,22 @@ def _collect_evidence(
         elif kind == "regenerate":
             ev.regenerate_events.append(order)
         elif kind == "rating":
-            value = payload.get("value")
-            is_number = isinstance(value, int | float) and not isinstance(value, bool)
-            if is_number and (ev.latest_rating is None or order > ev.latest_rating):
+            value = _finite_number(payload.get("value"))
+            if value is not None and (ev.latest_rating is None or order > ev.latest_rating):
                 ev.latest_rating, ev.rating = order, value
                 ev.rating_comment = payload.get("comment") or None
     return outcome_event
+
+
+def _finite_number(value: Any) -> int | float | None:
+    """`value` if it is a JSON number arithmetic can use, else None (missing): booleans,
+    NaN, infinities and integers beyond the float range (1 followed by 400 zeros) are not."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return value if math.isfinite(value) else None
+    except OverflowError:  # an int too large to convert to float
+        return None
 
 
 def _copy_coverage(copied_text: Any, ev: _Evidence) -> float:
@@ -530,7 +546,7 @@ def edit_pair_confidence(edit_ratio: float, policy: Policy) -> float:
 
 def regenerate_pair_confidence(action: DownstreamAction, dwell_ms: int) -> float:
     """Base by the accepted generation's strongest action, plus a capped dwell bonus."""
-    reading = min(1.0, dwell_ms / REGENERATE_DWELL_FULL_MS)
+    reading = min(1.0, max(0, min(dwell_ms, DWELL_MAX_MS)) / REGENERATE_DWELL_FULL_MS)
     return _score(REGENERATE_BASE[action] + REGENERATE_DWELL_BONUS * reading)
 
 
