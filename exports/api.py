@@ -2,16 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import IO, Any
+
 from django.http import FileResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+    inline_serializer,
+)
+from rest_framework import parsers, serializers, status
+from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from exports import selectors, services
+from config.schema import RETRY_AFTER, error_responses
+from exports import inputs, selectors, services
 from exports.models import ExportJob
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's parser, but JSON nested deeper than Python's stack allows is a 400."""
+
+    def parse(
+        self,
+        stream: IO[Any],
+        media_type: str | None = None,
+        parser_context: Mapping[str, Any] | None = None,
+    ) -> Any:
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError("JSON parse error - nested too deeply.") from None
 
 
 def job_body(job: ExportJob) -> dict:
@@ -36,9 +61,36 @@ def job_body(job: ExportJob) -> dict:
     return body
 
 
+@extend_schema_serializer(component_name="ExportJob")
+class ExportJobOutputSerializer(serializers.Serializer):
+    """What `job_body` answers."""
+
+    id = serializers.IntegerField()
+    project = serializers.SlugField()
+    format = serializers.ChoiceField(choices=ExportJob.Format.choices)
+    file_format = serializers.ChoiceField(choices=ExportJob.FileFormat.choices)
+    style = serializers.ChoiceField(choices=ExportJob.Style.choices)
+    filters = serializers.DictField(child=serializers.JSONField())
+    status = serializers.ChoiceField(choices=ExportJob.Status.choices)
+    progress = serializers.FloatField(help_text="0 to 1.")
+    rows = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    manifest = serializers.DictField(
+        child=serializers.JSONField(), required=False, help_text="Done jobs only."
+    )
+    download = serializers.CharField(required=False, help_text="Done jobs only: the file's URL.")
+    error = serializers.CharField(required=False, help_text="Failed jobs only.")
+
+
 class ExportListCreateApi(APIView):
+    parser_classes = [JSONParser, parsers.FormParser, parsers.MultiPartParser]
+
+    class ListQuerySerializer(serializers.Serializer):
+        project = serializers.SlugField(required=False, max_length=64)
+
     class ExportInputSerializer(serializers.Serializer):
-        project = serializers.SlugField()
+        project = serializers.SlugField(max_length=64)
         format = serializers.ChoiceField(choices=ExportJob.Format.choices)
         file_format = serializers.ChoiceField(
             choices=ExportJob.FileFormat.choices, default=ExportJob.FileFormat.JSONL
@@ -46,21 +98,55 @@ class ExportListCreateApi(APIView):
         style = serializers.ChoiceField(
             choices=ExportJob.Style.choices, default=ExportJob.Style.STANDARD
         )
-        filters = serializers.JSONField(required=False, default=dict)
+        filters = serializers.DictField(required=False, default=dict)
 
     @extend_schema(
         operation_id="exports_list",
-        parameters=[OpenApiParameter("project", str, required=False)],
-        responses={200: dict},
+        parameters=[OpenApiParameter("project", str, required=False), RETRY_AFTER],
+        responses={
+            200: inline_serializer(
+                "ExportList",
+                {"exports": ExportJobOutputSerializer(many=True, help_text="The newest 100.")},
+            ),
+            **error_responses(400, described={400: "A bad 'project' parameter."}),
+        },
     )
     def get(self, request: Request) -> Response:
+        query = self.ListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
         jobs = selectors.exports_for_user(request.user)
-        if slug := request.query_params.get("project"):
+        if slug := query.validated_data.get("project"):
             jobs = jobs.filter(project__slug=slug)
         return Response({"exports": [job_body(job) for job in jobs[:100]]})
 
-    @extend_schema(request=ExportInputSerializer, responses={202: dict})
+    @extend_schema(
+        request=ExportInputSerializer,
+        responses={
+            202: OpenApiResponse(
+                inline_serializer(
+                    "ExportQueued",
+                    {
+                        "id": serializers.IntegerField(),
+                        "status": serializers.CharField(help_text="queued"),
+                    },
+                ),
+                description="Queued: follow GET /api/v1/exports/{id}.",
+            ),
+            **error_responses(
+                400,
+                403,
+                404,
+                described={
+                    403: "The caller's role in the project may not export (ML or admin needed).",
+                    404: "No such project, or the caller is not a member.",
+                },
+            ),
+        },
+        parameters=[RETRY_AFTER],
+    )
     def post(self, request: Request) -> Response:
+        if problems := inputs.body_problems(request.data):
+            raise ValidationError(problems)
         serializer = self.ExportInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -81,7 +167,10 @@ class ExportListCreateApi(APIView):
 
 
 class ExportDetailApi(APIView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(
+        responses={200: ExportJobOutputSerializer, **error_responses(403, 404)},
+        parameters=[RETRY_AFTER],
+    )
     def get(self, request: Request, export_id: int) -> Response:
         return Response(job_body(selectors.access_export(request.user, export_id)))
 
@@ -96,9 +185,21 @@ class ExportDownloadApi(APIView):
                 str,
                 required=False,
                 description="train (default), eval, train.meta, eval.meta, manifest or card",
-            )
+            ),
+            RETRY_AFTER,
         ],
-        responses={(200, "application/octet-stream"): bytes},
+        responses={
+            (200, "application/octet-stream"): bytes,
+            **error_responses(
+                400,
+                403,
+                404,
+                described={
+                    400: "Not one of the export's files.",
+                    404: "No such export, or it has no files yet.",
+                },
+            ),
+        },
     )
     def get(self, request: Request, export_id: int) -> FileResponse:
         job = selectors.access_export(request.user, export_id)

@@ -17,10 +17,12 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
+from django.core.validators import slug_re
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from django.http import FileResponse, Http404
 
 from exports.formats import LabelRow, kinds_for
+from exports.inputs import field_name, unstorable_text
 from exports.models import ExportJob
 from feedback.models import Label, Membership, Project, RoutingPolicy
 from feedback.selectors import projects_for_user
@@ -56,8 +58,15 @@ class ExportFilters:
         return {key: value for key, value in data.items() if value not in (None, [])}
 
 
+MAX_LIST = 1000  # queues, models or sources in one filter
+MAX_ID = 2**63 - 1  # the largest id a bigint column holds
+MAX_MODEL_NAME = 200  # Label.model's column
+
+
 def _moment(value: Any, name: str, *, end_of_day: bool = False) -> datetime:
-    if not isinstance(value, str):
+    """An aware datetime in UTC. Python cannot hold one before year 1 or after year 9999,
+    so "0001-01-01T00:00:00+05:00" (year 0 in UTC) is refused, not stored."""
+    if not isinstance(value, str) or len(value) > 40:
         raise FiltersInvalid({name: "Must be an ISO 8601 date or date-time string."})
     try:
         if len(value) == 10:
@@ -65,8 +74,11 @@ def _moment(value: Any, name: str, *, end_of_day: bool = False) -> datetime:
             return datetime.combine(day, time.max if end_of_day else time.min, tzinfo=UTC)
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise FiltersInvalid({name: f"Not an ISO 8601 date: {value[:40]!r}."}) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        raise FiltersInvalid({name: f"Not an ISO 8601 date: {value!a}."}) from None
+    try:
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except OverflowError:
+        raise FiltersInvalid({name: "Out of range: must be from year 1 to 9999 in UTC."}) from None
 
 
 def _fraction(value: Any, name: str) -> float:
@@ -75,9 +87,30 @@ def _fraction(value: Any, name: str) -> float:
     return float(value)
 
 
-def _strings(value: Any, name: str) -> list[str]:
+def _strings(value: Any, name: str, *, max_length: int = MAX_MODEL_NAME) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise FiltersInvalid({name: "Must be a list of strings."})
+    if len(value) > MAX_LIST:
+        raise FiltersInvalid({name: f"At most {MAX_LIST} values."})
+    for text in value:
+        if len(text) > max_length:
+            raise FiltersInvalid({name: f"Each value at most {max_length} characters."})
+        if reason := unstorable_text(text):
+            raise FiltersInvalid({name: reason})
+    return sorted(set(value))
+
+
+def _ids(value: Any, name: str) -> list[int]:
+    if not isinstance(value, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    ):
+        raise FiltersInvalid({name: "Must be a list of queue ids."})
+    if len(value) > MAX_LIST:
+        raise FiltersInvalid({name: f"At most {MAX_LIST} values."})
+    if out_of_range := [v for v in value if not 1 <= v <= MAX_ID]:
+        shown = str(out_of_range[0])
+        shown = shown if len(shown) <= 30 else shown[:27] + "..."
+        raise FiltersInvalid({name: f"Not a queue id: {shown}."})
     return sorted(set(value))
 
 
@@ -97,7 +130,7 @@ def parse_filters(raw: Any, *, project: Project) -> ExportFilters:
         "models",
         "as_of",
     }
-    errors = {key: "Unknown filter." for key in raw if key not in known}
+    errors = {field_name(key): "Unknown filter." for key in raw if key not in known}
     values: dict[str, Any] = {}
     parsers = {
         "since": lambda v: _moment(v, "since"),
@@ -105,7 +138,7 @@ def parse_filters(raw: Any, *, project: Project) -> ExportFilters:
         "as_of": lambda v: _moment(v, "as_of", end_of_day=True),
         "min_confidence": lambda v: _fraction(v, "min_confidence"),
         "min_agreement": lambda v: _fraction(v, "min_agreement"),
-        "sources": lambda v: _strings(v, "sources"),
+        "sources": lambda v: _strings(v, "sources", max_length=40),
         "models": lambda v: _strings(v, "models"),
     }
     for key, parse in parsers.items():
@@ -117,17 +150,18 @@ def parse_filters(raw: Any, *, project: Project) -> ExportFilters:
     known_sources = [*Label.Source.values, REVIEW_SOURCE]
     unknown_sources = set(values.get("sources", [])) - set(known_sources)
     if unknown_sources:
-        errors["sources"] = f"Unknown: {', '.join(sorted(unknown_sources))}. Use {known_sources}."
+        shown = ", ".join(sorted(unknown_sources))
+        errors["sources"] = f"Unknown: {shown}. Use {known_sources}."
     if raw.get("queues") is not None:
-        queues = raw["queues"]
-        if not isinstance(queues, list) or not all(
-            isinstance(q, int) and not isinstance(q, bool) for q in queues
-        ):
-            errors["queues"] = "Must be a list of queue ids."
+        try:
+            queues = _ids(raw["queues"], "queues")
+        except FiltersInvalid as invalid:
+            errors.update(invalid.errors)
         else:
             found = set(project.queues.filter(pk__in=queues).values_list("pk", flat=True))
             if missing := sorted(set(queues) - found):
-                errors["queues"] = f"Not queues of project {project.slug}: {missing}."
+                shown = ", ".join(map(str, missing[:10])) + (", ..." if len(missing) > 10 else "")
+                errors["queues"] = f"Not queues of project {project.slug}: [{shown}]."
             values["queues"] = sorted(found)
     if "since" in values and "until" in values and values["since"] > values["until"]:
         errors["since"] = "Must be before until."
@@ -137,8 +171,10 @@ def parse_filters(raw: Any, *, project: Project) -> ExportFilters:
 
 
 def access_export_project(user: AbstractBaseUser | AnonymousUser, slug: str) -> Project:
-    """The project if the user may export from it. Not a member: 404; a member without
-    export permission (annotator, lead): 403."""
+    """The project if the user may export from it. Not a member (or not a slug at all):
+    404; a member without export permission (annotator, lead): 403."""
+    if not isinstance(slug, str) or not slug_re.match(slug):
+        raise Http404("No such project.")
     project = projects_for_user(user).filter(slug=slug).first()
     if project is None:
         raise Http404("No such project.")

@@ -3,11 +3,14 @@ from __future__ import annotations
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.validators import slug_re
 
 from exports import selectors, services
+from exports.inputs import unstorable_text
 from exports.models import ExportJob
 from feedback.models import Project
 
@@ -35,13 +38,19 @@ class Command(BaseCommand):
         parser.add_argument("--min-confidence", type=float)
         parser.add_argument("--min-agreement", type=float)
 
-    def handle(self, *args: object, **options: object) -> None:
-        project = Project.objects.filter(slug=options["project"]).first()
+    def handle(self, *args: Any, **options: Any) -> None:
+        for name, value in options.items():
+            if isinstance(value, str) and (reason := unstorable_text(value)):
+                raise CommandError(f"--{name.replace('_', '-')}: {reason}")
+        slug = options["project"]
+        project = Project.objects.filter(slug=slug).first() if slug_re.match(slug) else None
         if project is None:
-            raise CommandError(f"--project: no project with slug {options['project']!r}.")
+            raise CommandError(f"--project: no project with slug {slug!a}.")
         out = Path(options["out"])
+        if out.is_dir():
+            raise CommandError(f"--out: {str(out)!a} is a folder; give a file name.")
         if not out.parent.is_dir():
-            raise CommandError(f"--out: folder {out.parent} does not exist.")
+            raise CommandError(f"--out: folder {str(out.parent)!a} does not exist.")
         file_format = options["file_format"] or ("parquet" if out.suffix == ".parquet" else "jsonl")
         raw = {
             "since": options["since"],

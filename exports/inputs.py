@@ -1,0 +1,57 @@
+"""Checks of raw input that no database or Python type could hold, before any parsing:
+each finds the first bad value and names where it is, so the client gets a 4xx naming
+the field instead of a 500 from the database (DESIGN.md, "Exports")."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+MAX_DEPTH = 20  # an export body is at most three levels deep (body, filters, a list)
+
+
+def unstorable_text(text: str) -> str | None:
+    """Why PostgreSQL could not store `text` (text and jsonb hold no NUL and only valid
+    UTF-8, so no unpaired surrogate such as JSON's "\\ud800"), or None if it can."""
+    if "\x00" in text:
+        return "Must not contain NUL (\\u0000) characters."
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "Must not contain unpaired surrogates (text cut inside a character)."
+    return None
+
+
+def field_name(key: object) -> str:
+    """A key fit to be echoed in an error (a bad key is shown escaped and cut short)."""
+    text = str(key)
+    if unstorable_text(text) is not None or len(text) > 64:
+        return ascii(text[:64])
+    return text
+
+
+def body_problems(data: Any) -> dict[str, str]:
+    """The first value of a parsed body that cannot be stored, as {dotted path: reason};
+    empty when every key and string is storable. Walks without recursion, so a body
+    nested beyond MAX_DEPTH is refused instead of exhausting the stack."""
+    if hasattr(data, "lists"):  # a QueryDict: every value of every key
+        data = dict(data.lists())
+    stack: list[tuple[str, Any, int]] = [("", data, 0)]
+    while stack:
+        path, value, depth = stack.pop()
+        name = path or "body"
+        if depth > MAX_DEPTH:
+            return {name: f"Nested too deeply (more than {MAX_DEPTH} levels)."}
+        if isinstance(value, str):
+            if reason := unstorable_text(value):
+                return {name: reason}
+        elif isinstance(value, Mapping):
+            for key, item in value.items():
+                label = field_name(key)
+                if isinstance(key, str) and (reason := unstorable_text(key)):
+                    return {f"{path}.{label}" if path else label: f"Key: {reason}"}
+                stack.append((f"{path}.{label}" if path else label, item, depth + 1))
+        elif isinstance(value, list | tuple):
+            for index, item in enumerate(value):
+                stack.append((f"{name}[{index}]", item, depth + 1))
+    return {}
