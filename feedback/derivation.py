@@ -55,7 +55,7 @@ ABANDONED_MAX_REGENERATIONS: Final = 3
 ABANDONED_AFTER_ACTION_PENALTY: Final = 0.20  # it was copied/shared/edited, then left
 RATING: Final = 0.95
 
-_OUTCOMES: Final = frozenset({"completed", "abandoned"})
+_OUTCOMES: Final = ("completed", "abandoned")  # a tuple: `in` must not hash the payload
 _ACTION_STRENGTH: Final[tuple[DownstreamAction, ...]] = ("share", "copy", "edit", "completed")
 
 
