@@ -2,38 +2,68 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from drf_spectacular.utils import (
-    OpenApiResponse,
-    extend_schema,
-    extend_schema_serializer,
-    inline_serializer,
-)
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.schema import RETRY_AFTER, error_responses
 from feedback.models import Generation, Label
 from feedback.selectors import access_project
 from review import claims, selectors, services
-from review.answers import AnswersInvalid
-from review.models import Adjudication, Question
+from review.answers import MAX_SECONDS_SPENT, AnswersInvalid
+from review.models import (
+    MAX_CLAIM_TIMEOUT_MINUTES,
+    MAX_GUIDELINES,
+    MAX_RATING_POINTS,
+    Adjudication,
+    Question,
+)
+from review.storable import ID_MAX, INT_MAX, INT_MIN, json_problem, text_problem
+
+MAX_MESSAGES = 500
+MAX_MESSAGE_DEPTH = 6  # a message, its content parts, and a little inside each
+
+
+class DepthSafeJSONParser(JSONParser):
+    """DRF's JSON parser, with a body nested too deep for Python's parser a 400, not the
+    RecursionError that escapes it as a 500."""
+
+    def parse(self, stream, media_type=None, parser_context=None):  # noqa: ANN001, ANN201
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError("JSON parse error - nested too deeply.") from None
+
+
+class ReviewApiView(APIView):
+    parser_classes = [DepthSafeJSONParser, FormParser, MultiPartParser]
+
+
+def choice_field(choices: list[tuple[str, str]], **kwargs) -> serializers.ChoiceField:  # noqa: ANN003
+    """A ChoiceField whose error lists the choices instead of echoing the input (which may
+    hold a lone surrogate that no JSON response can carry)."""
+    names = ", ".join(value for value, _ in choices)
+    return serializers.ChoiceField(
+        choices=choices, error_messages={"invalid_choice": f"Must be one of: {names}."}, **kwargs
+    )
 
 
 class QuestionSerializer(serializers.Serializer):
     key = serializers.SlugField(max_length=50)
-    type = serializers.ChoiceField(choices=Question.Type.choices)
+    type = choice_field(Question.Type.choices)
     prompt = serializers.CharField(max_length=500)
     choices = serializers.ListField(
         child=serializers.CharField(max_length=200), required=False, max_length=50
     )
-    min = serializers.IntegerField(required=False)
-    max = serializers.IntegerField(required=False)
+    min = serializers.IntegerField(required=False, min_value=INT_MIN, max_value=INT_MAX)
+    max = serializers.IntegerField(required=False, min_value=INT_MIN, max_value=INT_MAX)
     required = serializers.BooleanField(required=False, default=True)
-    level = serializers.ChoiceField(choices=Question.Level.choices, required=False)
+    level = choice_field(Question.Level.choices, required=False)
 
     def validate(self, data: dict) -> dict:
         if data["type"] == Question.Type.CHOICE:
@@ -47,6 +77,10 @@ class QuestionSerializer(serializers.Serializer):
                 raise ValidationError({"min": "A rating question needs min and max."})
             if data["min"] >= data["max"]:
                 raise ValidationError({"min": "Must be below max."})
+            if data["max"] - data["min"] >= MAX_RATING_POINTS:
+                raise ValidationError(
+                    {"max": f"A rating scale has at most {MAX_RATING_POINTS} points."}
+                )
         return data
 
 
@@ -65,40 +99,26 @@ def _question_out(question: Question) -> dict:
     return body
 
 
-class QueueOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    project = serializers.SlugField()
-    name = serializers.CharField()
-    reason = serializers.CharField(allow_null=True, help_text="A default queue's routing reason.")
-    guidelines = serializers.CharField(help_text="Markdown.")
-    annotations_per_item = serializers.IntegerField()
-    min_item_agreement = serializers.FloatField()
-    min_alpha = serializers.FloatField()
-    claim_timeout_minutes = serializers.IntegerField()
-    questions = QuestionSerializer(many=True)  # as created (choices / min, max by type)
-    progress = inline_serializer(
-        "QueueProgress",
-        {
-            "open": serializers.IntegerField(),
-            "complete": serializers.IntegerField(),
-            "discarded": serializers.IntegerField(),
-            "annotations_per_item": serializers.IntegerField(),
-        },
-    )
-
-
-class QueueListCreateApi(APIView):
+class QueueListCreateApi(ReviewApiView):
     class QueueCreateInputSerializer(serializers.Serializer):
         project = serializers.SlugField()
         name = serializers.CharField(max_length=200)
-        guidelines = serializers.CharField(required=False, allow_blank=True, default="")
+        guidelines = serializers.CharField(
+            required=False, allow_blank=True, default="", max_length=MAX_GUIDELINES
+        )
         annotations_per_item = serializers.IntegerField(min_value=1, max_value=50, default=3)
         min_item_agreement = serializers.FloatField(min_value=0, max_value=1, default=0.66)
         min_alpha = serializers.FloatField(min_value=-1, max_value=1, default=0.667)
-        claim_timeout_minutes = serializers.IntegerField(min_value=1, default=30)
-        agreement_tolerance = serializers.FloatField(min_value=0, default=0.0)
-        members = serializers.ListField(child=serializers.CharField(), default=list)
-        questions = QuestionSerializer(many=True, allow_empty=False)
+        claim_timeout_minutes = serializers.IntegerField(
+            min_value=1, max_value=MAX_CLAIM_TIMEOUT_MINUTES, default=30
+        )
+        agreement_tolerance = serializers.FloatField(
+            min_value=0, max_value=MAX_RATING_POINTS, default=0.0
+        )
+        members = serializers.ListField(
+            child=serializers.CharField(max_length=150), default=list, max_length=1000
+        )
+        questions = QuestionSerializer(many=True, allow_empty=False, max_length=50)
 
         def validate_questions(self, questions: list[dict]) -> list[dict]:
             keys = [q["key"] for q in questions]
@@ -106,27 +126,7 @@ class QueueListCreateApi(APIView):
                 raise ValidationError("Question keys must be distinct.")
             return questions
 
-    @extend_schema_serializer(component_name="QueueList")
-    class OutputSerializer(serializers.Serializer):
-        queues = inline_serializer(
-            "QueueSummary",
-            {
-                "id": serializers.IntegerField(),
-                "project": serializers.SlugField(),
-                "name": serializers.CharField(),
-                "reason": serializers.CharField(allow_null=True),
-                "items": serializers.IntegerField(),
-                "complete": serializers.IntegerField(),
-                "mine": serializers.IntegerField(help_text="Items the caller answered."),
-            },
-            many=True,
-        )
-
-    @extend_schema(
-        operation_id="queues_list",
-        responses={200: OutputSerializer, **error_responses()},
-        parameters=[RETRY_AFTER],
-    )
+    @extend_schema(operation_id="queues_list", responses={200: dict})
     def get(self, request: Request) -> Response:
         queues = selectors.queues_with_progress(request.user)
         return Response(
@@ -146,16 +146,7 @@ class QueueListCreateApi(APIView):
             }
         )
 
-    @extend_schema(
-        request=QueueCreateInputSerializer,
-        responses={
-            201: QueueOutputSerializer,
-            **error_responses(
-                400, 403, 404, described={404: "No such project, or the caller is not its lead."}
-            ),
-        },
-        parameters=[RETRY_AFTER],
-    )
+    @extend_schema(request=QueueCreateInputSerializer, responses={201: dict})
     def post(self, request: Request) -> Response:
         data = self._valid(request.data)
         project = access_project(request.user, data.pop("project"), selectors.LEAD_ROLES)
@@ -179,7 +170,7 @@ class QueueListCreateApi(APIView):
         return dict(serializer.validated_data)
 
 
-class QueueDetailApi(APIView):
+class QueueDetailApi(ReviewApiView):
     @staticmethod
     def body(queue) -> dict:
         return {
@@ -196,35 +187,7 @@ class QueueDetailApi(APIView):
             "progress": selectors.queue_progress(queue),
         }
 
-    @extend_schema_serializer(component_name="QueueDetail")
-    class OutputSerializer(QueueOutputSerializer):
-        agreement = serializers.DictField(
-            child=inline_serializer(
-                "QuestionAgreement",
-                {
-                    "alpha": serializers.FloatField(allow_null=True),
-                    "level": serializers.CharField(),
-                    "items": serializers.IntegerField(),
-                    "undefined_reason": serializers.CharField(allow_null=True),
-                },
-            ),
-            help_text="Per question key; empty until the first recomputation.",
-        )
-        agreement_computed_at = serializers.DateTimeField(allow_null=True)
-        gate = serializers.DictField(
-            child=serializers.IntegerField(),
-            required=False,
-            help_text="Items per gate outcome, once agreement was computed.",
-        )
-        annotators = serializers.DictField(
-            child=serializers.DictField(child=serializers.JSONField()),
-            required=False,
-            help_text="Leads only: quality per annotator, by username.",
-        )
-
-    @extend_schema(
-        responses={200: OutputSerializer, **error_responses(404)}, parameters=[RETRY_AFTER]
-    )
+    @extend_schema(responses={200: dict})
     def get(self, request: Request, queue_id: int) -> Response:
         queue = selectors.access_queue(request.user, queue_id)
         snapshot = selectors.latest_agreement(queue)
@@ -238,23 +201,40 @@ class QueueDetailApi(APIView):
         return Response(body)
 
 
-class QueueItemsApi(APIView):
+class QueueItemsApi(ReviewApiView):
     class ItemInputSerializer(serializers.Serializer):
         content = serializers.DictField(required=False)
         generation_id = serializers.CharField(required=False, max_length=255)
-        label_id = serializers.IntegerField(required=False)
-        priority = serializers.IntegerField(required=False, default=0)
+        label_id = serializers.IntegerField(required=False, min_value=1, max_value=ID_MAX)
+        priority = serializers.IntegerField(
+            required=False, default=0, min_value=INT_MIN, max_value=INT_MAX
+        )
 
         def validate_content(self, content: dict) -> dict:
             prompt, responses = content.get("prompt"), content.get("responses")
-            if not isinstance(prompt, str | list) or not prompt:
+            limit = settings.GLEANER_MAX_TEXT_BYTES
+            if isinstance(prompt, list):
+                if not 1 <= len(prompt) <= MAX_MESSAGES or not all(
+                    isinstance(m, dict) and isinstance(m.get("role"), str) for m in prompt
+                ):
+                    raise ValidationError(
+                        f"prompt: a list of 1 to {MAX_MESSAGES} messages, each with a role."
+                    )
+            elif not isinstance(prompt, str) or not prompt:
                 raise ValidationError("prompt: a string or a list of messages is required.")
+            if problem := json_problem(prompt, max_depth=MAX_MESSAGE_DEPTH, max_text=limit):
+                raise ValidationError(f"prompt: {problem}")
             if (
                 not isinstance(responses, list)
                 or not 1 <= len(responses) <= 2
                 or not all(isinstance(r, str) for r in responses)
             ):
                 raise ValidationError("responses: a list of one or two strings is required.")
+            for response in responses:
+                if len(response) > limit:
+                    raise ValidationError(f"responses: texts must be at most {limit} characters.")
+                if problem := text_problem(response):
+                    raise ValidationError(f"responses: {problem}")
             return {"prompt": prompt, "responses": responses}
 
         def validate(self, data: dict) -> dict:
@@ -268,21 +248,7 @@ class QueueItemsApi(APIView):
     class ItemsAddInputSerializer(serializers.Serializer):
         items = serializers.ListField(child=serializers.DictField(), min_length=1, max_length=1000)
 
-    @extend_schema(
-        request=ItemsAddInputSerializer,
-        responses={
-            201: inline_serializer(
-                "ItemsAdded",
-                {
-                    "ids": serializers.ListField(
-                        child=serializers.IntegerField(), help_text="The new items' ids, in order."
-                    )
-                },
-            ),
-            **error_responses(400, 403, 404, described={404: "No such queue led by the caller."}),
-        },
-        parameters=[RETRY_AFTER],
-    )
+    @extend_schema(request=ItemsAddInputSerializer, responses={201: dict})
     def post(self, request: Request, queue_id: int) -> Response:
         queue = selectors.access_queue(request.user, queue_id, lead=True)
         outer = self.ItemsAddInputSerializer(data=request.data)
@@ -344,50 +310,8 @@ def _claim_body(assignment, queue) -> dict:  # noqa: ANN001
     }
 
 
-class QueueNextApi(APIView):
-    @extend_schema_serializer(component_name="Claim")
-    class OutputSerializer(serializers.Serializer):
-        item = inline_serializer(
-            "ItemForReview",
-            {
-                "id": serializers.IntegerField(),
-                "reason": serializers.CharField(),
-                "reason_text": serializers.CharField(),
-                "prompt": serializers.ListField(
-                    child=serializers.DictField(child=serializers.JSONField()),
-                    help_text="Chat messages [{role, content}].",
-                ),
-                "responses": inline_serializer(
-                    "ItemResponse",
-                    {"side": serializers.CharField(), "text": serializers.CharField()},
-                    many=True,
-                ),
-                "diff": serializers.ListField(
-                    child=serializers.ListField(child=serializers.CharField()),
-                    allow_null=True,
-                    help_text="For an edit: [operation, words] pairs.",
-                ),
-                "claim": serializers.CharField(allow_null=True),
-                "detail": serializers.DictField(child=serializers.JSONField()),
-            },
-        )
-        claim = inline_serializer(
-            "ClaimState",
-            {
-                "expires_at": serializers.DateTimeField(),
-                "presentation": serializers.DictField(child=serializers.JSONField()),
-            },
-        )
-
-    @extend_schema(
-        request=None,
-        responses={
-            200: OutputSerializer,
-            204: OpenApiResponse(description="Nothing left for the caller in this queue."),
-            **error_responses(403, 404),
-        },
-        parameters=[RETRY_AFTER],
-    )
+class QueueNextApi(ReviewApiView):
+    @extend_schema(request=None, responses={200: dict, 204: None})
     def post(self, request: Request, queue_id: int) -> Response:
         queue = selectors.access_queue(request.user, queue_id)
         assignment = claims.item_claim_next(queue=queue, user=request.user)
@@ -396,35 +320,16 @@ class QueueNextApi(APIView):
         return Response(_claim_body(assignment, queue))
 
 
-class AnnotationCreateApi(APIView):
+class AnnotationCreateApi(ReviewApiView):
     class AnnotationInputSerializer(serializers.Serializer):
-        answers = serializers.JSONField()
-        seconds_spent = serializers.FloatField(required=False, min_value=0, allow_null=True)
+        # Checked against the queue's questions by the service; a DictField, not a
+        # JSONField, whose round trip through json.dumps recurses on deep nesting.
+        answers = serializers.DictField()
+        seconds_spent = serializers.FloatField(
+            required=False, min_value=0, max_value=MAX_SECONDS_SPENT, allow_null=True
+        )
 
-    @extend_schema(
-        request=AnnotationInputSerializer,
-        responses={
-            201: inline_serializer(
-                "Annotation",
-                {
-                    "id": serializers.IntegerField(),
-                    "item": serializers.IntegerField(),
-                    "answers": serializers.DictField(child=serializers.JSONField()),
-                },
-            ),
-            **error_responses(
-                400,
-                403,
-                404,
-                409,
-                described={
-                    400: "A bad answer: errors names each question.",
-                    409: "Already answered by the caller, or the item needs no more answers.",
-                },
-            ),
-        },
-        parameters=[RETRY_AFTER],
-    )
+    @extend_schema(request=AnnotationInputSerializer, responses={201: dict, 400: dict, 409: dict})
     def post(self, request: Request, queue_id: int, item_id: int) -> Response:
         queue = selectors.access_queue(request.user, queue_id)
         item = selectors.access_item(queue, item_id)
@@ -447,15 +352,8 @@ class AnnotationCreateApi(APIView):
         )
 
 
-class ItemSkipApi(APIView):
-    @extend_schema(
-        request=None,
-        responses={
-            200: inline_serializer("Skipped", {"skipped": serializers.IntegerField()}),
-            **error_responses(403, 404, 409, described={409: "The caller already answered it."}),
-        },
-        parameters=[RETRY_AFTER],
-    )
+class ItemSkipApi(ReviewApiView):
+    @extend_schema(request=None, responses={200: dict, 409: dict})
     def post(self, request: Request, queue_id: int, item_id: int) -> Response:
         queue = selectors.access_queue(request.user, queue_id)
         item = selectors.access_item(queue, item_id)
@@ -466,29 +364,16 @@ class ItemSkipApi(APIView):
         return Response({"skipped": item.pk})
 
 
-class AdjudicationApi(APIView):
+class AdjudicationApi(ReviewApiView):
     """A lead's final decision on an item (DESIGN.md: disputed items go to adjudication)."""
 
     class AdjudicationInputSerializer(serializers.Serializer):
-        decision = serializers.ChoiceField(choices=Adjudication.Decision.choices)
+        decision = choice_field(Adjudication.Decision.choices)
         note = serializers.CharField(
             required=False, allow_blank=True, max_length=services.MAX_ADJUDICATION_NOTE
         )
 
-    @extend_schema(
-        request=AdjudicationInputSerializer,
-        responses={
-            201: inline_serializer(
-                "AdjudicationResult",
-                {
-                    "item": serializers.IntegerField(),
-                    "decision": serializers.ChoiceField(choices=Adjudication.Decision.choices),
-                },
-            ),
-            **error_responses(400, 403, 404),
-        },
-        parameters=[RETRY_AFTER],
-    )
+    @extend_schema(request=AdjudicationInputSerializer, responses={201: dict})
     def post(self, request: Request, queue_id: int, item_id: int) -> Response:
         queue = selectors.access_queue(request.user, queue_id, lead=True)
         item = selectors.access_item(queue, item_id)
@@ -502,24 +387,11 @@ class AdjudicationApi(APIView):
         )
 
 
-class GoldApi(APIView):
+class GoldApi(ReviewApiView):
     class GoldInputSerializer(serializers.Serializer):
         answers = serializers.DictField()
 
-    @extend_schema(
-        request=GoldInputSerializer,
-        responses={
-            200: inline_serializer(
-                "GoldResult",
-                {
-                    "item": serializers.IntegerField(),
-                    "gold_answers": serializers.DictField(child=serializers.JSONField()),
-                },
-            ),
-            **error_responses(400, 403, 404),
-        },
-        parameters=[RETRY_AFTER],
-    )
+    @extend_schema(request=GoldInputSerializer, responses={200: dict})
     def post(self, request: Request, queue_id: int, item_id: int) -> Response:
         queue = selectors.access_queue(request.user, queue_id, lead=True)
         item = selectors.access_item(queue, item_id)
@@ -534,28 +406,22 @@ class GoldApi(APIView):
         return Response({"item": item.pk, "gold_answers": answers})
 
 
-class HeldOutApi(APIView):
+class HeldOutApi(ReviewApiView):
     class HeldOutInputSerializer(serializers.Serializer):
-        item_ids = serializers.ListField(child=serializers.IntegerField(), required=False)
+        item_ids = serializers.ListField(
+            child=serializers.IntegerField(min_value=1, max_value=ID_MAX),
+            required=False,
+            max_length=100_000,
+        )
         share = serializers.FloatField(required=False, min_value=0.0001, max_value=1)
-        seed = serializers.IntegerField(required=False, default=0)
+        seed = serializers.IntegerField(required=False, default=0, min_value=0, max_value=ID_MAX)
 
         def validate(self, data: dict) -> dict:
             if ("item_ids" in data) == ("share" in data):
                 raise ValidationError({"item_ids": "Give either item_ids or share."})
             return data
 
-    @extend_schema(
-        request=HeldOutInputSerializer,
-        responses={
-            200: inline_serializer(
-                "HeldOutResult",
-                {"held_out": serializers.IntegerField(help_text="Items now held out.")},
-            ),
-            **error_responses(400, 403, 404),
-        },
-        parameters=[RETRY_AFTER],
-    )
+    @extend_schema(request=HeldOutInputSerializer, responses={200: dict})
     def post(self, request: Request, queue_id: int) -> Response:
         queue = selectors.access_queue(request.user, queue_id, lead=True)
         serializer = self.HeldOutInputSerializer(data=request.data)

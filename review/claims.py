@@ -21,7 +21,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from review.agreement import canonical_values
-from review.answers import validate_answers
+from review.answers import validate_answers, validate_seconds_spent
 from review.models import Annotation, Assignment, Item, Queue
 
 
@@ -156,6 +156,7 @@ def annotation_submit(
     now = now or timezone.now()
     queue = item.queue
     cleaned = validate_answers(list(queue.questions.all()), answers)
+    seconds_spent = validate_seconds_spent(seconds_spent)
     with transaction.atomic():
         item = Item.objects.select_for_update().get(pk=item.pk)
         if item.status == Item.Status.DISCARDED:

@@ -30,6 +30,7 @@ from review.agreement import (
     gated,
     item_agreement_from_counts,
 )
+from review.answers import rating_value
 from review.models import Adjudication, AgreementSnapshot, Annotation, Item, Question, Queue
 
 DEFAULT_ACCEPT = ("yes", "chosen")
@@ -109,8 +110,9 @@ def _load_answers(queue: Queue, questions: list[Question]) -> dict[str, Answers]
                 continue
             # PostgreSQL gives the JSON value as text; SQLite as the native value.
             value = text
-            if is_rating and isinstance(text, str) and text.lstrip("-").isdigit():
-                value = int(text)
+            if is_rating and isinstance(text, str):
+                number = rating_value(text)
+                value = text if number is None else number
             buckets[question.key].append((item_id, user_id, value, at))
     return {q.key: Answers.collect(q, buckets[q.key]) for q in questions}
 

@@ -1,12 +1,17 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
 from feedback.models import Generation, Label, Project
+
+MAX_CLAIM_TIMEOUT_MINUTES = 7 * 24 * 60  # a week: a claim's expiry stays a real date
+MAX_GUIDELINES = 50_000
+MAX_RATING_POINTS = 101  # e.g. 0..100: every point is a form option and an agreement bin
 
 
 class Queue(models.Model):
@@ -26,7 +31,8 @@ class Queue(models.Model):
         default=3, validators=[MinValueValidator(1), MaxValueValidator(50)]
     )
     claim_timeout_minutes = models.PositiveIntegerField(
-        default=30, validators=[MinValueValidator(1)]
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_CLAIM_TIMEOUT_MINUTES)],
     )
     min_item_agreement = models.FloatField(
         default=0.66, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
@@ -108,6 +114,18 @@ class Question(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+    def clean(self) -> None:
+        if self.type != self.Type.RATING:
+            return
+        if self.min_value is None or self.max_value is None:
+            raise ValidationError({"min_value": "A rating question needs min and max."})
+        if self.min_value >= self.max_value:
+            raise ValidationError({"min_value": "Must be below max."})
+        if self.max_value - self.min_value >= MAX_RATING_POINTS:
+            raise ValidationError(
+                {"max_value": f"A rating scale has at most {MAX_RATING_POINTS} points."}
+            )
 
 
 class Item(models.Model):

@@ -15,6 +15,7 @@ from review.agreement import domain_of, gated
 from review.answers import AnswersInvalid
 from review.claims import agreement_schedule_on_commit, queue_counts_change
 from review.models import Adjudication, Item, Question, Queue
+from review.storable import printable, text_problem
 
 DEFAULT_QUEUES: dict[str, dict] = {
     Queue.Reason.LOW_CONFIDENCE: {
@@ -244,6 +245,8 @@ def item_adjudicate(*, item: Item, lead, decision: str, note: str = "") -> Adjud
         raise ValueError(f"decision: must be one of {', '.join(Adjudication.Decision.values)}.")
     if len(note) > MAX_ADJUDICATION_NOTE:
         raise ValueError(f"note: must be at most {MAX_ADJUDICATION_NOTE} characters.")
+    if problem := text_problem(note):
+        raise ValueError(f"note: {problem[0].lower()}{problem[1:]}")
     with transaction.atomic():
         adjudication, _ = Adjudication.objects.update_or_create(
             item=item, defaults={"decided_by": lead, "decision": decision, "note": note}
@@ -266,7 +269,7 @@ def item_set_gold(*, item: Item, answers: dict) -> dict:
     errors = {}
     for key, value in answers.items():
         if key not in questions:
-            errors[key] = "Not a gated question of this queue."
+            errors[printable(str(key))] = "Not a gated question of this queue."
         elif value not in domain_of(questions[key]):
             errors[key] = f"Must be one of: {', '.join(map(str, domain_of(questions[key])))}."
     if errors or not answers:

@@ -29,9 +29,18 @@ from django.views.decorators.http import require_GET, require_POST
 
 from review import claims, selectors, services
 from review.agreement import LEFT_RIGHT, domain_of, gated
-from review.answers import AnswersInvalid
+from review.answers import MAX_SECONDS_SPENT, AnswersInvalid
 from review.charts import alpha_chart, annotator_chart
-from review.models import Adjudication, Annotation, Assignment, Item, Question, Queue
+from review.models import (
+    MAX_RATING_POINTS,
+    Adjudication,
+    Annotation,
+    Assignment,
+    Item,
+    Question,
+    Queue,
+)
+from review.storable import ID_MAX
 from review.templatetags.review_text import message_text
 
 # Number keys pick options; more options than this get no key (and ratings a select).
@@ -209,8 +218,8 @@ def _seconds(raw: str | None) -> float | None:
         seconds = float(raw or "")
     except ValueError:
         return None
-    if not math.isfinite(seconds) or seconds < 0:
-        return None
+    if not math.isfinite(seconds) or not 0 <= seconds <= MAX_SECONDS_SPENT:
+        return None  # the page's timing is best effort: a bad figure is dropped, not refused
     return round(seconds, 1)
 
 
@@ -254,7 +263,7 @@ def _question_fields(
 
 def _rating_widget(question: Question, base: str, value: str) -> tuple[str, list[Option]]:
     low, high = question.min_value, question.max_value
-    if low is None or high is None or high < low:
+    if low is None or high is None or high < low or high - low >= MAX_RATING_POINTS:
         return "number", []
     values = [str(v) for v in range(low, high + 1)]
     if len(values) > MAX_KEYED_OPTIONS + 1:
@@ -403,9 +412,12 @@ def _item_ids(raw: list[str]) -> list[int]:
     if not raw:
         raise ValueError("item_ids: check at least one item.")
     try:
-        return [int(value) for value in raw]
+        ids = [int(value) for value in raw]
     except ValueError:
         raise ValueError("item_ids: must be item numbers.") from None
+    if not all(1 <= n <= ID_MAX for n in ids):
+        raise ValueError("item_ids: must be item numbers.")
+    return ids
 
 
 def _gold_from_post(questions: list[Question], post: QueryDict) -> dict[str, Any]:
