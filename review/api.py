@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -12,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.schema import RETRY_AFTER, error_responses
 from feedback.models import Generation, Label
 from feedback.selectors import access_project
 from review import claims, selectors, services
@@ -99,6 +105,28 @@ def _question_out(question: Question) -> dict:
     return body
 
 
+class QueueOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    project = serializers.SlugField()
+    name = serializers.CharField()
+    reason = serializers.CharField(allow_null=True, help_text="A default queue's routing reason.")
+    guidelines = serializers.CharField(help_text="Markdown.")
+    annotations_per_item = serializers.IntegerField()
+    min_item_agreement = serializers.FloatField()
+    min_alpha = serializers.FloatField()
+    claim_timeout_minutes = serializers.IntegerField()
+    questions = QuestionSerializer(many=True)  # as created (choices / min, max by type)
+    progress = inline_serializer(
+        "QueueProgress",
+        {
+            "open": serializers.IntegerField(),
+            "complete": serializers.IntegerField(),
+            "discarded": serializers.IntegerField(),
+            "annotations_per_item": serializers.IntegerField(),
+        },
+    )
+
+
 class QueueListCreateApi(ReviewApiView):
     class QueueCreateInputSerializer(serializers.Serializer):
         project = serializers.SlugField()
@@ -126,7 +154,27 @@ class QueueListCreateApi(ReviewApiView):
                 raise ValidationError("Question keys must be distinct.")
             return questions
 
-    @extend_schema(operation_id="queues_list", responses={200: dict})
+    @extend_schema_serializer(component_name="QueueList")
+    class OutputSerializer(serializers.Serializer):
+        queues = inline_serializer(
+            "QueueSummary",
+            {
+                "id": serializers.IntegerField(),
+                "project": serializers.SlugField(),
+                "name": serializers.CharField(),
+                "reason": serializers.CharField(allow_null=True),
+                "items": serializers.IntegerField(),
+                "complete": serializers.IntegerField(),
+                "mine": serializers.IntegerField(help_text="Items the caller answered."),
+            },
+            many=True,
+        )
+
+    @extend_schema(
+        operation_id="queues_list",
+        responses={200: OutputSerializer, **error_responses()},
+        parameters=[RETRY_AFTER],
+    )
     def get(self, request: Request) -> Response:
         queues = selectors.queues_with_progress(request.user)
         return Response(
@@ -146,7 +194,16 @@ class QueueListCreateApi(ReviewApiView):
             }
         )
 
-    @extend_schema(request=QueueCreateInputSerializer, responses={201: dict})
+    @extend_schema(
+        request=QueueCreateInputSerializer,
+        responses={
+            201: QueueOutputSerializer,
+            **error_responses(
+                400, 403, 404, described={404: "No such project, or the caller is not its lead."}
+            ),
+        },
+        parameters=[RETRY_AFTER],
+    )
     def post(self, request: Request) -> Response:
         data = self._valid(request.data)
         project = access_project(request.user, data.pop("project"), selectors.LEAD_ROLES)
@@ -187,7 +244,35 @@ class QueueDetailApi(ReviewApiView):
             "progress": selectors.queue_progress(queue),
         }
 
-    @extend_schema(responses={200: dict})
+    @extend_schema_serializer(component_name="QueueDetail")
+    class OutputSerializer(QueueOutputSerializer):
+        agreement = serializers.DictField(
+            child=inline_serializer(
+                "QuestionAgreement",
+                {
+                    "alpha": serializers.FloatField(allow_null=True),
+                    "level": serializers.CharField(),
+                    "items": serializers.IntegerField(),
+                    "undefined_reason": serializers.CharField(allow_null=True),
+                },
+            ),
+            help_text="Per question key; empty until the first recomputation.",
+        )
+        agreement_computed_at = serializers.DateTimeField(allow_null=True)
+        gate = serializers.DictField(
+            child=serializers.IntegerField(),
+            required=False,
+            help_text="Items per gate outcome, once agreement was computed.",
+        )
+        annotators = serializers.DictField(
+            child=serializers.DictField(child=serializers.JSONField()),
+            required=False,
+            help_text="Leads only: quality per annotator, by username.",
+        )
+
+    @extend_schema(
+        responses={200: OutputSerializer, **error_responses(404)}, parameters=[RETRY_AFTER]
+    )
     def get(self, request: Request, queue_id: int) -> Response:
         queue = selectors.access_queue(request.user, queue_id)
         snapshot = selectors.latest_agreement(queue)
@@ -248,7 +333,21 @@ class QueueItemsApi(ReviewApiView):
     class ItemsAddInputSerializer(serializers.Serializer):
         items = serializers.ListField(child=serializers.DictField(), min_length=1, max_length=1000)
 
-    @extend_schema(request=ItemsAddInputSerializer, responses={201: dict})
+    @extend_schema(
+        request=ItemsAddInputSerializer,
+        responses={
+            201: inline_serializer(
+                "ItemsAdded",
+                {
+                    "ids": serializers.ListField(
+                        child=serializers.IntegerField(), help_text="The new items' ids, in order."
+                    )
+                },
+            ),
+            **error_responses(400, 403, 404, described={404: "No such queue led by the caller."}),
+        },
+        parameters=[RETRY_AFTER],
+    )
     def post(self, request: Request, queue_id: int) -> Response:
         queue = selectors.access_queue(request.user, queue_id, lead=True)
         outer = self.ItemsAddInputSerializer(data=request.data)
@@ -311,7 +410,49 @@ def _claim_body(assignment, queue) -> dict:  # noqa: ANN001
 
 
 class QueueNextApi(ReviewApiView):
-    @extend_schema(request=None, responses={200: dict, 204: None})
+    @extend_schema_serializer(component_name="Claim")
+    class OutputSerializer(serializers.Serializer):
+        item = inline_serializer(
+            "ItemForReview",
+            {
+                "id": serializers.IntegerField(),
+                "reason": serializers.CharField(),
+                "reason_text": serializers.CharField(),
+                "prompt": serializers.ListField(
+                    child=serializers.DictField(child=serializers.JSONField()),
+                    help_text="Chat messages [{role, content}].",
+                ),
+                "responses": inline_serializer(
+                    "ItemResponse",
+                    {"side": serializers.CharField(), "text": serializers.CharField()},
+                    many=True,
+                ),
+                "diff": serializers.ListField(
+                    child=serializers.ListField(child=serializers.CharField()),
+                    allow_null=True,
+                    help_text="For an edit: [operation, words] pairs.",
+                ),
+                "claim": serializers.CharField(allow_null=True),
+                "detail": serializers.DictField(child=serializers.JSONField()),
+            },
+        )
+        claim = inline_serializer(
+            "ClaimState",
+            {
+                "expires_at": serializers.DateTimeField(),
+                "presentation": serializers.DictField(child=serializers.JSONField()),
+            },
+        )
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: OutputSerializer,
+            204: OpenApiResponse(description="Nothing left for the caller in this queue."),
+            **error_responses(403, 404),
+        },
+        parameters=[RETRY_AFTER],
+    )
     def post(self, request: Request, queue_id: int) -> Response:
         queue = selectors.access_queue(request.user, queue_id)
         assignment = claims.item_claim_next(queue=queue, user=request.user)
@@ -329,7 +470,30 @@ class AnnotationCreateApi(ReviewApiView):
             required=False, min_value=0, max_value=MAX_SECONDS_SPENT, allow_null=True
         )
 
-    @extend_schema(request=AnnotationInputSerializer, responses={201: dict, 400: dict, 409: dict})
+    @extend_schema(
+        request=AnnotationInputSerializer,
+        responses={
+            201: inline_serializer(
+                "Annotation",
+                {
+                    "id": serializers.IntegerField(),
+                    "item": serializers.IntegerField(),
+                    "answers": serializers.DictField(child=serializers.JSONField()),
+                },
+            ),
+            **error_responses(
+                400,
+                403,
+                404,
+                409,
+                described={
+                    400: "A bad answer: errors names each question.",
+                    409: "Already answered by the caller, or the item needs no more answers.",
+                },
+            ),
+        },
+        parameters=[RETRY_AFTER],
+    )
     def post(self, request: Request, queue_id: int, item_id: int) -> Response:
         queue = selectors.access_queue(request.user, queue_id)
         item = selectors.access_item(queue, item_id)
@@ -353,7 +517,14 @@ class AnnotationCreateApi(ReviewApiView):
 
 
 class ItemSkipApi(ReviewApiView):
-    @extend_schema(request=None, responses={200: dict, 409: dict})
+    @extend_schema(
+        request=None,
+        responses={
+            200: inline_serializer("Skipped", {"skipped": serializers.IntegerField()}),
+            **error_responses(403, 404, 409, described={409: "The caller already answered it."}),
+        },
+        parameters=[RETRY_AFTER],
+    )
     def post(self, request: Request, queue_id: int, item_id: int) -> Response:
         queue = selectors.access_queue(request.user, queue_id)
         item = selectors.access_item(queue, item_id)
@@ -373,7 +544,20 @@ class AdjudicationApi(ReviewApiView):
             required=False, allow_blank=True, max_length=services.MAX_ADJUDICATION_NOTE
         )
 
-    @extend_schema(request=AdjudicationInputSerializer, responses={201: dict})
+    @extend_schema(
+        request=AdjudicationInputSerializer,
+        responses={
+            201: inline_serializer(
+                "AdjudicationResult",
+                {
+                    "item": serializers.IntegerField(),
+                    "decision": serializers.ChoiceField(choices=Adjudication.Decision.choices),
+                },
+            ),
+            **error_responses(400, 403, 404),
+        },
+        parameters=[RETRY_AFTER],
+    )
     def post(self, request: Request, queue_id: int, item_id: int) -> Response:
         queue = selectors.access_queue(request.user, queue_id, lead=True)
         item = selectors.access_item(queue, item_id)
@@ -391,7 +575,20 @@ class GoldApi(ReviewApiView):
     class GoldInputSerializer(serializers.Serializer):
         answers = serializers.DictField()
 
-    @extend_schema(request=GoldInputSerializer, responses={200: dict})
+    @extend_schema(
+        request=GoldInputSerializer,
+        responses={
+            200: inline_serializer(
+                "GoldResult",
+                {
+                    "item": serializers.IntegerField(),
+                    "gold_answers": serializers.DictField(child=serializers.JSONField()),
+                },
+            ),
+            **error_responses(400, 403, 404),
+        },
+        parameters=[RETRY_AFTER],
+    )
     def post(self, request: Request, queue_id: int, item_id: int) -> Response:
         queue = selectors.access_queue(request.user, queue_id, lead=True)
         item = selectors.access_item(queue, item_id)
@@ -421,7 +618,17 @@ class HeldOutApi(ReviewApiView):
                 raise ValidationError({"item_ids": "Give either item_ids or share."})
             return data
 
-    @extend_schema(request=HeldOutInputSerializer, responses={200: dict})
+    @extend_schema(
+        request=HeldOutInputSerializer,
+        responses={
+            200: inline_serializer(
+                "HeldOutResult",
+                {"held_out": serializers.IntegerField(help_text="Items now held out.")},
+            ),
+            **error_responses(400, 403, 404),
+        },
+        parameters=[RETRY_AFTER],
+    )
     def post(self, request: Request, queue_id: int) -> Response:
         queue = selectors.access_queue(request.user, queue_id, lead=True)
         serializer = self.HeldOutInputSerializer(data=request.data)
