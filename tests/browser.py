@@ -6,10 +6,11 @@ Loaded as a plugin by tests/conftest.py, so the `browser` fixture is there for e
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db import connections
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, sync_playwright
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -36,9 +37,38 @@ def browser(monkeypatch):
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
         )
+        policy_errors = _watch_policy_errors(browser)
         yield browser
         browser.close()
         # ORM calls made while Playwright's loop runs get a connection of their own (Django
         # keeps connections per async context), which pytest-django never sees: close it
         # while still in that context, or PostgreSQL cannot drop the test database.
         connections.close_all()
+    # Chromium reports what the Content-Security-Policy or Permissions-Policy refused on the
+    # console: a page that needs an inline script or style, or a foreign image, fails here.
+    assert not policy_errors, policy_errors
+
+
+def _watch_policy_errors(browser: Browser) -> list[str]:
+    """Collect policy errors of every context and page made from `browser`.
+
+    The list is also `browser.policy_errors`: a test that provokes one on purpose clears it.
+    """
+    errors: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error" and (
+            "Content Security Policy" in message.text or "Permissions-Policy" in message.text
+        ):
+            errors.append(message.text)
+
+    def new_context(**options: Any) -> BrowserContext:
+        context = make_context(**options)
+        context.on("console", on_console)
+        return context
+
+    make_context = browser.new_context
+    browser.new_context = new_context  # type: ignore[method-assign]
+    browser.new_page = lambda **options: new_context(**options).new_page()  # type: ignore[method-assign]
+    browser.policy_errors = errors  # type: ignore[attr-defined]
+    return errors

@@ -72,6 +72,17 @@ class RedisServer:
             self.process = None
 
 
+@pytest.fixture(autouse=True)
+def _private_cache(settings, request) -> None:
+    """Failure counters of one test never lock out another, whatever cache the run uses."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": request.node.nodeid,
+        }
+    }
+
+
 @pytest.fixture
 def redis_server(settings, tmp_path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path)
@@ -454,3 +465,53 @@ def test_no_template_carries_inline_script_or_style():
         for match in pattern.finditer(text)
     ]
     assert not found, found
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_every_page_works_in_a_browser_under_the_policy(
+    live_server, browser, project, carol, django_user_model
+):
+    """The browser fixture fails the test on any CSP or Permissions-Policy console error."""
+    from playwright.sync_api import expect
+
+    from tests.review.conftest import make_items
+
+    queue = Queue.objects.create(project=project, name="Q", annotations_per_item=1)
+    queue.members.add(carol)
+    make_items(queue, 2)
+    django_user_model.objects.create_superuser(username="root", password="pw-root")
+    context = browser.new_context()
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+
+    def log_in(username: str) -> None:
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Password").fill(f"pw-{username}")
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(re.compile(r"/review/$"))
+
+    log_in("carol")
+    for path in ["/review/", f"/review/q/{queue.pk}/", f"/review/q/{queue.pk}/overview"]:
+        page.goto(f"{live_server.url}{path}")
+        page.wait_for_load_state("load")
+    page.goto(f"{live_server.url}/review/q/{queue.pk}/agreement")
+    page.goto(f"{live_server.url}/exports/")
+    page.get_by_role("button", name="Log out").click()
+    log_in("root")
+    page.goto(f"{live_server.url}/admin/review/queue/")
+    expect(page.locator("#result_list")).to_be_visible()
+    page.goto(f"{live_server.url}/api/docs/")
+    expect(page.locator(".opblock").first).to_be_visible()
+    assert browser.policy_errors == []
+
+    # The watch works: a foreign image and an inline style on a page are refused and reported.
+    page.goto(f"{live_server.url}/review/")
+    page.evaluate(
+        """document.body.insertAdjacentHTML('beforeend',
+           '<img src="https://example.com/pixel.png"><p style="color: red">x</p>')"""
+    )
+    wait_until(lambda: len(browser.policy_errors) >= 2, timeout=10, what="CSP reports")
+    assert any("example.com" in error for error in browser.policy_errors)
+    browser.policy_errors.clear()
