@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -71,13 +72,24 @@ def test_seed_demo_rejects_a_negative_session_count():
     assert not Project.objects.exists()
 
 
-def test_check_deploy_is_clean_under_production_settings():
-    env = {
-        **os.environ,
-        "DEBUG": "0",
-        "SECRET_KEY": "x" * 20 + "production-secret-from-the-environment-1234567890",
-        "ALLOWED_HOSTS": "gleaner.example.com",
-    }
+PRODUCTION_ENV = {
+    "DEBUG": "0",
+    "SECRET_KEY": "x" * 20 + "production-secret-from-the-environment-1234567890",
+    "ALLOWED_HOSTS": "gleaner.example.com",
+}
+
+
+@pytest.mark.parametrize(
+    "services",
+    [
+        {},
+        # The production shape: PostgreSQL through the pool, Redis cache (neither is reached).
+        {"DATABASE_URL": "postgres://u:p@db.invalid:5432/gleaner", "REDIS_URL": "redis://r:6379/0"},
+    ],
+    ids=["defaults", "postgres-redis"],
+)
+def test_check_deploy_is_clean_under_production_settings(services):
+    env = {**os.environ, **PRODUCTION_ENV, **services}
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
@@ -87,6 +99,33 @@ def test_check_deploy_is_clean_under_production_settings():
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_production_settings_pool_connections_and_send_the_browser_policy():
+    script = (
+        "import json; from django.conf import settings as s; d = s.DATABASES['default']; "
+        "print(json.dumps([d['OPTIONS']['pool'], d['CONN_MAX_AGE'], s.SECURE_CSP, s.MIDDLEWARE]))"
+    )
+    env = {
+        **os.environ,
+        **PRODUCTION_ENV,
+        "DATABASE_URL": "postgres://u:p@db.invalid:5432/gleaner",
+        "DB_POOL_MAX": "6",
+        "DB_POOL_TIMEOUT": "3",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "--no-imports", "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    pool, conn_max_age, csp, middleware = json.loads(result.stdout.strip().splitlines()[-1])
+    assert pool == {"min_size": 1, "max_size": 6, "timeout": 3} and conn_max_age == 0
+    assert csp["script-src"] == ["'self'"] and csp["img-src"] == ["'self'", "data:"]
+    assert "config.middleware.ServiceUnavailableMiddleware" in middleware
 
 
 def test_production_settings_refuse_to_start_without_secret_key():
