@@ -172,7 +172,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(envint("GLEANER_DERIVE_SWEEP_SECONDS", "60")),
     },
     "reap-expired-claims": {"task": "review.tasks.reap_expired_claims", "schedule": 60.0},
-    "resume-stale-exports": {"task": "exports.tasks.resume_stale_exports", "schedule": 120.0},
+    # Exports of a dead worker, or queued while Redis was down (exports/services.py).
+    "resume-stale-exports": {
+        "task": "exports.tasks.resume_stale_exports",
+        "schedule": float(envint("GLEANER_EXPORT_SWEEP_SECONDS", "15")),
+    },
 }
 # A burst of events for one session inside this window causes one derivation.
 GLEANER_DERIVE_DEBOUNCE_SECONDS = envint("GLEANER_DERIVE_DEBOUNCE_SECONDS", "5")

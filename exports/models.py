@@ -49,6 +49,10 @@ class ExportJob(models.Model):
         null=True, blank=True, help_text="Bumped while building; a stale one means a dead worker."
     )
     finished_at = models.DateTimeField(null=True, blank=True)
+    enqueued_at = models.DateTimeField(
+        default=timezone.now,
+        help_text="Last handed to the broker; the sweep hands over again a job queued too long.",
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -58,6 +62,11 @@ class ExportJob(models.Model):
                 fields=["heartbeat_at"],
                 condition=Q(status="running"),
                 name="export_running_by_heartbeat",
+            ),
+            models.Index(
+                fields=["enqueued_at"],
+                condition=Q(status="queued"),
+                name="export_queued_by_enqueued",
             ),
         ]
 

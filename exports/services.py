@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -14,7 +16,7 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
@@ -25,9 +27,22 @@ from exports.writers import JsonlWriter, ParquetWriter
 from feedback.models import Project, RoutingPolicy
 
 logger = logging.getLogger(__name__)
-STALE_AFTER = timedelta(minutes=5)
+# A building worker bumps heartbeat_at at least this often (between queries and while
+# writing rows); a job whose heartbeat is STALE_AFTER old has lost its worker and may be
+# taken over. Four missed beats, so a slow query is not mistaken for a dead worker, and a
+# killed worker's job runs again within a minute.
+HEARTBEAT_EVERY = timedelta(seconds=10)
+STALE_AFTER = 4 * HEARTBEAT_EVERY
+# A queued job nobody claimed this long after it was handed to the broker (the broker was
+# down, or the message was lost) is handed over again by the sweep.
+UNCLAIMED_AFTER = timedelta(seconds=60)
 MAX_ATTEMPTS = 3
 PROGRESS_EVERY = 5000
+FINISHED = (ExportJob.Status.DONE, ExportJob.Status.FAILED)
+
+
+class ExportTakenOver(Exception):
+    """Another worker claimed this job (its heartbeat looked stale): stop building it."""
 
 
 def export_job_create(
@@ -39,7 +54,12 @@ def export_job_create(
     style: str = ExportJob.Style.STANDARD,
     filters: selectors.ExportFilters,
 ) -> ExportJob:
-    """Queue an export; the build starts on a worker once this commits."""
+    """Queue an export; the build starts on a worker once this commits.
+
+    The job is committed whatever the broker does: if it cannot take the task (Redis is
+    down), that is logged and `exports_resume_stale` hands the job over again once it has
+    waited UNCLAIMED_AFTER. So the job exists and will run: the caller answers as usual."""
+    now = timezone.now()
     job = ExportJob.objects.create(
         project=project,
         created_by=created_by,
@@ -47,20 +67,33 @@ def export_job_create(
         file_format=file_format,
         style=style,
         filters=filters.as_json(),
+        created_at=now,
+        enqueued_at=now,
     )
     transaction.on_commit(partial(_enqueue, job.pk))
     return job
 
 
-def _enqueue(job_id: int) -> None:
+def _enqueue(job_id: int) -> bool:
+    """Hand the job to the broker. Never raises: runs after the commit, where an error
+    would turn a stored job into a failed request; the sweep retries it instead."""
     from exports.tasks import build_export
 
-    build_export.delay(job_id)
+    try:
+        build_export.delay(job_id)
+    except Exception:
+        logger.exception("Export %s not queued (broker unavailable); the sweep retries", job_id)
+        return False
+    return True
 
 
 def export_claim(*, job_id: int, now: datetime | None = None) -> ExportJob | None:
     """Take the job for building: queued, or running with a stale heartbeat (its worker
-    died). A conditional UPDATE that only one worker can win; None if already taken."""
+    died: take it over). A conditional UPDATE that only one worker can win (on
+    PostgreSQL a second claimer waits for the first's row lock, then finds the heartbeat
+    fresh); None if the job is taken, finished or out of attempts. The new `attempts` is
+    the claim's token: the builder that holds it is the only one whose heartbeats and
+    finish count (see `_Lease`)."""
     now = now or timezone.now()
     won = ExportJob.objects.filter(
         Q(status=ExportJob.Status.QUEUED)
@@ -79,83 +112,163 @@ def export_claim(*, job_id: int, now: datetime | None = None) -> ExportJob | Non
     return ExportJob.objects.select_related("project").get(pk=job_id)
 
 
+def export_takeover_at(
+    *, job_id: int, seen_heartbeat: datetime | None = None
+) -> tuple[datetime, datetime] | None:
+    """For a running job another worker holds: when to try to take it over (just after
+    its heartbeat goes stale) and the heartbeat seen now. None when there is nothing to
+    wait for: the job is not running, is out of attempts, or its heartbeat has moved
+    since `seen_heartbeat` (its worker is alive)."""
+    heartbeat = (
+        ExportJob.objects.filter(
+            pk=job_id, status=ExportJob.Status.RUNNING, attempts__lt=MAX_ATTEMPTS
+        )
+        .values_list("heartbeat_at", flat=True)
+        .first()
+    )
+    if heartbeat is None or (seen_heartbeat is not None and heartbeat != seen_heartbeat):
+        return None
+    return heartbeat + STALE_AFTER + timedelta(seconds=1), heartbeat
+
+
+class _Lease:
+    """A builder's hold on its job, identified by the claim's `attempts`. `beat()` bumps
+    the heartbeat (at most every HEARTBEAT_EVERY unless forced) only while the job is
+    still this claim's, and raises ExportTakenOver once another worker has claimed it."""
+
+    def __init__(self, job: ExportJob) -> None:
+        self.job_id, self.attempt = job.pk, job.attempts
+        self._last = time.monotonic()
+
+    def _mine(self) -> QuerySet[ExportJob]:
+        return ExportJob.objects.filter(pk=self.job_id, attempts=self.attempt).exclude(
+            status__in=FINISHED
+        )
+
+    def due(self) -> bool:
+        return time.monotonic() - self._last >= HEARTBEAT_EVERY.total_seconds()
+
+    def beat(self, *, force: bool = False, **fields: object) -> None:
+        if not (force or fields or self.due()):
+            return
+        if not self._mine().update(heartbeat_at=timezone.now(), **fields):
+            raise ExportTakenOver(self.job_id)
+        self._last = time.monotonic()
+
+    def finish(self, **fields: object) -> None:
+        if not self._mine().update(**fields):
+            raise ExportTakenOver(self.job_id)
+
+
 def export_build(
     *, job: ExportJob, on_progress: Callable[[float, int], None] | None = None
 ) -> ExportJob:
     """Write the job's files (train split, eval split, sidecars, manifest, dataset card)
     under MEDIA_ROOT, streaming rows from a server-side cursor. Same data and filters give
-    byte-identical data files."""
+    byte-identical data files.
+
+    Heartbeats between queries and while writing; raises ExportTakenOver (leaving the
+    job to the worker that took it) once the job is no longer this claim's. Files are
+    written to a folder of this attempt and moved into place only at the end, so a
+    builder that was taken over never writes into the files of the one that took over."""
+    lease = _Lease(job)
     project = job.project
     policy, _ = RoutingPolicy.objects.get_or_create(project=project)
     filters = selectors.parse_filters(job.filters, project=project)
     querysets = selectors.split_querysets(project, job.format, filters, policy)
     review_pairs = selectors.review_pair_querysets(project, job.format, filters)
     as_of = selectors.as_of_for(querysets, filters, review_pairs)
-    totals = {split: qs.count() + review_pairs[split].count() for split, qs in querysets.items()}
+    lease.beat()
+    totals = {}
+    for split, qs in querysets.items():
+        totals[split] = qs.count() + review_pairs[split].count()
+        lease.beat()
     expected = max(1, sum(totals.values()))
     directory = Path(settings.MEDIA_ROOT) / job.directory
-    directory.mkdir(parents=True, exist_ok=True)
+    staging = directory / f".attempt-{job.attempts}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    policy_used = {k: v for k, v in model_to_dict(policy).items() if k not in ("id", "project")}
 
-    done = 0
-    files, by_source, rows_per_split = [], {}, {}
-    for split, queryset in querysets.items():
-        name = f"{split}.{job.file_format}"
-        writer = _writer(job, directory / name, split)
-        sources: Counter[str] = Counter()
-        rows = chain(
-            selectors.label_rows(queryset),
-            selectors.review_pair_rows(review_pairs[split], weight=policy.weight_review),
-        )
-        for label in rows:
-            weight = _weight(label, as_of, policy)
-            for row in rows_for(job.format, job.style, label, weight):
-                writer.write(row)
-                sources[label.source] += 1
-            done += 1
-            if done % PROGRESS_EVERY == 0:
-                _progress(job, done / expected, writer.rows, on_progress)
-        digests = writer.close()
-        rows_per_split[split] = writer.rows
-        by_source[split] = dict(sorted(sources.items()))
-        for filename, digest in digests.items():
-            path = directory / filename
-            files.append(
-                {
-                    "name": filename,
-                    "split": split,
-                    "role": "meta" if filename.endswith(".meta.jsonl") else "data",
-                    "rows": writer.rows,
-                    "bytes": path.stat().st_size,
-                    "sha256": digest,
-                }
+    try:
+        done = 0
+        files, by_source, rows_per_split = [], {}, {}
+        for split, queryset in querysets.items():
+            name = f"{split}.{job.file_format}"
+            writer = _writer(job, staging / name, split)
+            sources: Counter[str] = Counter()
+            rows = chain(
+                selectors.label_rows(queryset),
+                selectors.review_pair_rows(review_pairs[split], weight=policy.weight_review),
             )
+            for label in rows:
+                weight = _weight(label, as_of, policy)
+                for row in rows_for(job.format, job.style, label, weight):
+                    writer.write(row)
+                    sources[label.source] += 1
+                done += 1
+                if done % PROGRESS_EVERY == 0 or lease.due():
+                    fraction = done / expected
+                    lease.beat(progress=round(min(fraction, 0.99), 4), rows=writer.rows)
+                    if on_progress is not None and done % PROGRESS_EVERY == 0:
+                        on_progress(fraction, writer.rows)
+            digests = writer.close()
+            rows_per_split[split] = writer.rows
+            by_source[split] = dict(sorted(sources.items()))
+            for filename, digest in digests.items():
+                path = staging / filename
+                files.append(
+                    {
+                        "name": filename,
+                        "split": split,
+                        "role": "meta" if filename.endswith(".meta.jsonl") else "data",
+                        "rows": writer.rows,
+                        "bytes": path.stat().st_size,
+                        "sha256": digest,
+                    }
+                )
+            lease.beat()
 
-    manifest = {
-        "export_id": job.pk,
-        "project": project.slug,
-        "format": job.format,
-        "file_format": job.file_format,
-        "style": job.style,
-        "filters": filters.as_json(),
-        "as_of": as_of.isoformat() if as_of else None,
-        "policy": {k: v for k, v in model_to_dict(policy).items() if k not in ("id", "project")},
-        "rows": rows_per_split,
-        "labels": totals,
-        "counts_by_source": by_source,
-        "excluded": selectors.exclusion_counts(project, job.format, filters, policy),
-        "files": files,
-        "weight": "0.5 ** (age_days / half_life_days) * source weight, age from as_of",
-        "built_at": timezone.now().isoformat(),
-    }
-    (directory / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
-    (directory / "README.md").write_text(dataset_card(manifest))
+        manifest = {
+            "export_id": job.pk,
+            "project": project.slug,
+            "format": job.format,
+            "file_format": job.file_format,
+            "style": job.style,
+            "filters": filters.as_json(),
+            "as_of": as_of.isoformat() if as_of else None,
+            "policy": policy_used,
+            "rows": rows_per_split,
+            "labels": totals,
+            "counts_by_source": by_source,
+            "excluded": selectors.exclusion_counts(project, job.format, filters, policy),
+            "files": files,
+            "weight": "0.5 ** (age_days / half_life_days) * source weight, age from as_of",
+            "built_at": timezone.now().isoformat(),
+        }
+        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        (staging / "README.md").write_text(dataset_card(manifest))
+        lease.beat(force=True)  # still ours: only now replace what is in place
+    except ExportTakenOver:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    for path in staging.iterdir():
+        path.replace(directory / path.name)
+    staging.rmdir()
     job.manifest = manifest
     job.rows = rows_per_split["train"]
     job.status = ExportJob.Status.DONE
     job.progress = 1.0
     job.finished_at = timezone.now()
     job.error = ""
-    job.save(update_fields=["manifest", "rows", "status", "progress", "finished_at", "error"])
+    lease.finish(
+        manifest=job.manifest,
+        rows=job.rows,
+        status=job.status,
+        progress=job.progress,
+        finished_at=job.finished_at,
+        error=job.error,
+    )
     return job
 
 
@@ -171,39 +284,39 @@ def _weight(label, as_of: datetime | None, policy: RoutingPolicy) -> float:  # n
     return round(label.weight * 0.5 ** (age_days / policy.half_life_days), 6)
 
 
-def _progress(
-    job: ExportJob, fraction: float, rows: int, on_progress: Callable[[float, int], None] | None
-) -> None:
-    now = timezone.now()
-    ExportJob.objects.filter(pk=job.pk).update(
-        progress=round(min(fraction, 0.99), 4), heartbeat_at=now, rows=rows
-    )
-    if on_progress is not None:
-        on_progress(fraction, rows)
-
-
-def export_fail(*, job_id: int, error: str) -> None:
-    ExportJob.objects.filter(pk=job_id).update(
-        status=ExportJob.Status.FAILED, error=error[:5000], finished_at=timezone.now()
-    )
+def export_fail(*, job_id: int, error: str, attempt: int | None = None) -> None:
+    """Mark the job failed; with `attempt`, only if that claim still holds it (a builder
+    that was taken over must not fail the job another worker is building)."""
+    jobs = ExportJob.objects.filter(pk=job_id).exclude(status__in=FINISHED)
+    if attempt is not None:
+        jobs = jobs.filter(attempts=attempt)
+    jobs.update(status=ExportJob.Status.FAILED, error=error[:5000], finished_at=timezone.now())
 
 
 def exports_resume_stale(*, now: datetime | None = None) -> list[int]:
-    """Jobs left 'running' by a dead worker: requeue them (or fail them after
-    MAX_ATTEMPTS). Returns the ids requeued."""
+    """The sweep (every few seconds, on beat). Hands the broker again the jobs nobody is
+    building: running ones whose heartbeat is stale (their worker died), and queued ones
+    not claimed UNCLAIMED_AFTER after they were last handed over (the broker was down or
+    lost the message). A running job out of attempts is failed instead. Each job is taken
+    by a conditional UPDATE of `enqueued_at`, so concurrent sweeps hand it over once.
+    Returns the ids handed over."""
     now = now or timezone.now()
-    stale = ExportJob.objects.filter(
-        status=ExportJob.Status.RUNNING, heartbeat_at__lt=now - STALE_AFTER
-    )
-    stale.filter(attempts__gte=MAX_ATTEMPTS).update(
+    stale = Q(status=ExportJob.Status.RUNNING, heartbeat_at__lt=now - STALE_AFTER)
+    ExportJob.objects.filter(stale, attempts__gte=MAX_ATTEMPTS).update(
         status=ExportJob.Status.FAILED,
         error=f"The worker stopped {MAX_ATTEMPTS} times while building this export.",
         finished_at=now,
     )
-    ids = list(stale.filter(attempts__lt=MAX_ATTEMPTS).values_list("pk", flat=True))
-    for job_id in ids:
-        _enqueue(job_id)
-    return ids
+    unclaimed = Q(status=ExportJob.Status.QUEUED, enqueued_at__lt=now - UNCLAIMED_AFTER)
+    # A stale job is handed over at most once per STALE_AFTER, however often this runs.
+    stale &= Q(enqueued_at__lt=now - STALE_AFTER)
+    candidates = ExportJob.objects.filter(stale | unclaimed).order_by("pk")
+    handed_over = []
+    for job_id, enqueued_at in candidates.values_list("pk", "enqueued_at")[:500]:
+        won = ExportJob.objects.filter(pk=job_id, enqueued_at=enqueued_at).update(enqueued_at=now)
+        if won and _enqueue(job_id):
+            handed_over.append(job_id)
+    return handed_over
 
 
 def dataset_card(manifest: dict) -> str:

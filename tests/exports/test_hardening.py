@@ -4,21 +4,30 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+import os
+import signal
+import threading
+import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection, transaction
 from django.test import Client
+from django.utils import timezone
 from hypothesis import HealthCheck, event, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from exports import selectors
+from config.celery import app
+from exports import selectors, services
 from exports.models import ExportJob
 from exports.tasks import build_export
 from feedback import services as feedback_services
 from feedback.models import Membership
 from tests.conftest import token_client
+from tests.worker import free_port, use_broker, wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -385,3 +394,241 @@ def test_export_command_accepts_year_1_and_year_9999(world, project, tmp_path):
         *("--since", "0001-01-01", "--until", "9999-12-31"),
     )
     assert len(out.read_text().splitlines()) == 3
+
+
+# Redis down while an export is created ----------------------------------------------------
+
+
+@pytest.fixture
+def broker_down():
+    """Celery publishes to a port where nothing listens: every enqueue really fails."""
+    with use_broker(f"redis://127.0.0.1:{free_port()}/0"):
+        yield
+
+
+def test_export_created_while_the_broker_is_down_is_accepted_and_the_sweep_hands_it_over(
+    project, mel, caplog, django_capture_on_commit_callbacks, settings
+):
+    down = f"redis://127.0.0.1:{free_port()}/0"
+    with use_broker(down), django_capture_on_commit_callbacks(execute=True):
+        response = post_body(mel, GOOD)
+    assert response.status_code == 202  # the job is stored and will run
+    job = ExportJob.objects.get(pk=response.json()["id"])
+    assert job.status == "queued"
+    assert f"Export {job.pk} not queued" in caplog.text
+    # Within the grace period the sweep leaves it to the broker; then it hands it over.
+    assert services.exports_resume_stale() == []
+    later = timezone.now() + services.UNCLAIMED_AFTER + timedelta(seconds=1)
+    assert services.exports_resume_stale(now=later) == [job.pk]
+    assert services.exports_resume_stale(now=later) == []  # once per grace period
+    if not settings.CELERY_TASK_ALWAYS_EAGER:  # with a broker, a worker builds it
+        assert build_export(job.pk) == "done"
+    job.refresh_from_db()
+    assert job.status == "done"
+
+
+def test_export_page_while_the_broker_is_down_still_redirects_to_the_job(
+    project, mel, broker_down, caplog, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = logged_in(mel).post("/exports/", PAGE_GOOD)
+    assert response.status_code == 302
+    job = ExportJob.objects.get()
+    assert response["Location"] == f"/exports/{job.pk}/"
+    assert job.status == "queued" and "not queued" in caplog.text
+
+
+def test_sweep_leaves_recently_handed_over_and_running_jobs_alone(project):
+    now = timezone.now()
+    queued = ExportJob.objects.create(project=project, format="dpo", file_format="jsonl")
+    running = ExportJob.objects.create(
+        project=project, format="dpo", file_format="jsonl", status="running", heartbeat_at=now
+    )
+    assert services.exports_resume_stale(now=now + services.UNCLAIMED_AFTER / 2) == []
+    later = now + services.UNCLAIMED_AFTER + timedelta(seconds=1)
+    ExportJob.objects.filter(pk=running.pk).update(heartbeat_at=later)  # still beating
+    assert services.exports_resume_stale(now=later) == [queued.pk]
+
+
+# A dead worker's job is taken over quickly ------------------------------------------------
+
+
+def claimed(project) -> ExportJob:
+    job = ExportJob.objects.create(project=project, format="dpo", file_format="jsonl")
+    taken = services.export_claim(job_id=job.pk)
+    assert taken is not None and taken.attempts == 1
+    return taken
+
+
+def test_recovery_bound_is_under_a_minute():
+    assert services.STALE_AFTER >= 3 * services.HEARTBEAT_EVERY  # a few missed beats
+    assert services.STALE_AFTER + timedelta(seconds=1) <= timedelta(minutes=1)
+
+
+def test_job_with_a_stale_heartbeat_is_taken_over_and_a_fresh_one_is_not(project):
+    job = claimed(project)
+    beat = job.heartbeat_at
+    fresh = beat + services.STALE_AFTER - timedelta(seconds=1)
+    assert services.export_claim(job_id=job.pk, now=fresh) is None
+    stale = beat + services.STALE_AFTER + timedelta(seconds=1)
+    taken = services.export_claim(job_id=job.pk, now=stale)
+    assert taken is not None and taken.attempts == 2 and taken.heartbeat_at == stale
+    assert services.export_claim(job_id=job.pk, now=stale) is None  # now held by the taker
+
+
+def test_redelivered_task_waits_for_the_heartbeat_to_go_stale_unless_it_moves(project):
+    job = claimed(project)
+    beat = job.heartbeat_at
+    retry_at, seen = services.export_takeover_at(job_id=job.pk)
+    assert (retry_at, seen) == (beat + services.STALE_AFTER + timedelta(seconds=1), beat)
+    # Looking again: the same heartbeat (its worker died) means try again to take it over.
+    assert services.export_takeover_at(job_id=job.pk, seen_heartbeat=seen) is not None
+    # A heartbeat that moved means its worker is alive: nothing to wait for.
+    ExportJob.objects.filter(pk=job.pk).update(heartbeat_at=beat + timedelta(seconds=5))
+    assert services.export_takeover_at(job_id=job.pk, seen_heartbeat=seen) is None
+    ExportJob.objects.filter(pk=job.pk).update(status="done")
+    assert services.export_takeover_at(job_id=job.pk) is None
+
+
+def test_builder_that_was_taken_over_stops_and_leaves_the_job_to_the_taker(world, project, media):
+    old = claimed(project)
+    later = old.heartbeat_at + services.STALE_AFTER + timedelta(seconds=1)
+    new = services.export_claim(job_id=old.pk, now=later)
+    with pytest.raises(services.ExportTakenOver):
+        services.export_build(job=old)
+    services.export_fail(job_id=old.pk, error="old builder", attempt=old.attempts)
+    job = ExportJob.objects.get(pk=old.pk)
+    assert (job.status, job.attempts, job.error) == ("running", 2, "")
+    assert not (media / job.directory / "train.jsonl").exists()  # nothing moved in place
+    services.export_build(job=new)
+    job.refresh_from_db()
+    assert job.status == "done" and job.manifest["rows"]["train"] == 3
+    assert not [p.name for p in (media / job.directory).iterdir() if p.name.startswith(".")]
+
+
+def test_sweep_fails_a_job_whose_worker_died_too_often(project):
+    job = claimed(project)
+    ExportJob.objects.filter(pk=job.pk).update(attempts=services.MAX_ATTEMPTS)
+    later = job.heartbeat_at + services.STALE_AFTER + timedelta(seconds=1)
+    assert services.exports_resume_stale(now=later) == []
+    job.refresh_from_db()
+    assert job.status == "failed" and "stopped" in job.error
+    assert services.export_takeover_at(job_id=job.pk) is None
+
+
+def _waiting_on_locks() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_racing_to_take_over_a_stale_job_only_one_wins(project):
+    job = claimed(project)
+    later = job.heartbeat_at + services.STALE_AFTER + timedelta(seconds=1)
+    results: dict[str, ExportJob | None] = {}
+    first_took_it, release = threading.Event(), threading.Event()
+
+    def first() -> None:
+        try:
+            with transaction.atomic():  # holds the row lock until released
+                results["first"] = services.export_claim(job_id=job.pk, now=later)
+                first_took_it.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    def second() -> None:
+        try:
+            results["second"] = services.export_claim(job_id=job.pk, now=later)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    threads[0].start()
+    assert first_took_it.wait(30)
+    threads[1].start()
+    wait_until(_waiting_on_locks, what="the second claimer to wait for the first's row lock")
+    release.set()
+    for thread in threads:
+        thread.join(30)
+    assert results["first"] is not None and results["first"].attempts == 2
+    assert results["second"] is None  # re-checked the row after the lock: heartbeat fresh
+    assert ExportJob.objects.get(pk=job.pk).attempts == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_many_claimers_at_once_one_wins(project):
+    job = claimed(project)
+    later = job.heartbeat_at + services.STALE_AFTER + timedelta(seconds=1)
+    start = threading.Barrier(8)
+    won: list[bool] = []
+
+    def claim() -> None:
+        try:
+            start.wait(10)
+            won.append(services.export_claim(job_id=job.pk, now=later) is not None)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=claim) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(won) == [False] * 7 + [True]
+
+
+# End to end: kill -9 of the pool child building an export ---------------------------------
+
+
+def _children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_export_of_a_killed_pool_child_is_finished_by_a_new_one_within_the_bound(
+    start_worker, settings, world, mel
+):
+    import psycopg
+
+    app.control.purge()
+    worker = start_worker(settings.REDIS_URL, pool="prefork")
+    db = connection.settings_dict
+    # A lock on the labels table holds the build just after its claim: mid-build, for real.
+    blocker = psycopg.connect(
+        host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"], autocommit=False
+    )
+    try:
+        blocker.execute("LOCK TABLE feedback_label IN ACCESS EXCLUSIVE MODE")
+        response = token_client(mel).post("/api/v1/exports", GOOD, format="json")
+        assert response.status_code == 202
+        job_id = response.json()["id"]
+        wait_until(
+            lambda: ExportJob.objects.get(pk=job_id).status == "running" and _waiting_on_locks(),
+            what="the build to start and wait for the labels",
+        )
+        [child] = _children(worker.process.pid)
+        os.kill(child, signal.SIGKILL)
+        killed_at = time.monotonic()
+    finally:
+        blocker.rollback()
+        blocker.close()
+    bound = (services.STALE_AFTER + timedelta(seconds=20)).total_seconds()
+    job = wait_until(
+        lambda: (j := ExportJob.objects.get(pk=job_id)).status in ("done", "failed") and j,
+        timeout=bound,
+        what="a new pool child to take the export over and finish it",
+    )
+    recovery = time.monotonic() - killed_at
+    log = worker.log.read_text()
+    assert job.status == "done", log[-3000:]
+    assert job.attempts == 2 and job.manifest["rows"] == {"train": 3, "eval": 1}
+    assert "SIGKILL" in log or "signal 9" in log, log[-3000:]
+    print(f"export recovered {recovery:.1f} s after kill -9 of its pool child")

@@ -83,7 +83,13 @@ class Command(BaseCommand):
             status=ExportJob.Status.RUNNING,
             attempts=1,
         )
-        job = services.export_build(job=job, on_progress=self._bar)
+        try:
+            job = services.export_build(job=job, on_progress=self._bar)
+        except services.ExportTakenOver:
+            raise CommandError(
+                f"Export {job.pk} stalled past {services.STALE_AFTER} and a worker took it "
+                "over; follow it on the exports page."
+            ) from None
         self._bar(1.0, job.rows)
         sys.stderr.write("\n")
         directory = Path(settings.MEDIA_ROOT) / job.directory
