@@ -123,7 +123,7 @@ def loads_batch(body: bytes) -> Any:
     except ValueError as error:  # includes UnicodeDecodeError
         raise BodyInvalid("body", f"Request body is not valid JSON: {error}.") from None
     try:
-        text = body.decode()
+        text = body.decode(json.detect_encoding(body), "surrogatepass")  # as json.loads does
         start = _WHITESPACE.match(text).end()
         if not text.startswith("{", start):
             raise RecursionError
