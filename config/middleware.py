@@ -54,18 +54,23 @@ def unavailable_service(error: BaseException) -> str | None:
     cause = error.__cause__
     if isinstance(cause, psycopg_pool.PoolTimeout):
         return "database"
-    if isinstance(cause, psycopg.OperationalError | psycopg.InterfaceError):
-        # No SQLSTATE: the client library lost or never had a connection.
+    if isinstance(cause, psycopg.OperationalError):
+        # No SQLSTATE: the client library lost or never had a connection. (Deadlocks and
+        # cancelled statements are OperationalErrors too, with their own SQLSTATE: a 500.)
         sqlstate = cause.sqlstate
         if sqlstate is None or sqlstate.startswith("08") or sqlstate in _UNAVAILABLE_SQLSTATES:
             return "database"
+    if isinstance(cause, psycopg.InterfaceError) and "connection" in str(cause):
+        return "database"  # "the connection is closed/lost", not a misused cursor
     if isinstance(cause, sqlite3.OperationalError) and str(cause) in _SQLITE_UNAVAILABLE:
         return "database"
     return None
 
 
 def service_unavailable_response(request: HttpRequest, service: str) -> HttpResponse:
-    detail = f"The {service} is unavailable; nothing was stored. Retry in a few seconds."
+    # Not "nothing was stored": a connection lost during COMMIT leaves that unknown. Retrying
+    # is safe where it matters (ingestion deduplicates replayed events).
+    detail = f"The {service} is unavailable; the request was not completed. Retry shortly."
     if request.path.startswith("/api/"):
         response: HttpResponse = JsonResponse({"detail": detail}, status=503)
     else:

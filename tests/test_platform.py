@@ -14,7 +14,14 @@ from pathlib import Path
 
 import pytest
 import redis
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    DatabaseError,
+    OperationalError,
+    connection,
+    connections,
+    transaction,
+)
 from django.db.utils import load_backend
 from django.test import Client
 from hypothesis import HealthCheck, given
@@ -24,6 +31,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.request import Request
 from rest_framework.test import APIClient, APIRequestFactory
 
+from config.middleware import unavailable_service
 from feedback import services
 from feedback.models import Event
 from feedback.ratelimit import IngestKeyThrottle, ServiceUnavailable
@@ -197,15 +205,26 @@ def test_pages_and_api_answer_503_while_the_database_is_unreachable(alice, api_k
     assert not Event.objects.exists()
 
 
-def test_a_bug_is_still_a_500_not_a_503(client, alice):
-    # A programming error raised by the database (here: a table that does not exist) is not
-    # an outage; the middleware must leave it alone.
-    from config.middleware import unavailable_service
-
-    with pytest.raises(Exception) as raised, connection.cursor() as cursor:
+def test_errors_that_are_not_outages_are_not_answered_503(on_postgres):
+    # A missing table (a bug) and, on PostgreSQL, a cancelled statement (an OperationalError
+    # like a lost connection, but with its own SQLSTATE) stay 500s.
+    with (
+        pytest.raises(DatabaseError) as missing,
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
         cursor.execute("SELECT * FROM no_such_table_here")
-    assert unavailable_service(raised.value) is None
-    assert unavailable_service(ValueError("bug")) is None
+    assert unavailable_service(missing.value) is None
+    assert unavailable_service(ValueError("a bug")) is None
+    if on_postgres:
+        with (
+            pytest.raises(OperationalError) as cancelled,
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute("SET LOCAL statement_timeout = 1")
+            cursor.execute("SELECT pg_sleep(1)")
+        assert unavailable_service(cancelled.value) is None
 
 
 @pytest.mark.postgres
