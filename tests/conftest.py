@@ -8,6 +8,7 @@ import os
 import pytest
 from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
+from django.core.cache.backends.redis import RedisCache
 from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -65,10 +66,16 @@ def _fresh_cache():
     """Rate-limit windows and debounce marks live in the cache: no test sees another's.
 
     Only the in-process cache is cleared; a Redis cache is shared with the Celery broker of
-    the worker tests, and there keys cannot collide (PostgreSQL never reuses ids).
+    the worker tests, and there keys cannot collide (PostgreSQL never reuses ids), except
+    the failure and rate counters (every test client is 127.0.0.1): those are deleted.
     """
-    if isinstance(caches["default"], LocMemCache):
-        caches["default"].clear()
+    cache = caches["default"]
+    if isinstance(cache, LocMemCache):
+        cache.clear()
+    elif isinstance(cache, RedisCache):
+        client = cache._cache.get_client(write=True)
+        for key in client.scan_iter(match=cache.make_key("ratelimit:*")):
+            client.delete(key)
 
 
 @pytest.fixture
