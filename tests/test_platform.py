@@ -521,6 +521,8 @@ def test_every_page_works_in_a_browser_under_the_policy(
     log_in("root")
     page.goto(f"{live_server.url}/admin/review/queue/")
     expect(page.locator("#result_list")).to_be_visible()
+    page.goto(f"{live_server.url}/admin/review/queue/{queue.pk}/change/")
+    expect(page.locator("#queue_form")).to_be_visible()
     page.goto(f"{live_server.url}/api/docs/")
     expect(page.locator(".opblock").first).to_be_visible()
     assert browser.policy_errors == []
