@@ -12,15 +12,15 @@ logger = logging.getLogger(__name__)
 class BrokerOutageConsumer(Consumer):
     """The worker's consumer, surviving the loss of a Redis broker with a task in flight.
 
-    Celery 5.7 / kombu 5.7 bug (reproduced by tests/feedback/test_outage_e2e.py): when the
-    connection drops while a late-acknowledged task finishes, its ack fails ("Couldn't
-    ack") and the message stays in the channel's unacked set. On the connection error the
-    consumer first `collect()`s the connection, which clears the transport's `client`, and
-    then `close()`s it; closing the default channel restores the unacked message through
-    that transport and kombu's Redis channel raises AttributeError ("'NoneType' object has
-    no attribute 'hostname'"). It is not a connection error, so the consumer does not catch
-    it and the worker exits ("Unrecoverable error"). The connection is being discarded
-    anyway: log and go on reconnecting. The message is not lost: it is still in Redis's
+    Celery 5.7 / kombu 5.7 bug, a race seen in about one Redis kill in four with a prefork
+    worker holding a delivered, unacknowledged message (a countdown task, or a task whose
+    ack failed): on the connection error the consumer first `collect()`s the connection,
+    which clears the transport's `client`, then `close()`s it; closing the default channel
+    restores the unacked message, kombu's Redis channel builds a new pool from the cleared
+    transport and raises AttributeError ("'NoneType' object has no attribute 'hostname'").
+    It is not a connection error, so the consumer does not catch it and the worker exits
+    ("Unrecoverable error"). The connection is being discarded anyway: log and go on
+    reconnecting. The message is not lost: it is still in Redis's
     unacked set (restored after the visibility timeout) or, if Redis lost its data, the
     beat sweeps find the work in the database. The step skipped by the error cancels
     running tasks only when `worker_cancel_long_running_tasks_on_connection_loss` is on,

@@ -3,16 +3,25 @@ finds it done and does nothing."""
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 
 from feedback import labelling
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
 def derive_pending_sessions() -> int:
     derived = labelling.sessions_derive_pending()
     if derived == labelling.DERIVE_CHUNK:
-        derive_pending_sessions.delay()  # more is pending: continue in a fresh task
+        # More is pending: continue in a fresh task. The chunk is committed, so a broker
+        # that is down must not fail this task; the beat sweep continues instead.
+        try:
+            derive_pending_sessions.delay()
+        except Exception:  # the broker is unavailable
+            logger.warning("Derivation continues at the next sweep", exc_info=True)
     return derived
 
 
