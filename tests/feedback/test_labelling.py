@@ -249,3 +249,24 @@ def test_rederive_command_applies_a_policy_change(project, capsys):
     assert labels()[0].review_reason == "low_confidence"
     with pytest.raises(CommandError, match="--project"):
         call_command("rederive_labels", "--project", "nope")
+
+
+def test_policy_change_rederives_a_failing_session_without_waiting_for_its_backoff(project):
+    ingest(project, [generation("g1", output=OUTPUT), edit("g1", CORRECTED, t=30)])
+    derive_all()
+    far_away = BASE_TIME + timedelta(days=3650)
+    Session.objects.update(derive_failures=3, derive_error="DataError: …", derive_retry_at=far_away)
+    assert derive_all() == 0  # not due, and not pending either
+    labelling.project_rederive(projects=[project])
+    assert derive_all() == 1
+    session = Session.objects.get()
+    assert (session.derive_failures, session.derive_error, session.derive_retry_at) == (0, "", None)
+
+
+def test_derive_all_terminates_while_sessions_keep_failing(project):
+    ingest(project, [generation("g1", session="one"), generation("g1", session="two")])
+    # A policy row the rules refuse (written past admin's validation): every session fails.
+    RoutingPolicy.objects.filter(project=project).update(edit_ratio_min=0.95, edit_ratio_max=0.5)
+    assert derive_all() == 2  # each taken once, marked, then left to its backoff
+    assert Session.objects.filter(derive_failures=1).count() == 2
+    assert "edit_ratio_min" in Session.objects.first().derive_error
