@@ -142,8 +142,8 @@ def sessions_derive_pending(*, limit: int = DERIVE_CHUNK, project: Project | Non
         try:
             with transaction.atomic():
                 _derive(sessions, now=now)
-        except Exception:  # any failure falls back to one by one
-            logger.info("Deriving %d sessions together failed; deriving one by one", len(sessions))
+        except Exception as error:  # any failure falls back to one by one
+            logger.info("Deriving %d sessions together failed (%r)", len(sessions), error)
             _derive_one_by_one(sessions, now=now)
     return len(sessions)
 
