@@ -255,7 +255,7 @@ def test_exhausted_pool_answers_503_quickly_and_recovers(alice):
         thread.join(timeout=30)
         response, elapsed = answers.pop()
         assert_unavailable(response, api=True)
-        assert elapsed < 3
+        assert elapsed < 5, elapsed  # the pool timeout is 0.5 s; margin for a loaded machine
 
         health = []
         thread = threading.Thread(
