@@ -455,7 +455,14 @@ class QueueNextApi(ReviewApiView):
     )
     def post(self, request: Request, queue_id: int) -> Response:
         queue = selectors.access_queue(request.user, queue_id)
-        assignment = claims.item_claim_next(queue=queue, user=request.user)
+        try:
+            assignment = claims.item_claim_next(queue=queue, user=request.user)
+        except claims.ClaimBusy as busy:  # items are left: never 204 "nothing left" here
+            return Response(
+                {"detail": str(busy)},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": str(claims.CLAIM_RETRY_AFTER_SECONDS)},
+            )
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(_claim_body(assignment, queue))

@@ -4,6 +4,12 @@ Concurrency contract: every decision about an item's free slots is made while ho
 that item's row lock (PostgreSQL `FOR UPDATE`; SQLite serialises writers with IMMEDIATE
 transactions). `item_claim_next` uses SKIP LOCKED, so annotators claiming at once take
 different items instead of queueing on one.
+
+Lock order, the same in every module of this app (claims, services, gate): item rows
+first (several at once: in id order), then label rows, then the queue row (its item
+counters). A transaction never locks an item after it has updated its queue; this is
+what keeps an answer that completes an item (item, then counters) from deadlocking
+with the gate (outcomes on items, then the recount).
 """
 
 from __future__ import annotations
@@ -14,28 +20,33 @@ from functools import partial
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Count, F, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from feedback.scheduling import schedule_debounced
 from review.agreement import canonical_values
 from review.answers import validate_answers, validate_seconds_spent
 from review.models import Annotation, Assignment, Item, Queue
 
 
-def agreement_schedule(queue_id: int) -> None:
+def agreement_schedule(queue_id: int) -> bool:
     """Recompute a queue's agreement soon: once per debounce window however many answers
-    arrive in it (in-process mode: at once)."""
+    arrive in it (in-process mode: at once). Never raises: it runs after the answer is
+    committed, so with Redis down it logs and returns False, and the beat sweep
+    `review.tasks.recompute_stale_agreements` finds the queue instead."""
     from review.tasks import recompute_queue_agreement
 
     if settings.CELERY_TASK_ALWAYS_EAGER:
         recompute_queue_agreement.delay(queue_id)
-        return
+        return True
     debounce = settings.GLEANER_AGREEMENT_DEBOUNCE_SECONDS
-    if cache.add(f"gleaner:agreement-scheduled:{queue_id}", 1, timeout=debounce):
-        recompute_queue_agreement.apply_async(args=[queue_id], countdown=debounce)
+    return schedule_debounced(
+        mark=f"gleaner:agreement-scheduled:{queue_id}",
+        window=debounce,
+        enqueue=lambda: recompute_queue_agreement.apply_async(args=[queue_id], countdown=debounce),
+    )
 
 
 def agreement_schedule_on_commit(queue_id: int) -> None:
@@ -55,7 +66,21 @@ class ReviewConflict(Exception):
     """The request cannot be honoured in the item's current state (HTTP 409)."""
 
 
+class ClaimBusy(Exception):
+    """Items are left to claim, but other transactions held all of them for longer than a
+    claim waits (HTTP 503 with Retry-After: asking again soon succeeds)."""
+
+
 MAX_CLAIM_ATTEMPTS = 20
+# How long a claim waits for an item's row lock when every claimable item is locked (an
+# answer or the gate writing outcomes holds one for milliseconds).
+CLAIM_LOCK_WAIT_MS = 3000
+CLAIM_RETRY_AFTER_SECONDS = 1
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for a lock_timeout
+
+
+class _PassedOver(Exception):
+    """Leaves a claim attempt's savepoint, releasing the lock on an item it cannot take."""
 
 
 def _live_claims(now: datetime):
@@ -85,7 +110,8 @@ def queue_counts_change(queue_id: int, **deltas: int) -> None:
 def item_claim_next(
     *, queue: Queue, user: AbstractBaseUser, now: datetime | None = None
 ) -> Assignment | None:
-    """The caller's live claim in `queue`, else a new claim on the best free item, else None.
+    """The caller's live claim in `queue`, else a new claim on the best free item, else None
+    (nothing left for this caller). Raises ClaimBusy if items are left but stayed locked.
 
     Never offers an item the caller answered or skipped, nor one whose open slots
     (annotations wanted minus given minus live claims) are all taken.
@@ -93,41 +119,53 @@ def item_claim_next(
     now = now or timezone.now()
     if not queue.is_active:  # a paused queue hands out nothing, however it is reached
         return None
-    with transaction.atomic():
-        Assignment.objects.filter(
-            queue=queue, user=user, status=Assignment.Status.CLAIMED, expires_at__lte=now
-        ).delete()
-        live = (
-            Assignment.objects.filter(queue=queue, user=user, status=Assignment.Status.CLAIMED)
-            .select_related("item")
-            .first()
-        )
-        if live is not None:
-            return live
-        held = _live_claims(now).order_by().values("item").annotate(n=Count("pk")).values("n")
-        candidates = (
-            Item.objects.filter(queue=queue, status=Item.Status.OPEN)
-            .exclude(pk__in=Assignment.objects.filter(queue=queue, user=user).values("item"))
-            .annotate(held=Coalesce(Subquery(held, output_field=IntegerField()), 0))
-            .filter(annotation_count__lt=queue.annotations_per_item - F("held"))
-            .order_by("-priority", "id")
-            .select_for_update(skip_locked=True, of=("self",))
-        )
-        passed_over: list[int] = []
-        for _ in range(MAX_CLAIM_ATTEMPTS):
-            item = candidates.exclude(pk__in=passed_over).first()
-            if item is None:
-                return None
-            # The candidate query's snapshot may predate a claim committed just before we
-            # got the row lock (READ COMMITTED); recount now, under the lock, which every
-            # claim and answer of this item must take first.
-            taken = (
-                item.annotation_count
-                + Assignment.objects.filter(
-                    item=item, status=Assignment.Status.CLAIMED, expires_at__gt=now
-                ).count()
-            )
-            if taken < queue.annotations_per_item:
+    # Committed on its own, so that a claim waiting for an item's lock below holds no
+    # other row (another tab of the same user may be answering that item).
+    Assignment.objects.filter(
+        queue=queue, user=user, status=Assignment.Status.CLAIMED, expires_at__lte=now
+    ).delete()
+    live = (
+        Assignment.objects.filter(queue=queue, user=user, status=Assignment.Status.CLAIMED)
+        .select_related("item")
+        .first()
+    )
+    if live is not None:
+        return live
+    held = _live_claims(now).order_by().values("item").annotate(n=Count("pk")).values("n")
+    candidates = (
+        Item.objects.filter(queue=queue, status=Item.Status.OPEN)
+        .exclude(pk__in=Assignment.objects.filter(queue=queue, user=user).values("item"))
+        .annotate(held=Coalesce(Subquery(held, output_field=IntegerField()), 0))
+        .filter(annotation_count__lt=queue.annotations_per_item - F("held"))
+        .order_by("-priority", "id")
+    )
+    passed_over: list[int] = []
+    for _ in range(MAX_CLAIM_ATTEMPTS):
+        remaining = candidates.exclude(pk__in=passed_over)
+        try:
+            with transaction.atomic():
+                item = remaining.select_for_update(skip_locked=True, of=("self",)).first()
+                if item is None:
+                    # SKIP LOCKED passed over rows someone holds right now (a claim, an
+                    # answer, the gate writing outcomes): "nothing left" only if nothing
+                    # is left without the lock either; else wait for the best of them.
+                    first = remaining.values_list("pk", flat=True).first()
+                    if first is None:
+                        return None
+                    item = _wait_for_item(first)
+                    if item is None:  # completed or discarded while we waited
+                        raise _PassedOver(first)
+                # The candidate query's snapshot may predate a claim committed just before
+                # we got the row lock (READ COMMITTED); recount now, under the lock, which
+                # every claim and answer of this item must take first.
+                taken = (
+                    item.annotation_count
+                    + Assignment.objects.filter(
+                        item=item, status=Assignment.Status.CLAIMED, expires_at__gt=now
+                    ).count()
+                )
+                if taken >= queue.annotations_per_item:
+                    raise _PassedOver(item.pk)
                 return Assignment.objects.create(
                     item=item,
                     queue=queue,
@@ -136,8 +174,33 @@ def item_claim_next(
                     expires_at=now + timedelta(minutes=queue.claim_timeout_minutes),
                     presentation=_presentation(item),
                 )
-            passed_over.append(item.pk)
-        return None
+        except _PassedOver as passed:
+            passed_over.append(passed.args[0])
+    return None
+
+
+def _wait_for_item(pk: int) -> Item | None:
+    """The open item `pk`, locked, after waiting at most CLAIM_LOCK_WAIT_MS for whoever
+    holds it; None if it is no longer open. Raises ClaimBusy when the wait runs out.
+    Call inside a transaction that holds no other item lock (see the lock order)."""
+    if connection.vendor != "postgresql":  # SQLite: writers are serialised, nothing to wait
+        return Item.objects.filter(pk=pk, status=Item.Status.OPEN).first()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('lock_timeout')")
+        (previous,) = cursor.fetchone()
+        cursor.execute(
+            "SELECT set_config('lock_timeout', %s, true)", [f"{int(CLAIM_LOCK_WAIT_MS)}ms"]
+        )
+    try:
+        with transaction.atomic():  # a savepoint: a timed-out lock wait leaves it usable
+            return Item.objects.select_for_update().filter(pk=pk, status=Item.Status.OPEN).first()
+    except OperationalError as error:
+        if getattr(error.__cause__, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+            raise
+        raise ClaimBusy("Items are being written; ask again in a moment.") from error
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('lock_timeout', %s, true)", [previous])
 
 
 def annotation_submit(

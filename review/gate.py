@@ -6,6 +6,11 @@ meets the queue's threshold, and the queue's alpha for that question meets the q
 minimum. Alpha is computed and shown for every choice and rating question. Disputed items
 wait for a lead's adjudication. The outcome is written back onto the item and, through
 feedback's service, onto its label.
+
+Everything is computed from plain reads, without locks; only the writes lock, in the
+app's one lock order (review/claims.py): items (in id order, a chunk per short
+transaction), then their labels, then the queue row for its counters. Annotators' claims
+skip locked items, so the item locks are kept to milliseconds.
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ from typing import Any
 import numpy as np
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.fields.json import KT
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from feedback.bulk import update_rows
@@ -234,7 +241,6 @@ def _apply_gate(
     )
     changed, outcomes = [], {}
     tally: dict[str, int] = defaultdict(int)
-    by_status: dict[str, int] = defaultdict(int)
     for row in items.iterator(chunk_size=50_000):
         item = Item(
             pk=row[0],
@@ -247,7 +253,6 @@ def _apply_gate(
             decision_reason=row[7],
             preferred_response=row[8],
         )
-        by_status[item.status] += 1
         per_question = item_rows.get(item.pk, {})
         preferred = None
         shares = [per_question[q.key][0] for q in gate_questions if q.key in per_question]
@@ -296,17 +301,54 @@ def _apply_gate(
             changed.append(item)
         if item.label_id is not None:
             outcomes[item.label_id] = (decision, reason[:255] if decision else "")
-    with transaction.atomic():
-        # Recount while here: the counters self-heal from anything that bypassed services.
-        Queue.objects.filter(pk=queue.pk).update(
-            items_open=by_status[Item.Status.OPEN],
-            items_complete=by_status[Item.Status.COMPLETE],
-            items_discarded=by_status[Item.Status.DISCARDED],
-        )
-        update_rows(
-            Item,
-            changed,
-            ["agreement", "agreement_state", "decision", "decision_reason", "preferred_response"],
-        )
-        labels_set_review_outcome(outcomes=outcomes)
+    _write_outcomes(queue, changed, outcomes)
     return dict(tally)
+
+
+OUTCOME_FIELDS = [
+    "agreement",
+    "agreement_state",
+    "decision",
+    "decision_reason",
+    "preferred_response",
+]
+WRITE_CHUNK = 1000
+
+
+def _write_outcomes(
+    queue: Queue, changed: list[Item], outcomes: dict[int, tuple[str, str]]
+) -> None:
+    """Write the gate's outcomes in the lock order: items a chunk at a time, each chunk
+    locked in id order in a short transaction of its own; then the labels; then the
+    queue's counters, recounted. A run cut short leaves the rest to the next (idempotent)."""
+    changed.sort(key=lambda item: item.pk)
+    for start in range(0, len(changed), WRITE_CHUNK):
+        chunk = changed[start : start + WRITE_CHUNK]
+        with transaction.atomic():
+            # Locked in id order first: the multi-row UPDATE locks in whatever order its
+            # plan reads, and two gate runs on one queue must not cross.
+            list(
+                Item.objects.select_for_update()
+                .filter(pk__in=[item.pk for item in chunk])
+                .order_by("pk")
+                .values_list("pk", flat=True)
+            )
+            update_rows(Item, chunk, OUTCOME_FIELDS)
+    with transaction.atomic():
+        labels_set_review_outcome(outcomes=outcomes)
+    # The counters self-heal from anything that bypassed services: one UPDATE that counts.
+    counts = {
+        f"items_{status}": Coalesce(
+            Subquery(
+                Item.objects.filter(queue=OuterRef("pk"), status=status)
+                .order_by()
+                .values("queue")
+                .annotate(n=Count("pk"))
+                .values("n"),
+                output_field=IntegerField(),
+            ),
+            0,
+        )
+        for status in (Item.Status.OPEN, Item.Status.COMPLETE, Item.Status.DISCARDED)
+    }
+    Queue.objects.filter(pk=queue.pk).update(**counts)

@@ -1,5 +1,6 @@
 """Writes of the review app. Each function owns its transaction (or states that it runs
-inside its caller's)."""
+inside its caller's). Row locks are taken in the app's one order, items before the queue
+row (see review/claims.py): e.g. a discard locks the item, then moves the queue's counts."""
 
 from __future__ import annotations
 

@@ -146,8 +146,12 @@ def _render_work(
 ) -> HttpResponse:
     """The work page (or, for htmx, its work area) showing `assignment`'s item, else the
     user's next claim (resumed or new), else the "queue done" state."""
+    busy = False
     if assignment is None:
-        assignment = claims.item_claim_next(queue=queue, user=request.user)
+        try:
+            assignment = claims.item_claim_next(queue=queue, user=request.user)
+        except claims.ClaimBusy:
+            busy = True
     item = None
     fields: list[QuestionField] = []
     if assignment is not None:
@@ -167,8 +171,13 @@ def _render_work(
         "fields": fields,
         "general_errors": [msg for key, msg in (errors or {}).items() if key not in known],
         "progress": selectors.annotator_progress(queue, request.user),
+        "busy": busy,
     }
     template = "review/work.html#work" if request.htmx else "review/work.html"
+    if busy and not request.htmx:  # htmx swaps only 2xx in: there the notice is the answer
+        response = render(request, template, context, status=503)
+        response["Retry-After"] = str(claims.CLAIM_RETRY_AFTER_SECONDS)
+        return response
     return render(request, template, context, status=status)
 
 

@@ -4,10 +4,14 @@ import threading
 from collections import Counter
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
+from django.test import Client
 
-from review.claims import item_claim_next
-from review.models import Assignment, Queue
+from review import claims
+from review.claims import annotation_submit, item_claim_next
+from review.gate import queue_agreement_recompute
+from review.models import Annotation, Assignment, Item, Question, Queue
+from tests.conftest import token_client
 from tests.review.conftest import make_items
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -61,3 +65,112 @@ def test_many_annotators_claiming_at_once_never_overfill_an_item(project, django
         assert max(per_user.values()) == 1  # one live claim each
         assert len(set(claims)) == len(claims)
         assert sum(per_item.values()) == len(items) * queue.annotations_per_item
+
+
+def test_answers_and_gate_recomputations_at_once_never_deadlock(project, django_user_model):
+    """Answers that complete items (item, then queue) while the gate writes outcomes and
+    recounts the queue: one lock order, so no "deadlock detected" and no lost answer."""
+    # 6 annotators and 2 gate runs: with the test's own, under the pool's 10 connections.
+    annotators = [django_user_model.objects.create_user(username=f"annotator{i}") for i in range(6)]
+    queue = Queue.objects.create(project=project, name="Busy", annotations_per_item=2)
+    Question.objects.create(
+        queue=queue, key="verdict", type="choice", prompt="?", choices=["yes", "no"]
+    )
+    queue.members.add(*annotators)
+    items = make_items(queue, 120)
+    errors: list[BaseException] = []
+    answering = threading.Event()
+    answering.set()
+    barrier = threading.Barrier(len(annotators) + 2)
+
+    def annotate(user) -> None:
+        try:
+            barrier.wait(timeout=30)
+            while (assignment := item_claim_next(queue=queue, user=user)) is not None:
+                answer = "yes" if (assignment.item_id + user.pk) % 3 else "no"
+                annotation_submit(item=assignment.item, user=user, answers={"verdict": answer})
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    def recompute() -> None:
+        try:
+            barrier.wait(timeout=30)
+            while answering.is_set():
+                queue_agreement_recompute(queue=Queue.objects.get(pk=queue.pk))
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    workers = [threading.Thread(target=annotate, args=(user,)) for user in annotators]
+    gates = [threading.Thread(target=recompute) for _ in range(2)]
+    for thread in workers + gates:
+        thread.start()
+    for thread in workers:
+        thread.join(timeout=300)
+    answering.clear()
+    for thread in gates:
+        thread.join(timeout=120)
+
+    assert errors == []
+    assert Annotation.objects.filter(item__queue=queue).count() == len(items) * 2
+    queue.refresh_from_db()
+    assert (queue.items_open, queue.items_complete) == (0, len(items))
+
+
+def hold_row_locks(item_ids: list[int], locked: threading.Event, release: threading.Event):
+    """Another connection holding the items' row locks, as the gate does while it writes."""
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                list(Item.objects.select_for_update().filter(pk__in=item_ids))
+                locked.set()
+                release.wait(timeout=60)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert locked.wait(timeout=30)
+    return thread
+
+
+def test_claim_waits_for_items_another_transaction_holds_instead_of_reporting_empty(queue, alice):
+    items = make_items(queue, 3)
+    locked, release = threading.Event(), threading.Event()
+    holder = hold_row_locks([i.pk for i in items], locked, release)
+    threading.Timer(0.5, release.set).start()  # the holder commits soon, as the gate does
+    try:
+        assignment = item_claim_next(queue=queue, user=alice)
+    finally:
+        release.set()
+        holder.join(timeout=30)
+    assert assignment is not None and assignment.item_id == items[0].pk
+
+
+def test_claim_answers_retry_later_while_every_item_stays_locked(queue, alice, monkeypatch):
+    monkeypatch.setattr(claims, "CLAIM_LOCK_WAIT_MS", 200)
+    items = make_items(queue, 2)
+    locked, release = threading.Event(), threading.Event()
+    holder = hold_row_locks([i.pk for i in items], locked, release)
+    try:
+        response = token_client(alice).post(f"/api/v1/queues/{queue.pk}/next")
+        page = Client()
+        page.force_login(alice)
+        html = page.get(f"/review/q/{queue.pk}/")
+    finally:
+        release.set()
+        holder.join(timeout=30)
+    assert response.status_code == 503  # not 204 "nothing left": items remain
+    assert int(response["Retry-After"]) >= 1
+    assert html.status_code == 503 and "Queue done" not in html.content.decode()
+    assert not Assignment.objects.filter(user=alice).exists()
+    # Once the locks are gone the same request claims.
+    assert token_client(alice).post(f"/api/v1/queues/{queue.pk}/next").status_code == 200
+
+
+def test_empty_queue_still_answers_204_at_once(queue, alice):
+    assert token_client(alice).post(f"/api/v1/queues/{queue.pk}/next").status_code == 204
