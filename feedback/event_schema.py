@@ -41,9 +41,9 @@ INT64 = 2**63
 MIN_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_FUTURE_SKEW = timedelta(days=1)
 
-# What PostgreSQL cannot store in text or jsonb (NUL), or UTF-8 cannot encode (lone surrogates;
-# json.loads has already joined every escaped pair into one character).
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# PostgreSQL stores no NUL in text or jsonb, and UTF-8 cannot encode a surrogate: any left in a
+# str is unpaired, as json.loads has joined every escaped pair into one character.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # Not allowed in ids and names: the above and every C0/C1 control character.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
@@ -194,9 +194,14 @@ def _skip_value(text: str, pos: int) -> int:
 
 def clean_text(value: str) -> str:
     """`value` with NUL and unpaired surrogates replaced by U+FFFD, so it can be stored."""
-    if value.isascii():
-        return value.replace("\x00", "\ufffd") if "\x00" in value else value
-    return _UNSTORABLE.sub("\ufffd", value)
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    if not value.isascii():
+        try:
+            value.encode()  # in C, several times faster than a regex scan of the text
+        except UnicodeEncodeError:
+            value = _SURROGATE.sub("\ufffd", value)
+    return value
 
 
 def _text(value: Any, *, max_bytes: int, required: bool = True) -> str | None:
