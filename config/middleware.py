@@ -116,6 +116,17 @@ def server_error(request: HttpRequest) -> HttpResponse:
     return defaults.server_error(request)
 
 
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """handler400: a body Django itself refuses (too many fields, too large, a bad host) is
+    answered as JSON under /api/, like every other API error."""
+    if request.path.startswith("/api/"):
+        detail = str(exception) if exception is not None else ""
+        return JsonResponse(
+            {"detail": f"Bad request: {detail or 'the request could not be read'}."}, status=400
+        )
+    return defaults.bad_request(request, exception)
+
+
 class PermissionsPolicyMiddleware:
     """Deny browser features no page here uses (settings.PERMISSIONS_POLICY)."""
 

@@ -35,4 +35,5 @@ urlpatterns = [
     ),
 ]
 
+handler400 = "config.middleware.bad_request"
 handler500 = "config.middleware.server_error"
