@@ -130,7 +130,9 @@ class ExportListCreateApi(APIView):
                         "status": serializers.CharField(help_text="queued"),
                     },
                 ),
-                description="Queued: follow GET /api/v1/exports/{id}.",
+                description="Queued: follow GET /api/v1/exports/{id}. The job is stored and "
+                "will run, also when the task broker was down at that moment (a sweep hands "
+                "it over within about a minute).",
             ),
             **error_responses(
                 400,
