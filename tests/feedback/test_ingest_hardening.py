@@ -18,7 +18,7 @@ from django.db import connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feedback import event_schema
+from feedback import event_schema, labelling
 from feedback.models import Event, Generation, Session
 from tests.conftest import token_client
 from tests.factories import event, generation
@@ -268,7 +268,6 @@ def test_dwell_ms_out_of_range_is_refused(ingest_client, literal):
 
 
 def test_a_day_of_dwell_on_a_regenerated_chain_derives(ingest_client, project):
-    from feedback import labelling
     from feedback.models import Label
 
     events = [
@@ -652,7 +651,10 @@ _batch = itertools.count()
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(mutated=mutated_events())
-def test_any_event_gets_200_or_a_per_event_error_naming_a_field(ingest_client, mel, mutated):
+def test_any_event_gets_200_or_a_per_event_error_naming_a_field(
+    ingest_client, mel, project, mutated
+):
+    """And whatever is accepted is stored, derives, and reads back."""
     broken, literals = mutated
     n = next(_batch)
     before = generation(f"g-before-{n}", session=f"s-good-{n}")
@@ -675,3 +677,6 @@ def test_any_event_gets_200_or_a_per_event_error_naming_a_field(ingest_client, m
         read = token_client(mel).get(session_url(session_id))
         assert read.status_code == 200, read.content[:300]
         assert Session.objects.filter(external_id=session_id).exists()
+    labelling.sessions_derive_pending(project=project)
+    failed = Session.objects.filter(derive_failures__gt=0)
+    assert not failed.exists(), list(failed.values_list("external_id", "derive_error"))
