@@ -116,15 +116,23 @@ def server_error(request: HttpRequest) -> HttpResponse:
     return defaults.server_error(request)
 
 
+def _api_error(request: HttpRequest, status: int, detail: str) -> HttpResponse | None:
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": detail}, status=status)
+    return None
+
+
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """handler400: a body Django itself refuses (too many fields, too large, a bad host) is
     answered as JSON under /api/, like every other API error."""
-    if request.path.startswith("/api/"):
-        detail = str(exception) if exception is not None else ""
-        return JsonResponse(
-            {"detail": f"Bad request: {detail or 'the request could not be read'}."}, status=400
-        )
-    return defaults.bad_request(request, exception)
+    reason = str(exception) if exception is not None else ""
+    detail = f"Bad request: {reason or 'the request could not be read'}."
+    return _api_error(request, 400, detail) or defaults.bad_request(request, exception)
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """handler404: an API path that matches no route (e.g. an id with a newline) is JSON too."""
+    return _api_error(request, 404, "Not found.") or defaults.page_not_found(request, exception)
 
 
 class PermissionsPolicyMiddleware:

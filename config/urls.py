@@ -36,4 +36,5 @@ urlpatterns = [
 ]
 
 handler400 = "config.middleware.bad_request"
+handler404 = "config.middleware.page_not_found"
 handler500 = "config.middleware.server_error"

@@ -554,3 +554,11 @@ def test_api_body_django_refuses_is_answered_as_json_naming_the_problem(alice, s
     )
     assert response.status_code == 400
     assert "application/json" not in response["Content-Type"]
+
+
+def test_api_path_that_matches_no_route_is_a_json_404(alice, project):
+    """A session id with a newline matches no route; the API still answers JSON."""
+    response = token_client(alice).get("/api/v1/sessions/a%0Ab?project=acme")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert Client().get("/no-such-page/")["Content-Type"].startswith("text/html")
