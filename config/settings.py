@@ -172,6 +172,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(envint("GLEANER_DERIVE_SWEEP_SECONDS", "60")),
     },
     "reap-expired-claims": {"task": "review.tasks.reap_expired_claims", "schedule": 60.0},
+    # Safety net: answers schedule their queue's recomputation; this catches any missed.
+    "recompute-stale-agreements": {
+        "task": "review.tasks.recompute_stale_agreements",
+        "schedule": 60.0,
+    },
     # Exports of a dead worker, or queued while Redis was down (exports/services.py).
     "resume-stale-exports": {
         "task": "exports.tasks.resume_stale_exports",

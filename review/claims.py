@@ -14,6 +14,7 @@ with the gate (outcomes on items, then the recount).
 
 from __future__ import annotations
 
+import logging
 import secrets
 from datetime import datetime, timedelta
 from functools import partial
@@ -30,6 +31,8 @@ from review.agreement import canonical_values
 from review.answers import validate_answers, validate_seconds_spent
 from review.models import Annotation, Assignment, Item, Queue
 
+logger = logging.getLogger(__name__)
+
 
 def agreement_schedule(queue_id: int) -> bool:
     """Recompute a queue's agreement soon: once per debounce window however many answers
@@ -39,7 +42,11 @@ def agreement_schedule(queue_id: int) -> bool:
     from review.tasks import recompute_queue_agreement
 
     if settings.CELERY_TASK_ALWAYS_EAGER:
-        recompute_queue_agreement.delay(queue_id)
+        try:
+            recompute_queue_agreement.delay(queue_id)
+        except Exception:  # after commit: the answer stands; the sweep retries the queue
+            logger.warning("Agreement of queue %s not recomputed", queue_id, exc_info=True)
+            return False
         return True
     debounce = settings.GLEANER_AGREEMENT_DEBOUNCE_SECONDS
     return schedule_debounced(

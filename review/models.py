@@ -263,7 +263,11 @@ class Annotation(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["item", "user"], name="annotation_once_per_user")
         ]
-        indexes = [models.Index(fields=["user", "created_at"], name="annotation_by_user")]
+        indexes = [
+            models.Index(fields=["user", "created_at"], name="annotation_by_user"),
+            # The stale-agreement sweep: annotations newer than a queue's latest snapshot.
+            models.Index(fields=["created_at"], name="annotation_by_time"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} on item {self.item_id}"

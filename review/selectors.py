@@ -14,6 +14,7 @@ from django.db import connection
 from django.db.models import (
     Aggregate,
     Count,
+    Exists,
     F,
     FloatField,
     IntegerField,
@@ -357,6 +358,28 @@ def queue_overview(queue: Queue, *, now: datetime) -> QueueOverview:
             "last_day": sum(s.last_day for s in annotators),
             "last_week": sum(s.last_week for s in annotators),
         },
+    )
+
+
+def queues_with_stale_agreement(*, answered_before: datetime) -> list[int]:
+    """Ids of queues with an annotation newer than their latest agreement snapshot (or
+    with annotations and no snapshot), counting only annotations made before
+    `answered_before`: later ones are still the debounced schedule's to handle."""
+    latest = (
+        AgreementSnapshot.objects.filter(queue=OuterRef("pk"))
+        .order_by("-computed_at")
+        .values("computed_at")[:1]
+    )
+    answers = Annotation.objects.filter(item__queue=OuterRef("pk"), created_at__lt=answered_before)
+    return list(
+        Queue.objects.alias(computed_at=Subquery(latest))
+        .alias(
+            answered=Exists(answers),
+            answered_since=Exists(answers.filter(created_at__gt=OuterRef("computed_at"))),
+        )
+        .filter(Q(computed_at__isnull=True, answered=True) | Q(answered_since=True))
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
 
 

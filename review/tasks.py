@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from celery import shared_task
+import logging
+from datetime import timedelta
 
-from review import claims, gate
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from review import claims, gate, selectors
 from review.models import Queue
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
@@ -19,3 +26,18 @@ def recompute_queue_agreement(queue_id: int) -> int:
 @shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
 def reap_expired_claims() -> int:
     return claims.claims_reap()
+
+
+@shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
+def recompute_stale_agreements() -> int:
+    """Beat sweep: schedule a recomputation for every queue answered since its latest
+    snapshot, so no answer depends on the schedule call made after it (which logs and
+    gives up while Redis is down). Answers younger than two debounce windows are left to
+    that call. Returns how many queues were stale."""
+    window = timedelta(seconds=2 * settings.GLEANER_AGREEMENT_DEBOUNCE_SECONDS)
+    stale = selectors.queues_with_stale_agreement(answered_before=timezone.now() - window)
+    for queue_id in stale:
+        claims.agreement_schedule(queue_id)
+    if stale:
+        logger.info("Agreement of %d queue(s) was stale: recomputation scheduled", len(stale))
+    return len(stale)

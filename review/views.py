@@ -327,8 +327,10 @@ def queue_agreement(request: HttpRequest, queue_id: int) -> HttpResponse:
 @require_POST
 def agreement_recompute(request: HttpRequest, queue_id: int) -> HttpResponse:
     queue = selectors.access_queue(request.user, queue_id, lead=True)
-    claims.agreement_schedule(queue.pk)
-    messages.info(request, "Recomputation requested. The figures below change once it has run.")
+    if claims.agreement_schedule(queue.pk):
+        messages.info(request, "Recomputation requested. The figures below change once it has run.")
+    else:  # requested within the debounce window already, or Redis is unreachable
+        messages.info(request, "A recomputation is due within a few minutes; no need to ask again.")
     return redirect("review:agreement", queue_id=queue.pk)
 
 

@@ -5,20 +5,37 @@ while claimable items remain."""
 from __future__ import annotations
 
 import json
+import logging
 import re
+import socket
+from datetime import timedelta
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from rest_framework.test import APIClient
 
 from feedback.models import Membership
 from review.answers import MAX_TEXT_ANSWER, AnswersInvalid, validate_answers
-from review.models import Adjudication, Annotation, Assignment, Item, Question, Queue
+from review.claims import annotation_submit
+from review.gate import queue_agreement_recompute
+from review.models import (
+    Adjudication,
+    AgreementSnapshot,
+    Annotation,
+    Assignment,
+    Item,
+    Question,
+    Queue,
+)
+from review.selectors import queues_with_stale_agreement
 from review.storable import INT_MAX, INT_MIN, json_problem
+from review.tasks import recompute_stale_agreements
 from review.templatetags.review_text import markdown_sanitised
 from tests.conftest import token_client
 from tests.review.conftest import GOOD, make_items
@@ -576,3 +593,79 @@ def test_item_create_stores_or_refuses_any_body_never_500(queue, carol, items):
     for item in Item.objects.filter(pk__in=response.json()["ids"]):  # read back whole
         assert json_problem(item.content, max_depth=8, max_text=10**6) is None
         assert INT_MIN <= item.priority <= INT_MAX
+
+
+# Agreement scheduling with Redis down; the sweep that catches what it missed -------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def redis_down(settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",  # nothing listens there
+        }
+    }
+
+
+def test_answer_with_redis_down_is_stored_and_answered_201(
+    queue, alice, bob, redis_down, caplog, django_capture_on_commit_callbacks
+):
+    item = make_items(queue, 1)[0]
+    url = f"/api/v1/queues/{queue.pk}/items/{item.pk}/annotations"
+    with (
+        caplog.at_level(logging.WARNING, logger="feedback.scheduling"),
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+    ):
+        # Signed in by session: token checks are throttled in the cache, and with it down
+        # they answer 503 before anything is stored (config.middleware), as documented.
+        session_api = APIClient()
+        session_api.force_login(alice)
+        api = session_api.post(url, {"answers": GOOD}, format="json")
+        page = logged_in(bob).post(
+            f"/review/q/{queue.pk}/items/{item.pk}/submit",
+            {"answer-better": "left", "answer-quality": "4"},
+        )
+    assert api.status_code == 201, api.content[:300]
+    assert page.status_code == 302
+    assert callbacks and "the cache is unavailable" in caplog.text
+    assert Annotation.objects.filter(item=item).count() == 2
+
+
+def test_recompute_button_with_redis_down_says_when_instead_of_failing(queue, carol, redis_down):
+    response = logged_in(carol).post(f"/review/q/{queue.pk}/agreement/recompute", follow=True)
+    assert response.status_code == 200
+    assert "due within a few minutes" in response.content.decode()
+
+
+def test_sweep_finds_queues_answered_since_their_latest_snapshot(queue, alice, bob):
+    items = make_items(queue, 2)
+    later = timezone.now() + timedelta(minutes=1)
+    assert queues_with_stale_agreement(answered_before=later) == []  # nothing answered
+    annotation_submit(item=items[0], user=alice, answers=GOOD)
+    assert queues_with_stale_agreement(answered_before=later) == [queue.pk]  # no snapshot
+    # Answers still inside the debounce windows are left to the scheduled recomputation.
+    assert queues_with_stale_agreement(answered_before=timezone.now() - timedelta(minutes=1)) == []
+
+    queue_agreement_recompute(queue=queue)
+    assert queues_with_stale_agreement(answered_before=later) == []  # up to date
+    annotation_submit(item=items[0], user=bob, answers=GOOD)
+    assert queues_with_stale_agreement(answered_before=later) == [queue.pk]
+    queue_agreement_recompute(queue=queue)
+    assert queues_with_stale_agreement(answered_before=later) == []
+
+
+def test_sweep_task_counts_and_schedules_stale_queues(queue, alice, settings):
+    settings.GLEANER_AGREEMENT_DEBOUNCE_SECONDS = 0  # every answer counts as settled
+    annotation_submit(item=make_items(queue, 1)[0], user=alice, answers=GOOD)
+    assert recompute_stale_agreements() == 1
+    if settings.CELERY_TASK_ALWAYS_EAGER:  # in-process: the recomputation ran already
+        assert AgreementSnapshot.objects.filter(queue=queue).exists()
+        assert recompute_stale_agreements() == 0
