@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+import json
+from typing import Any
+
+from django import forms
 from django.contrib import admin
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -18,6 +23,20 @@ from review.models import (
     Queue,
 )
 
+
+class EscapedJSONField(forms.JSONField):
+    """Shows JSON with non-ASCII escaped: a refused value holding a lone surrogate is shown
+    back as "\\ud800" instead of failing to encode the whole page."""
+
+    def prepare_value(self, value: Any) -> str:
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value
+        return json.dumps(value, ensure_ascii=True, cls=self.encoder)
+
+
+JSON_AS_ASCII = {models.JSONField: {"form_class": EscapedJSONField}}
+
+
 # A project made in admin starts with its default review queues, as one made by
 # `create_project` does. The project admin is feedback's; review extends it (feedback knows
 # nothing of review).
@@ -34,6 +53,7 @@ class ProjectWithQueuesAdmin(ProjectAdmin):
 class QuestionInline(admin.TabularInline):
     model = Question
     extra = 0
+    formfield_overrides = JSON_AS_ASCII
 
 
 @admin.register(Queue)
@@ -53,6 +73,7 @@ class QueueAdmin(admin.ModelAdmin):
     list_select_related = ["project"]
     filter_horizontal = ["members"]
     inlines = [QuestionInline]
+    formfield_overrides = JSON_AS_ASCII
     actions = ["recompute_agreement"]
 
     @admin.action(description="Recompute agreement of the selected queues")
@@ -81,6 +102,7 @@ class ItemAdmin(admin.ModelAdmin):
     list_select_related = ["queue", "queue__project"]
     raw_id_fields = ["queue", "label", "generation"]
     readonly_fields = ["agreement", "agreement_state", "decision", "decision_reason"]
+    formfield_overrides = JSON_AS_ASCII
     show_full_result_count = False
     actions = ["hold_out"]
 

@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from feedback.models import Generation, Label, Project
+from review.storable import json_problem
 
 MAX_CLAIM_TIMEOUT_MINUTES = 7 * 24 * 60  # a week: a claim's expiry stays a real date
 MAX_GUIDELINES = 50_000
@@ -84,6 +85,10 @@ class Queue(models.Model):
     def __str__(self) -> str:
         return f"{self.project} / {self.name}"
 
+    def clean(self) -> None:
+        """Checks for the admin form: what PostgreSQL cannot store, named by field."""
+        _check_storable(self, "accept_answers", "reject_answers")
+
 
 class Question(models.Model):
     class Type(models.TextChoices):
@@ -116,6 +121,7 @@ class Question(models.Model):
         return self.key
 
     def clean(self) -> None:
+        _check_storable(self, "choices")
         if self.type != self.Type.RATING:
             return
         if self.min_value is None or self.max_value is None:
@@ -204,6 +210,9 @@ class Item(models.Model):
 
     def __str__(self) -> str:
         return f"Item {self.pk} ({self.reason})"
+
+    def clean(self) -> None:
+        _check_storable(self, "content", "reason_detail", "gold_answers")
 
 
 class Assignment(models.Model):
@@ -308,3 +317,16 @@ class AgreementSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.queue} at {self.computed_at:%Y-%m-%d %H:%M}"
+
+
+def _check_storable(instance: models.Model, *json_fields: str) -> None:
+    """Raise ValidationError naming each JSON field whose value PostgreSQL cannot store
+    (NUL, lone surrogates, non-finite numbers, over-deep nesting): the admin's forms
+    parse JSON text into exactly such values."""
+    errors = {}
+    for name in json_fields:
+        problem = json_problem(getattr(instance, name), max_depth=20, max_text=10**6)
+        if problem:
+            errors[name] = problem
+    if errors:
+        raise ValidationError(errors)

@@ -13,6 +13,7 @@ from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django.utils import timezone
 from hypothesis import HealthCheck, given
@@ -669,3 +670,55 @@ def test_sweep_task_counts_and_schedules_stale_queues(queue, alice, settings):
     if settings.CELERY_TASK_ALWAYS_EAGER:  # in-process: the recomputation ran already
         assert AgreementSnapshot.objects.filter(queue=queue).exists()
         assert recompute_stale_agreements() == 0
+
+
+def test_review_api_takes_json_only_and_answers_a_huge_form_in_json(carol):
+    """A form body with more fields than Django parses used to be an HTML 400 (fuzz F2)."""
+    form = "project=acme&name=x" + "&members=a" * 1001
+    response = token_client(carol).post(
+        "/api/v1/queues", data=form, content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 415
+    assert response["Content-Type"].startswith("application/json")
+    assert not Queue.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "content", ['{"prompt": "a\\u0000b"}', '{"prompt": "\\ud800"}', '{"n": 1e400}']
+)
+def test_admin_item_form_refuses_json_the_database_cannot_hold(queue, admin_client, content):
+    response = admin_client.post(
+        "/admin/review/item/add/",
+        {
+            "queue": queue.pk,
+            "content": content,
+            "reason": "api",
+            "reason_detail": "{}",
+            "priority": "0",
+            "status": "open",
+            "annotation_count": "0",
+            "gold_answers": "null",
+            "preferred_response": "",
+            "decision": "",
+            "created_at_0": "2026-01-01",
+            "created_at_1": "00:00:00",
+        },
+    )
+    assert response.status_code == 200  # the form again, with the error
+    assert "errorlist" in response.content.decode()
+    assert not Item.objects.exists()
+
+
+def test_question_and_queue_clean_name_unstorable_json_and_wide_scales(queue):
+    question = Question(queue=queue, key="k", type="choice", prompt="?", choices=["a\x00", "b"])
+    with pytest.raises(ValidationError) as refused:
+        question.clean()
+    assert "choices" in refused.value.message_dict
+    wide = Question(queue=queue, key="r", type="rating", prompt="?", min_value=0, max_value=10**6)
+    with pytest.raises(ValidationError) as refused:
+        wide.clean()
+    assert "max_value" in refused.value.message_dict
+    queue.accept_answers = ["\ud800"]
+    with pytest.raises(ValidationError) as refused:
+        queue.clean()
+    assert "accept_answers" in refused.value.message_dict
