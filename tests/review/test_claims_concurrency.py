@@ -25,11 +25,10 @@ def claim_all_at_once(queue: Queue, annotators: list) -> list[BaseException]:
     def work(user) -> None:
         try:
             barrier.wait(timeout=30)
-            # SKIP LOCKED may pass over an item another thread holds for a moment: retry
-            # a bounded number of times, as a client would on 204.
-            for _ in range(20):
-                if item_claim_next(queue=queue, user=user) is not None:
-                    break
+            # One call each, no retry: SKIP LOCKED passes over items other claimers hold
+            # for a moment, and a claim must wait for them rather than report "nothing
+            # left" while slots remain.
+            item_claim_next(queue=queue, user=user)
         except BaseException as error:  # noqa: BLE001 - reported by the caller
             errors.append(error)
         finally:
