@@ -183,6 +183,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(envint("GLEANER_EXPORT_SWEEP_SECONDS", "15")),
     },
 }
+# A building export's heartbeat; a job silent for four beats is taken over (its worker died).
+GLEANER_EXPORT_HEARTBEAT_SECONDS = envint("GLEANER_EXPORT_HEARTBEAT_SECONDS", "10")
 # A burst of events for one session inside this window causes one derivation.
 GLEANER_DERIVE_DEBOUNCE_SECONDS = envint("GLEANER_DERIVE_DEBOUNCE_SECONDS", "5")
 # Answers arriving inside this window cause one agreement recomputation per queue.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.forms.models import model_to_dict
 from django.utils import timezone
@@ -27,12 +28,11 @@ from exports.writers import JsonlWriter, ParquetWriter
 from feedback.models import Project, RoutingPolicy
 
 logger = logging.getLogger(__name__)
-# A building worker bumps heartbeat_at at least this often (between queries and while
-# writing rows); a job whose heartbeat is STALE_AFTER old has lost its worker and may be
-# taken over. Four missed beats, so a slow query is not mistaken for a dead worker, and a
-# killed worker's job runs again within a minute.
-HEARTBEAT_EVERY = timedelta(seconds=10)
-STALE_AFTER = 4 * HEARTBEAT_EVERY
+# A building worker bumps heartbeat_at every GLEANER_EXPORT_HEARTBEAT_SECONDS (default 10)
+# from a thread of its own, whatever query the build is waiting on; a job whose heartbeat
+# is STALE_BEATS beats old has lost its worker (killed: the thread died with it) and may be
+# taken over, so a killed worker's job runs again within a minute.
+STALE_BEATS = 4
 # A queued job nobody claimed this long after it was handed to the broker (the broker was
 # down, or the message was lost) is handed over again by the sweep.
 UNCLAIMED_AFTER = timedelta(seconds=60)
@@ -43,6 +43,24 @@ FINISHED = (ExportJob.Status.DONE, ExportJob.Status.FAILED)
 
 class ExportTakenOver(Exception):
     """Another worker claimed this job (its heartbeat looked stale): stop building it."""
+
+
+def heartbeat_every() -> timedelta:
+    return timedelta(seconds=settings.GLEANER_EXPORT_HEARTBEAT_SECONDS)
+
+
+def stale_after() -> timedelta:
+    return STALE_BEATS * heartbeat_every()
+
+
+def __getattr__(name: str) -> timedelta:
+    # `services.HEARTBEAT_EVERY` / `services.STALE_AFTER` as values, read from settings when
+    # asked for (not at import, so an override in settings or a test applies).
+    if name == "HEARTBEAT_EVERY":
+        return heartbeat_every()
+    if name == "STALE_AFTER":
+        return stale_after()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def export_job_create(
@@ -97,7 +115,7 @@ def export_claim(*, job_id: int, now: datetime | None = None) -> ExportJob | Non
     now = now or timezone.now()
     won = ExportJob.objects.filter(
         Q(status=ExportJob.Status.QUEUED)
-        | Q(status=ExportJob.Status.RUNNING, heartbeat_at__lt=now - STALE_AFTER),
+        | Q(status=ExportJob.Status.RUNNING, heartbeat_at__lt=now - stale_after()),
         pk=job_id,
         attempts__lt=MAX_ATTEMPTS,
     ).update(
@@ -128,17 +146,42 @@ def export_takeover_at(
     )
     if heartbeat is None or (seen_heartbeat is not None and heartbeat != seen_heartbeat):
         return None
-    return heartbeat + STALE_AFTER + timedelta(seconds=1), heartbeat
+    return heartbeat + stale_after() + timedelta(seconds=1), heartbeat
 
 
 class _Lease:
-    """A builder's hold on its job, identified by the claim's `attempts`. `beat()` bumps
-    the heartbeat (at most every HEARTBEAT_EVERY unless forced) only while the job is
-    still this claim's, and raises ExportTakenOver once another worker has claimed it."""
+    """A builder's hold on its job, identified by the claim's `attempts`; hold it with
+    `with`, around the whole build.
+
+    While held, a thread of its own (on its own connection) bumps the heartbeat whenever
+    nothing has for HEARTBEAT_EVERY, so a builder waiting on one long query or lock still
+    beats; the thread dies with its process, so a killed builder's job still goes stale.
+    The build loop's `beat()` bumps it too (at most every HEARTBEAT_EVERY unless forced or
+    given progress fields to write). Every bump is the conditional UPDATE of `_mine()`:
+    once the job is another claim's, `beat()` raises ExportTakenOver (and `due()` says so)
+    at the loop's next check."""
 
     def __init__(self, job: ExportJob) -> None:
         self.job_id, self.attempt = job.pk, job.attempts
-        self._last = time.monotonic()
+        self.every = heartbeat_every().total_seconds()
+        # The last bump by anyone (the thread waits for that to be old) and by the loop
+        # (which keeps writing progress every beat, as before the thread).
+        self._last = self._loop_last = time.monotonic()
+        self._lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._keep_beating, name=f"export-{job.pk}-heartbeat", daemon=True
+        )
+
+    def __enter__(self) -> _Lease:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        # At once unless the thread is inside an UPDATE, which may wait on a row lock held
+        # by a transaction around the build; then it finishes on its own, later.
+        self._thread.join(timeout=10)
 
     def _mine(self) -> QuerySet[ExportJob]:
         return ExportJob.objects.filter(pk=self.job_id, attempts=self.attempt).exclude(
@@ -146,18 +189,54 @@ class _Lease:
         )
 
     def due(self) -> bool:
-        return time.monotonic() - self._last >= HEARTBEAT_EVERY.total_seconds()
+        return self._lost.is_set() or time.monotonic() - self._loop_last >= self.every
 
     def beat(self, *, force: bool = False, **fields: object) -> None:
+        if self._lost.is_set():
+            raise ExportTakenOver(self.job_id)
         if not (force or fields or self.due()):
             return
         if not self._mine().update(heartbeat_at=timezone.now(), **fields):
             raise ExportTakenOver(self.job_id)
-        self._last = time.monotonic()
+        self._last = self._loop_last = time.monotonic()
 
     def finish(self, **fields: object) -> None:
         if not self._mine().update(**fields):
             raise ExportTakenOver(self.job_id)
+
+    def _keep_beating(self) -> None:
+        tried = 0.0  # the thread's last try, so a failed one is not retried at once
+        try:
+            while True:
+                quiet_since = max(self._last, tried)
+                if self._stop.wait(max(0.0, quiet_since + self.every - time.monotonic())):
+                    return
+                if time.monotonic() - max(self._last, tried) < self.every:
+                    continue  # the loop beat meanwhile
+                tried = time.monotonic()
+                if not self._bump():
+                    self._lost.set()
+                    return
+        finally:
+            connection.close()  # this thread's own connection
+
+    def _bump(self) -> bool:
+        """One beat from the thread; False once the job is visibly another claim's."""
+        try:
+            if self._mine().update(heartbeat_at=timezone.now()):
+                self._last = time.monotonic()
+                return True
+            # No row matched: lost only if this connection sees the job and it is not this
+            # claim's. A job it cannot see was created in a transaction not yet committed
+            # (a test under pytest-django's `db`, a build called inside `atomic()`): that is
+            # no takeover, and the loop's beats, on the connection that sees the job, still
+            # notice one (or a deleted job).
+            return not ExportJob.objects.filter(pk=self.job_id).exists()
+        except DatabaseError:
+            # The database is unreachable or the table locked (SQLite): try again next
+            # beat. If it stays away, the job goes stale as for a dead worker.
+            logger.warning("Export %s: heartbeat failed, retrying", self.job_id, exc_info=True)
+            return True
 
 
 def export_build(
@@ -167,11 +246,18 @@ def export_build(
     under MEDIA_ROOT, streaming rows from a server-side cursor. Same data and filters give
     byte-identical data files.
 
-    Heartbeats between queries and while writing; raises ExportTakenOver (leaving the
-    job to the worker that took it) once the job is no longer this claim's. Files are
-    written to a folder of this attempt and moved into place only at the end, so a
-    builder that was taken over never writes into the files of the one that took over."""
-    lease = _Lease(job)
+    Heartbeats all along, also while one query takes long (see `_Lease`); raises
+    ExportTakenOver (leaving the job to the worker that took it) once the job is no longer
+    this claim's. Files are written to a folder of this attempt and moved into place only
+    at the end, so a builder that was taken over never writes into the files of the one
+    that took over."""
+    with _Lease(job) as lease:
+        return _build(job, lease, on_progress)
+
+
+def _build(
+    job: ExportJob, lease: _Lease, on_progress: Callable[[float, int], None] | None
+) -> ExportJob:
     project = job.project
     policy, _ = RoutingPolicy.objects.get_or_create(project=project)
     filters = selectors.parse_filters(job.filters, project=project)
@@ -301,7 +387,7 @@ def exports_resume_stale(*, now: datetime | None = None) -> list[int]:
     by a conditional UPDATE of `enqueued_at`, so concurrent sweeps hand it over once.
     Returns the ids handed over."""
     now = now or timezone.now()
-    stale = Q(status=ExportJob.Status.RUNNING, heartbeat_at__lt=now - STALE_AFTER)
+    stale = Q(status=ExportJob.Status.RUNNING, heartbeat_at__lt=now - stale_after())
     ExportJob.objects.filter(stale, attempts__gte=MAX_ATTEMPTS).update(
         status=ExportJob.Status.FAILED,
         error=f"The worker stopped {MAX_ATTEMPTS} times while building this export.",
@@ -309,7 +395,7 @@ def exports_resume_stale(*, now: datetime | None = None) -> list[int]:
     )
     unclaimed = Q(status=ExportJob.Status.QUEUED, enqueued_at__lt=now - UNCLAIMED_AFTER)
     # A stale job is handed over at most once per STALE_AFTER, however often this runs.
-    stale &= Q(enqueued_at__lt=now - STALE_AFTER)
+    stale &= Q(enqueued_at__lt=now - stale_after())
     candidates = ExportJob.objects.filter(stale | unclaimed).order_by("pk")
     handed_over = []
     for job_id, enqueued_at in candidates.values_list("pk", "enqueued_at")[:500]:
