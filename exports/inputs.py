@@ -7,25 +7,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from feedback.storable import text_problem
+
 MAX_DEPTH = 20  # an export body is at most three levels deep (body, filters, a list)
-
-
-def unstorable_text(text: str) -> str | None:
-    """Why PostgreSQL could not store `text` (text and jsonb hold no NUL and only valid
-    UTF-8, so no unpaired surrogate such as JSON's "\\ud800"), or None if it can."""
-    if "\x00" in text:
-        return "Must not contain NUL (\\u0000) characters."
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return "Must not contain unpaired surrogates (text cut inside a character)."
-    return None
 
 
 def field_name(key: object) -> str:
     """A key fit to be echoed in an error (a bad key is shown escaped and cut short)."""
     text = str(key)
-    if unstorable_text(text) is not None or len(text) > 64:
+    if text_problem(text) is not None or len(text) > 64:
         return ascii(text[:64])
     return text
 
@@ -43,12 +33,12 @@ def body_problems(data: Any) -> dict[str, str]:
         if depth > MAX_DEPTH:
             return {name: f"Nested too deeply (more than {MAX_DEPTH} levels)."}
         if isinstance(value, str):
-            if reason := unstorable_text(value):
+            if reason := text_problem(value):
                 return {name: reason}
         elif isinstance(value, Mapping):
             for key, item in value.items():
                 label = field_name(key)
-                if isinstance(key, str) and (reason := unstorable_text(key)):
+                if isinstance(key, str) and (reason := text_problem(key)):
                     return {f"{path}.{label}" if path else label: f"Key: {reason}"}
                 stack.append((f"{path}.{label}" if path else label, item, depth + 1))
         elif isinstance(value, list | tuple):

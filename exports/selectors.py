@@ -22,10 +22,11 @@ from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from django.http import FileResponse, Http404
 
 from exports.formats import LabelRow, kinds_for
-from exports.inputs import field_name, unstorable_text
+from exports.inputs import field_name
 from exports.models import ExportJob
 from feedback.models import Label, Membership, Project, RoutingPolicy
 from feedback.selectors import projects_for_user
+from feedback.storable import text_problem
 from review.models import Item
 
 EXPORT_ROLES = (Membership.Role.ADMIN, Membership.Role.ML)
@@ -95,7 +96,7 @@ def _strings(value: Any, name: str, *, max_length: int = MAX_MODEL_NAME) -> list
     for text in value:
         if len(text) > max_length:
             raise FiltersInvalid({name: f"Each value at most {max_length} characters."})
-        if reason := unstorable_text(text):
+        if reason := text_problem(text):
             raise FiltersInvalid({name: reason})
     return sorted(set(value))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -10,13 +9,13 @@ from django.db.models import Case, DateTimeField, F, Prefetch, Q, QuerySet, When
 from django.http import Http404
 
 from feedback.models import Event, Generation, Label, Membership, Project, Session
+from feedback.storable import text_problem
 
 READ_ROLES = (Membership.Role.ADMIN, Membership.Role.LEAD, Membership.Role.ML)
 SESSION_EVENTS_SHOWN = 1000
 # A day inside datetime's range, so no timezone shift of a value read back can overflow.
 READABLE_SINCE = datetime.min.replace(tzinfo=UTC) + timedelta(days=1)
 READABLE_UNTIL = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def projects_for_user(
@@ -73,7 +72,7 @@ def access_session(
 
 def _storable(text: str) -> bool:
     """False for text no row can hold (PostgreSQL refuses NUL in a query): matches nothing."""
-    return _UNSTORABLE.search(text) is None
+    return text_problem(text) is None
 
 
 def _readable(field: str) -> Case:

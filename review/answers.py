@@ -7,8 +7,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from feedback.storable import INT_MAX, INT_MIN, printable, text_problem
 from review.models import Question
-from review.storable import INT_MAX, INT_MIN, printable, text_problem
 
 MAX_TEXT_ANSWER = 5000
 MAX_SECONDS_SPENT = 10_000_000.0  # about 115 days: a claim resumed much later is not timed

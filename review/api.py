@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 from config.schema import RETRY_AFTER, error_responses
 from feedback.models import Generation, Label
 from feedback.selectors import access_project
+from feedback.storable import ID_MAX, INT_MAX, INT_MIN, json_problem, text_problem
 from review import claims, selectors, services
 from review.answers import MAX_SECONDS_SPENT, AnswersInvalid
 from review.models import (
@@ -29,7 +30,6 @@ from review.models import (
     Adjudication,
     Question,
 )
-from review.storable import ID_MAX, INT_MAX, INT_MIN, json_problem, text_problem
 
 MAX_MESSAGES = 500
 MAX_MESSAGE_DEPTH = 6  # a message, its content parts, and a little inside each

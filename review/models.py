@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from feedback.models import Generation, Label, Project
-from review.storable import json_problem
+from feedback.storable import json_problem
 
 MAX_CLAIM_TIMEOUT_MINUTES = 7 * 24 * 60  # a week: a claim's expiry stays a real date
 MAX_GUIDELINES = 50_000

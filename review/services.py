@@ -12,11 +12,11 @@ from django.db import transaction
 
 from feedback.bulk import insert_ignoring_conflicts
 from feedback.models import Label, Project
+from feedback.storable import printable, text_problem
 from review.agreement import domain_of, gated
 from review.answers import AnswersInvalid
 from review.claims import agreement_schedule_on_commit, queue_counts_change
 from review.models import Adjudication, Item, Question, Queue
-from review.storable import printable, text_problem
 
 DEFAULT_QUEUES: dict[str, dict] = {
     Queue.Reason.LOW_CONFIDENCE: {

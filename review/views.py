@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from feedback.storable import ID_MAX
 from review import claims, selectors, services
 from review.agreement import LEFT_RIGHT, domain_of, gated
 from review.answers import MAX_SECONDS_SPENT, AnswersInvalid
@@ -40,7 +41,6 @@ from review.models import (
     Question,
     Queue,
 )
-from review.storable import ID_MAX
 from review.templatetags.review_text import message_text
 
 # Number keys pick options; more options than this get no key (and ratings a select).

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from feedback.models import Membership
+from feedback.storable import INT_MAX, INT_MIN, json_problem
 from review.answers import MAX_TEXT_ANSWER, AnswersInvalid, validate_answers
 from review.claims import annotation_submit
 from review.gate import queue_agreement_recompute
@@ -35,7 +36,6 @@ from review.models import (
     Queue,
 )
 from review.selectors import queues_with_stale_agreement
-from review.storable import INT_MAX, INT_MIN, json_problem
 from review.tasks import recompute_stale_agreements
 from review.templatetags.review_text import markdown_sanitised
 from tests.conftest import token_client

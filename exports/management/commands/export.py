@@ -10,9 +10,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.validators import slug_re
 
 from exports import selectors, services
-from exports.inputs import unstorable_text
 from exports.models import ExportJob
 from feedback.models import Project
+from feedback.storable import text_problem
 
 
 class Command(BaseCommand):
@@ -40,7 +40,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         for name, value in options.items():
-            if isinstance(value, str) and (reason := unstorable_text(value)):
+            if isinstance(value, str) and (reason := text_problem(value)):
                 raise CommandError(f"--{name.replace('_', '-')}: {reason}")
         slug = options["project"]
         project = Project.objects.filter(slug=slug).first() if slug_re.match(slug) else None

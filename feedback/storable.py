@@ -1,5 +1,6 @@
-"""What the database can hold: checks that the review API and pages run before any write,
-so a value PostgreSQL (or Python) cannot take is a 400 naming its field, never a 500.
+"""What the database can hold: checks every entry point (ingestion, review, exports) runs
+before any write, so a value PostgreSQL (or Python) cannot take is a 4xx naming its field,
+never a 500.
 
 PostgreSQL refuses NUL (U+0000) in text and JSON, and a lone surrogate (U+D800..U+DFFF,
 what `JSON.stringify` leaves of an emoji cut in half) cannot be encoded as UTF-8 at all;
