@@ -53,16 +53,6 @@ def stale_after() -> timedelta:
     return STALE_BEATS * heartbeat_every()
 
 
-def __getattr__(name: str) -> timedelta:
-    # `services.HEARTBEAT_EVERY` / `services.STALE_AFTER` as values, read from settings when
-    # asked for (not at import, so an override in settings or a test applies).
-    if name == "HEARTBEAT_EVERY":
-        return heartbeat_every()
-    if name == "STALE_AFTER":
-        return stale_after()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def export_job_create(
     *,
     project: Project,

@@ -229,7 +229,7 @@ def test_job_left_running_by_a_dead_worker_is_picked_up_again(world, project, me
     job = ExportJob.objects.create(project=project, format="dpo", file_format="jsonl")
     assert services.export_claim(job_id=job.pk) is not None
     assert services.export_claim(job_id=job.pk) is None  # a live worker holds it
-    later = timezone.now() + services.STALE_AFTER + timedelta(seconds=1)
+    later = timezone.now() + services.stale_after() + timedelta(seconds=1)
     assert services.exports_resume_stale(now=later) == [job.pk]
     taken = services.export_claim(job_id=job.pk, now=later)
     assert taken is not None and taken.attempts == 2

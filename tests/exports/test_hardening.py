@@ -461,16 +461,16 @@ def claimed(project) -> ExportJob:
 
 
 def test_recovery_bound_is_under_a_minute():
-    assert services.STALE_AFTER >= 3 * services.HEARTBEAT_EVERY  # a few missed beats
-    assert services.STALE_AFTER + timedelta(seconds=1) <= timedelta(minutes=1)
+    assert services.stale_after() >= 3 * services.heartbeat_every()  # a few missed beats
+    assert services.stale_after() + timedelta(seconds=1) <= timedelta(minutes=1)
 
 
 def test_job_with_a_stale_heartbeat_is_taken_over_and_a_fresh_one_is_not(project):
     job = claimed(project)
     beat = job.heartbeat_at
-    fresh = beat + services.STALE_AFTER - timedelta(seconds=1)
+    fresh = beat + services.stale_after() - timedelta(seconds=1)
     assert services.export_claim(job_id=job.pk, now=fresh) is None
-    stale = beat + services.STALE_AFTER + timedelta(seconds=1)
+    stale = beat + services.stale_after() + timedelta(seconds=1)
     taken = services.export_claim(job_id=job.pk, now=stale)
     assert taken is not None and taken.attempts == 2 and taken.heartbeat_at == stale
     assert services.export_claim(job_id=job.pk, now=stale) is None  # now held by the taker
@@ -480,7 +480,7 @@ def test_redelivered_task_waits_for_the_heartbeat_to_go_stale_unless_it_moves(pr
     job = claimed(project)
     beat = job.heartbeat_at
     retry_at, seen = services.export_takeover_at(job_id=job.pk)
-    assert (retry_at, seen) == (beat + services.STALE_AFTER + timedelta(seconds=1), beat)
+    assert (retry_at, seen) == (beat + services.stale_after() + timedelta(seconds=1), beat)
     # Looking again: the same heartbeat (its worker died) means try again to take it over.
     assert services.export_takeover_at(job_id=job.pk, seen_heartbeat=seen) is not None
     # A heartbeat that moved means its worker is alive: nothing to wait for.
@@ -492,7 +492,7 @@ def test_redelivered_task_waits_for_the_heartbeat_to_go_stale_unless_it_moves(pr
 
 def test_builder_that_was_taken_over_stops_and_leaves_the_job_to_the_taker(world, project, media):
     old = claimed(project)
-    later = old.heartbeat_at + services.STALE_AFTER + timedelta(seconds=1)
+    later = old.heartbeat_at + services.stale_after() + timedelta(seconds=1)
     new = services.export_claim(job_id=old.pk, now=later)
     with pytest.raises(services.ExportTakenOver):
         services.export_build(job=old)
@@ -509,7 +509,7 @@ def test_builder_that_was_taken_over_stops_and_leaves_the_job_to_the_taker(world
 def test_sweep_fails_a_job_whose_worker_died_too_often(project):
     job = claimed(project)
     ExportJob.objects.filter(pk=job.pk).update(attempts=services.MAX_ATTEMPTS)
-    later = job.heartbeat_at + services.STALE_AFTER + timedelta(seconds=1)
+    later = job.heartbeat_at + services.stale_after() + timedelta(seconds=1)
     assert services.exports_resume_stale(now=later) == []
     job.refresh_from_db()
     assert job.status == "failed" and "stopped" in job.error
@@ -529,7 +529,7 @@ def _waiting_on_locks() -> int:
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_racing_to_take_over_a_stale_job_only_one_wins(project):
     job = claimed(project)
-    later = job.heartbeat_at + services.STALE_AFTER + timedelta(seconds=1)
+    later = job.heartbeat_at + services.stale_after() + timedelta(seconds=1)
     results: dict[str, ExportJob | None] = {}
     first_took_it, release = threading.Event(), threading.Event()
 
@@ -565,7 +565,7 @@ def test_two_workers_racing_to_take_over_a_stale_job_only_one_wins(project):
 @pytest.mark.django_db(transaction=True)
 def test_many_claimers_at_once_one_wins(project):
     job = claimed(project)
-    later = job.heartbeat_at + services.STALE_AFTER + timedelta(seconds=1)
+    later = job.heartbeat_at + services.stale_after() + timedelta(seconds=1)
     start = threading.Barrier(8)
     won: list[bool] = []
 
@@ -620,7 +620,7 @@ def test_export_of_a_killed_pool_child_is_finished_by_a_new_one_within_the_bound
     finally:
         blocker.rollback()
         blocker.close()
-    bound = (services.STALE_AFTER + timedelta(seconds=20)).total_seconds()
+    bound = (services.stale_after() + timedelta(seconds=20)).total_seconds()
     job = wait_until(
         lambda: (j := ExportJob.objects.get(pk=job_id)).status in ("done", "failed") and j,
         timeout=bound,

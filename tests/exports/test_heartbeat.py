@@ -102,7 +102,7 @@ def test_builder_blocked_in_one_query_keeps_its_job_and_finishes_it(world, proje
     build, outcome = _build_in_thread(job)
     wait_until(_waiting_on_locks, what="the build to wait for the labels")
     # Far past the point where a heartbeat from between queries would have gone stale.
-    several_beats_past_stale = claimed_at + services.STALE_AFTER + 4 * services.HEARTBEAT_EVERY
+    several_beats_past_stale = claimed_at + services.stale_after() + 4 * services.heartbeat_every()
     wait_until(
         lambda: ExportJob.objects.get(pk=job.pk).heartbeat_at > several_beats_past_stale,
         what="the heartbeat to move on while the build is blocked",
@@ -135,7 +135,7 @@ def test_builder_whose_job_was_taken_over_stops_beating_and_building(
         what="the blocked build to beat",
     )
     # Another worker claims the job (as if its heartbeat had gone stale): attempts 2.
-    later = ExportJob.objects.get(pk=old.pk).heartbeat_at + services.STALE_AFTER
+    later = ExportJob.objects.get(pk=old.pk).heartbeat_at + services.stale_after()
     new = services.export_claim(job_id=old.pk, now=later + timedelta(seconds=1))
     assert new is not None and new.attempts == 2
     # The old lease sees the job is no longer its claim's and stops beating, while its

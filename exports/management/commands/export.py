@@ -87,7 +87,7 @@ class Command(BaseCommand):
             job = services.export_build(job=job, on_progress=self._bar)
         except services.ExportTakenOver:
             raise CommandError(
-                f"Export {job.pk} stalled past {services.STALE_AFTER} and a worker took it "
+                f"Export {job.pk} stalled past {services.stale_after()} and a worker took it "
                 "over; follow it on the exports page."
             ) from None
         self._bar(1.0, job.rows)
