@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import IO, Any
-
 from django.http import FileResponse
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -14,29 +11,15 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import parsers, serializers, status
-from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.parsers import DepthSafeJSONParser
 from config.schema import RETRY_AFTER, error_responses
 from exports import inputs, selectors, services
 from exports.models import ExportJob
-
-
-class JSONParser(parsers.JSONParser):
-    """DRF's parser, but JSON nested deeper than Python's stack allows is a 400."""
-
-    def parse(
-        self,
-        stream: IO[Any],
-        media_type: str | None = None,
-        parser_context: Mapping[str, Any] | None = None,
-    ) -> Any:
-        try:
-            return super().parse(stream, media_type, parser_context)
-        except RecursionError:
-            raise ParseError("JSON parse error - nested too deeply.") from None
 
 
 def job_body(job: ExportJob) -> dict:
@@ -84,7 +67,7 @@ class ExportJobOutputSerializer(serializers.Serializer):
 
 
 class ExportListCreateApi(APIView):
-    parser_classes = [JSONParser, parsers.FormParser, parsers.MultiPartParser]
+    parser_classes = [DepthSafeJSONParser, parsers.FormParser, parsers.MultiPartParser]
 
     class ListQuerySerializer(serializers.Serializer):
         project = serializers.SlugField(required=False, max_length=64)

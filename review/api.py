@@ -11,12 +11,12 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers, status
-from rest_framework.exceptions import ParseError, ValidationError
-from rest_framework.parsers import JSONParser
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.parsers import DepthSafeJSONParser
 from config.schema import RETRY_AFTER, error_responses
 from feedback.models import Generation, Label
 from feedback.selectors import access_project
@@ -33,17 +33,6 @@ from review.models import (
 
 MAX_MESSAGES = 500
 MAX_MESSAGE_DEPTH = 6  # a message, its content parts, and a little inside each
-
-
-class DepthSafeJSONParser(JSONParser):
-    """DRF's JSON parser, with a body nested too deep for Python's parser a 400, not the
-    RecursionError that escapes it as a 500."""
-
-    def parse(self, stream, media_type=None, parser_context=None):  # noqa: ANN001, ANN201
-        try:
-            return super().parse(stream, media_type, parser_context)
-        except RecursionError:
-            raise ParseError("JSON parse error - nested too deeply.") from None
 
 
 class ReviewApiView(APIView):
