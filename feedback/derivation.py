@@ -270,6 +270,7 @@ def derive_session(
 
     signals: dict[str, GenerationSignals] = {}
     final: dict[str, bool] = {}
+    changed: dict[str, bool] = {}  # an edit changed the text: only then is it an action
     for ref, gen in by_ref.items():
         ev = evidence[ref]
         chain = chains[chain_of[ref]]
@@ -278,7 +279,8 @@ def derive_session(
         # too (its replacement has not arrived): then the chain has no final generation.
         final[ref] = ref == chain.last and not regenerated
         edit_ratio = 0.0
-        if ev.final_text != gen.output:
+        changed[ref] = edit_changes_text(gen.output, ev.final_text)
+        if changed[ref]:
             edit_ratio = round(Indel.normalized_distance(gen.output, ev.final_text), 4)
         signals[ref] = GenerationSignals(
             edit_ratio=edit_ratio,
@@ -292,7 +294,7 @@ def derive_session(
             dwell_ms=ev.dwell_ms,
             rating=ev.rating,
             downstream_action=(
-                ev.copied or ev.shared or ev.edits > 0 or (outcome == "completed" and final[ref])
+                ev.copied or ev.shared or changed[ref] or (outcome == "completed" and final[ref])
             ),
         )
 
@@ -301,14 +303,14 @@ def derive_session(
         sig = signals[ref]
         chain = chains[chain_of[ref]]
         flagged = chain.regenerations >= policy.retry_threshold
-        edited = sig.final_text != gen.output
+        edited = changed[ref]
         # A cosmetic edit (below the band) leaves the output accepted as it was.
         substantive_edit = edited and sig.edit_ratio >= policy.edit_ratio_min
         completed_final = outcome == "completed" and final[ref]
 
         if edited:
             builder.add_edit_pair(gen, sig)
-        action = _strongest_action(sig, policy, completed_final=completed_final)
+        action = _strongest_action(sig, policy, edited=edited, completed_final=completed_final)
         if action is not None and ref in parent:
             # One pair per discarded ancestor. An ancestor that got an action of its own
             # was not plainly discarded, so it is not used as "rejected".
@@ -509,15 +511,23 @@ def _build_chains(
     return chains, chain_of, position
 
 
+def edit_changes_text(output: str, final_text: str) -> bool:
+    """Whether an edit changed the output: not when the final text is the output again, or
+    the output with only leading or trailing whitespace added or removed. An edit that
+    changes nothing is no action and makes no pair."""
+    return final_text != output and final_text.strip() != output.strip()
+
+
 def _strongest_action(
-    sig: GenerationSignals, policy: Policy, *, completed_final: bool
+    sig: GenerationSignals, policy: Policy, *, edited: bool, completed_final: bool
 ) -> DownstreamAction | None:
-    """The strongest downstream action on a generation: share > copy > edit > completed."""
+    """The strongest downstream action on a generation: share > copy > edit > completed.
+    `edited`: an edit changed the text (`edit_changes_text`); a no-op edit is no action."""
     if sig.shared:
         return "share"
     if sig.copied:
         return "copy"
-    if sig.edits > 0:
+    if edited:
         return "edit_rewrite" if sig.edit_ratio > policy.edit_ratio_max else "edit"
     if completed_final:
         return "completed"

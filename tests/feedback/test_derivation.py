@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from feedback.derivation import (
     DerivedLabel,
@@ -16,6 +18,7 @@ from feedback.derivation import (
     Policy,
     SessionDerivation,
     derive_session,
+    edit_changes_text,
     edit_pair_confidence,
     qa_sample_point,
     regenerate_pair_confidence,
@@ -665,3 +668,95 @@ def test_confidence_is_always_within_the_unit_interval() -> None:
 def test_invalid_policy_is_rejected(changes: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         Policy(**changes)
+
+
+# Edits that change nothing
+
+
+NO_OP_EDITS = {
+    "same text": lambda text: text,
+    "trailing newline": lambda text: text + "\n",
+    "surrounding spaces": lambda text: "  " + text + " \t",
+    "trimmed": lambda text: text.strip(),
+}
+
+
+@pytest.mark.parametrize("no_op", NO_OP_EDITS.values(), ids=NO_OP_EDITS.keys())
+def test_an_edit_that_changes_nothing_is_no_action_and_makes_no_pair(no_op: Any) -> None:
+    chain = regenerated_chain(2)
+    result = derive(chain, [event("edit", "g2", 30, text=no_op(chain[1].output))])
+
+    assert labels_by_key(result) == {}  # no edit pair, no regenerate pair
+    signals = result.generations["g2"]
+    assert signals.edits == 1 and signals.edit_ratio == 0.0
+    assert not signals.downstream_action
+
+
+@pytest.mark.parametrize("no_op", NO_OP_EDITS.values(), ids=NO_OP_EDITS.keys())
+def test_a_copy_with_a_no_op_edit_still_counts_as_the_copy(no_op: Any) -> None:
+    chain = regenerated_chain(2)
+    events = [event("edit", "g2", 30, text=no_op(chain[1].output)), event("copy", "g2", 40)]
+    result = derive(chain, events)
+
+    by_key = labels_by_key(result)
+    assert sorted(by_key) == ["accept:g2", "regen:g1>g2"]
+    assert by_key["regen:g1>g2"].signals["action"] == "copy"
+
+
+def test_a_no_op_edit_on_an_earlier_generation_does_not_save_it_from_being_rejected() -> None:
+    chain = regenerated_chain(2)
+    events = [
+        event("edit", "g1", 15, text=chain[0].output + "\n\n"),
+        event("copy", "g2", 30),
+    ]
+    result = derive(chain, events)
+
+    assert "regen:g1>g2" in labels_by_key(result)
+
+
+def test_an_abandoned_answer_with_only_a_no_op_edit_gets_no_action_penalty() -> None:
+    generations = [gen("g1")]
+    untouched = derive(generations, [], abandoned_by_timeout=True)
+    no_op = derive(
+        generations, [event("edit", "g1", 20, text=OUTPUT + " ")], abandoned_by_timeout=True
+    )
+
+    assert (
+        labels_by_key(no_op)["outcome:g1"].confidence
+        == labels_by_key(untouched)["outcome:g1"].confidence
+    )
+
+
+def test_a_later_edit_back_to_the_output_undoes_the_action() -> None:
+    chain = regenerated_chain(2)
+    events = [
+        event("edit", "g2", 30, text="Answer number 2: revenue grew 12% in Q3."),
+        event("edit", "g2", 40, text=chain[1].output),
+    ]
+    result = derive(chain, events)
+
+    assert labels_by_key(result) == {}
+
+
+@given(
+    text=st.text(min_size=1, max_size=80),
+    before=st.text(alphabet=" \t\n\r\u00a0\u2003", max_size=5),
+    after=st.text(alphabet=" \t\n\r\u00a0\u2003", max_size=5),
+)
+def test_whitespace_around_the_output_is_never_a_change(text: str, before: str, after: str) -> None:
+    assert not edit_changes_text(text, before + text + after)
+    assert not edit_changes_text(before + text + after, text)
+    result = derive([gen("g1", output=text)], [event("edit", "g1", 20, text=before + text + after)])
+    assert result.labels == []
+    assert not result.generations["g1"].downstream_action
+
+
+@given(text=st.text(min_size=1, max_size=80), extra=st.text(min_size=1, max_size=10))
+def test_a_change_beyond_whitespace_is_an_edit(text: str, extra: str) -> None:
+    edited = text + extra
+    if edited.strip() == text.strip():
+        return  # only whitespace was appended: the case above
+    assert edit_changes_text(text, edited)
+    result = derive([gen("g1", output=text)], [event("edit", "g1", 20, text=edited)])
+    assert [label.key for label in result.labels] == ["edit:g1"]
+    assert result.generations["g1"].downstream_action

@@ -270,3 +270,40 @@ def test_derive_all_terminates_while_sessions_keep_failing(project):
     assert derive_all() == 2  # each taken once, marked, then left to its backoff
     assert Session.objects.filter(derive_failures=1).count() == 2
     assert "edit_ratio_min" in Session.objects.first().derive_error
+
+
+@pytest.mark.parametrize("final", [CORRECTED, CORRECTED + "\n", "  " + CORRECTED + " "])
+def test_an_edit_that_changes_nothing_is_not_an_action_after_a_regeneration(project, final):
+    ingest(
+        project,
+        [
+            generation("g1", output=OUTPUT),
+            event("regenerate", generation_id="g1", t=5),
+            generation("g2", output=CORRECTED, replaces="g1", t=6),
+            edit("g2", final, t=20),
+        ],
+    )
+    derive_all()
+    assert labels() == []  # no regenerate pair, no edit pair
+    g2 = project.generations.get(external_id="g2")
+    assert g2.signals["edits"] == 1 and g2.signals["edit_ratio"] == 0.0
+    assert g2.signals["downstream_action"] is False
+
+
+def test_a_copy_after_a_no_op_edit_still_makes_the_regenerate_pair(project):
+    ingest(
+        project,
+        [
+            generation("g1", output=OUTPUT),
+            event("regenerate", generation_id="g1", t=5),
+            generation("g2", output=CORRECTED, replaces="g1", t=6),
+            edit("g2", CORRECTED + "\n\n", t=20),
+            event("copy", generation_id="g2", t=25),
+        ],
+    )
+    derive_all()
+    assert [(label.key, label.rule) for label in labels()] == [
+        ("accept:g2", "copy_accept"),
+        ("regen:g1>g2", "regenerate_then_action"),
+    ]
+    assert labels(source="regenerate")[0].evidence["action"] == "copy"
