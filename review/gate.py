@@ -3,9 +3,12 @@
 An item passes when it has the annotations it needs, its agreement on the deciding
 question (the queue's first required choice question; with ratings only, each rating)
 meets the queue's threshold, and the queue's alpha for that question meets the queue's
-minimum. Alpha is computed and shown for every choice and rating question. Disputed items
-wait for a lead's adjudication. The outcome is written back onto the item and, through
-feedback's service, onto its label.
+minimum. Where alpha is undefined because every answer in the queue is the same (nothing
+varies, so there is nothing to correct for chance), item agreement alone decides, once
+MIN_ITEMS_TO_JUDGE items are fully answered; fewer, and the queue is too small to judge
+(docs/review.md). Alpha is computed and shown for every choice and rating question.
+Disputed items wait for a lead's adjudication. The outcome is written back onto the item
+and, through feedback's service, onto its label.
 
 Everything is computed from plain reads, without locks; only the writes lock, in the
 app's one lock order (review/claims.py): items (in id order, a chunk per short
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +35,7 @@ from django.utils import timezone
 from feedback.bulk import update_rows
 from feedback.services import labels_set_review_outcome
 from review.agreement import (
+    ONE_VALUE,
     Answers,
     alpha_from_counts,
     deciding_question,
@@ -44,6 +49,10 @@ DEFAULT_ACCEPT = ("yes", "chosen")
 DEFAULT_REJECT = ("no", "rejected")
 SERIES_POINTS = 8
 MIN_ITEMS_TO_FLAG = 5
+# A queue whose answers are all alike passes items on their own agreement only from this
+# many fully answered items: three unanimous items say little about a queue's reviewers.
+MIN_ITEMS_TO_JUDGE = 10
+TOO_FEW_ITEMS = "too few items to judge agreement"
 
 
 def queue_agreement_recompute(*, queue: Queue, now: datetime | None = None) -> AgreementSnapshot:
@@ -72,7 +81,10 @@ def queue_agreement_recompute(*, queue: Queue, now: datetime | None = None) -> A
     for question in measured:
         qa = answers[question.key]
         units, counts = qa.counts()
-        results["questions"][question.key] = alpha_from_counts(question, counts).as_dict()
+        results["questions"][question.key] = {
+            **alpha_from_counts(question, counts).as_dict(),
+            "complete_items": _complete_items(queue, counts),
+        }
         results["series"][question.key] = _series(question, qa)
         shares = item_agreement_from_counts(question, counts, queue.agreement_tolerance)
         top = counts.argmax(axis=1) if counts.size else np.zeros(0, dtype=np.int64)
@@ -91,6 +103,56 @@ def queue_agreement_recompute(*, queue: Queue, now: datetime | None = None) -> A
         results=results,
     )
     return snapshot
+
+
+def _complete_items(queue: Queue, counts: np.ndarray) -> int:
+    """Items with all the answers the queue asks for (and at least two) to one question."""
+    if not counts.size:
+        return 0
+    return int((counts.sum(axis=1) >= max(2, queue.annotations_per_item)).sum())
+
+
+@dataclass(frozen=True)
+class QueueVerdict:
+    """What the queue-level agreement lets through: `blocked` says why no item may pass
+    (None: items are judged one by one); `unanimous` names the gated questions whose alpha
+    is undefined because every answer agrees, where item agreement alone decides."""
+
+    blocked: str | None
+    unanimous: tuple[str, ...] = ()
+
+
+def queue_verdict(
+    questions: list[dict[str, Any]], *, min_alpha: float, min_items: int = MIN_ITEMS_TO_JUDGE
+) -> QueueVerdict:
+    """The queue-level gate over the gated questions' agreement (`alpha_from_counts` dicts
+    with `complete_items`). Alpha below the minimum, or undefined for want of an item with
+    two answers, blocks; alpha undefined because every answer agrees passes to item
+    agreement with `min_items` fully answered items, and blocks as too few below that."""
+    low, undefined, few, unanimous = [], [], [], []
+    for q in questions:
+        if q["alpha"] is not None:
+            if q["alpha"] < min_alpha:
+                low.append(f"{q['key']} alpha {q['alpha']}")
+        elif q["undefined_reason"] == ONE_VALUE:
+            complete = q.get("complete_items", 0)
+            if complete >= min_items:
+                unanimous.append(q["key"])
+            else:
+                few.append(
+                    f"every {q['key']} answer is the same, on {complete} fully answered"
+                    f" items of the {min_items} needed"
+                )
+        else:
+            undefined.append(f"{q['key']} alpha undefined ({q['undefined_reason']})")
+    reasons = []
+    if low:
+        reasons.append(f"queue alpha below {min_alpha}: {', '.join(low)}")
+    if undefined:
+        reasons.append(f"queue alpha unknown: {', '.join(undefined)}")
+    if few:
+        reasons.append(f"{TOO_FEW_ITEMS}: {', '.join(few)}")
+    return QueueVerdict("; ".join(reasons) or None, tuple(unanimous))
 
 
 def _load_answers(queue: Queue, questions: list[Question]) -> dict[str, Answers]:
@@ -219,12 +281,9 @@ def _apply_gate(
     item_rows: dict[int, dict[str, Any]],
     results: dict[str, Any],
 ) -> dict[str, int]:
-    gate_keys = {q.key for q in gate_questions}
-    low_alpha = [
-        f"{key} alpha {q['alpha'] if q['alpha'] is not None else 'undefined'}"
-        for key, q in results["questions"].items()
-        if key in gate_keys and (q["alpha"] is None or q["alpha"] < queue.min_alpha)
-    ]
+    on_queue = queue_verdict(
+        [results["questions"][q.key] for q in gate_questions], min_alpha=queue.min_alpha
+    )
     adjudicated = dict(
         Adjudication.objects.filter(item__queue=queue).values_list("item_id", "decision")
     )
@@ -261,12 +320,16 @@ def _apply_gate(
             state, decision, reason = Item.AgreementState.PENDING, "", "needs more annotations"
         elif agreement is not None and agreement >= queue.min_item_agreement:
             state = Item.AgreementState.AGREED
-            if low_alpha:
-                decision = Item.Decision.EXCLUDED
-                reason = f"queue alpha below {queue.min_alpha}: {', '.join(low_alpha)}"
+            if on_queue.blocked:
+                decision, reason = Item.Decision.EXCLUDED, on_queue.blocked
             else:
                 majorities = {key: value for key, (_, value) in per_question.items()}
                 decision, reason = _decide(queue, decision_question, majorities)
+                if on_queue.unanimous:
+                    reason += (
+                        f" (every answer to {', '.join(on_queue.unanimous)} in the queue is the"
+                        " same, so item agreement decides)"
+                    )
                 if decision == Item.Decision.ACCEPTED and decision_question is not None:
                     preferred = PREFERRED.get(majorities.get(decision_question.key))
         else:

@@ -18,6 +18,16 @@ from review.answers import AnswersInvalid
 from review.claims import agreement_schedule_on_commit, queue_counts_change
 from review.models import Adjudication, Item, Question, Queue
 
+HIGH_RETRY_GUIDELINES = (
+    "The user regenerated three or more times in a row.\n\n"
+    "* **Pairs**: is the answer the user kept (*chosen*) clearly better than the one they "
+    "discarded (*rejected*)? Equally good or equally bad: answer **no**.\n"
+    "* **Retry flags** (one answer: the first of the chain): did that answer fail the user?\n\n"
+    "Then say why you think the user retried."
+)
+HIGH_RETRY_VERDICT = "Is the derived label right?"
+HIGH_RETRY_CAUSES = ["model failed", "user exploring", "prompt unclear", "other"]
+
 DEFAULT_QUEUES: dict[str, dict] = {
     Queue.Reason.LOW_CONFIDENCE: {
         "name": "Low-confidence labels",
@@ -34,18 +44,12 @@ DEFAULT_QUEUES: dict[str, dict] = {
     },
     Queue.Reason.HIGH_RETRY: {
         "name": "High-retry chains",
-        "guidelines": (
-            "The user regenerated three or more times in a row. Judge why, and whether the "
-            "answer they ended with is usable."
-        ),
+        "guidelines": HIGH_RETRY_GUIDELINES,
         "questions": [
-            (
-                "cause",
-                "choice",
-                "Why did the user retry?",
-                ["model failed", "user exploring", "prompt unclear", "other"],
-            ),
-            ("verdict", "choice", "Is the last answer usable?", ["yes", "no", "unsure"]),
+            # The verdict comes first: the first choice question decides (review.agreement),
+            # and "yes" accepts, so a pair people confirm becomes training data.
+            ("verdict", "choice", HIGH_RETRY_VERDICT, ["yes", "no", "unsure"]),
+            ("cause", "choice", "Why did the user retry?", HIGH_RETRY_CAUSES),
             ("note", "text", "Notes (optional)", None),
         ],
     },
