@@ -223,6 +223,19 @@ def _derive(sessions: list[Session], *, now: datetime) -> None:
         session_id__in=ids
     ).values_list("session_id", "client_id", "type", "timestamp", "generation_ref", "payload"):
         events[session_id].append(EventRecord(client_id, type_, timestamp, ref or None, payload))
+    # Actions sent in another session (the user came back later) are derived with the
+    # session of the generation they name; in their own session they name no generation
+    # of its own and are ignored there. Driven by `generation_by_session` and
+    # `event_by_generation`: a few index probes per generation of the chunk.
+    for owner_id, client_id, type_, timestamp, ref, payload in (
+        Event.objects.filter(generation__session_id__in=ids)
+        .exclude(session_id=F("generation__session_id"))
+        .exclude(type__in=[Event.Type.GENERATION, Event.Type.SESSION_OUTCOME])
+        .values_list(
+            "generation__session_id", "client_id", "type", "timestamp", "generation_ref", "payload"
+        )
+    ):
+        events[owner_id].append(EventRecord(client_id, type_, timestamp, ref or None, payload))
     existing: dict[tuple[int, str], int] = {
         (session_id, key): pk
         for pk, session_id, key in Label.objects.filter(

@@ -145,7 +145,9 @@ def events_ingest(
         if stored:
             _generations_insert(project, stored, session_ids, now)
             _link_late_arrivals(project, stored)
-            result.session_ids = _sessions_touch(stored, session_ids)
+            result.session_ids = _sessions_touch(
+                stored, session_ids, also=_generation_sessions(project, stored)
+            )
             transaction.on_commit(derivation_schedule)
     return result
 
@@ -256,24 +258,58 @@ def _link_late_arrivals(project: Project, events: list[ValidEvent]) -> None:
     ).exclude(replaces_ref="").update(replaces=Subquery(replaced_by_ref))
 
 
-def _sessions_touch(events: list[ValidEvent], session_ids: dict[str, int]) -> list[int]:
-    """Widen each touched session's activity span and mark it for derivation, in one UPDATE."""
+def _generation_sessions(project: Project, events: list[ValidEvent]) -> set[int]:
+    """Sessions holding the generations that this batch's actions name, wherever the actions
+    were sent: a user who comes back in a new session still acts on the old generation, and
+    that generation's session is derived with the action (`feedback.labelling`). One indexed
+    lookup (`generation_unique_ref`); generations not arrived yet are found when they arrive,
+    since their own event touches their session."""
+    refs = {
+        event.generation_ref
+        for event in events
+        if event.generation_ref and event.type != Event.Type.GENERATION
+    }
+    if not refs:
+        return set()
+    return set(
+        Generation.objects.filter(project=project, external_id__in=refs).values_list(
+            "session_id", flat=True
+        )
+    )
+
+
+def _sessions_touch(
+    events: list[ValidEvent], session_ids: dict[str, int], *, also: Iterable[int] = ()
+) -> list[int]:
+    """Widen each touched session's activity span and mark it, and the sessions in `also`
+    (whose generations got actions sent elsewhere; their span is theirs and stays), for
+    derivation, in one UPDATE."""
     spans: dict[int, tuple[datetime, datetime]] = {}
     for event in events:
         sid = session_ids[event.session_ref]
         first, last = spans.get(sid, (event.timestamp, event.timestamp))
         spans[sid] = (min(first, event.timestamp), max(last, event.timestamp))
-    ids = sorted(spans)
+    ids = sorted(spans.keys() | set(also))
     output = DateTimeField()
+    # SQLite's two-argument MIN/MAX give NULL for a NULL argument, so a session without a
+    # span of its own here keeps its value through the CASE default.
     Session.objects.filter(pk__in=ids).update(
         changes=F("changes") + 1,
         first_event_at=Least(
             "first_event_at",
-            Case(*(When(pk=i, then=Value(spans[i][0])) for i in ids), output_field=output),
+            Case(
+                *(When(pk=i, then=Value(first)) for i, (first, _) in sorted(spans.items())),
+                default=F("first_event_at"),
+                output_field=output,
+            ),
         ),
         last_event_at=Greatest(
             "last_event_at",
-            Case(*(When(pk=i, then=Value(spans[i][1])) for i in ids), output_field=output),
+            Case(
+                *(When(pk=i, then=Value(last)) for i, (_, last) in sorted(spans.items())),
+                default=F("last_event_at"),
+                output_field=output,
+            ),
         ),
     )
     return ids
