@@ -91,7 +91,44 @@ def test_alpha_is_undefined_when_everyone_gives_the_same_answer(queue, alice, bo
             annotation_submit(item=item, user=user, answers={"better": "tie", "quality": 3})
     result = gate.queue_agreement_recompute(queue=queue).results["questions"]["quality"]
     assert result["alpha"] is None and result["undefined_reason"] == ONE_VALUE
-    assert Item.objects.filter(decision="excluded").count() == 3  # the gate cannot pass
+    # Three items are too few to judge a queue whose answers never vary.
+    assert set(Item.objects.values_list("decision", "decision_reason")) == {
+        (
+            "excluded",
+            f"{gate.TOO_FEW_ITEMS}: every better answer is the same, on 3 fully answered "
+            f"items of the {gate.MIN_ITEMS_TO_JUDGE} needed",
+        )
+    }
+
+
+def test_a_ratings_queue_where_every_rating_agrees_accepts_on_item_agreement(
+    project, django_user_model
+):
+    queue = rating_queue(project, ["ordinal", "interval"], per_item=2)
+    items = make_items(queue, gate.MIN_ITEMS_TO_JUDGE)
+    users = coders(django_user_model, "XY")
+    for item in items:
+        for user in users.values():
+            annotation_submit(item=item, user=user, answers={"ordinal": 4, "interval": 4})
+    gate.queue_agreement_recompute(queue=queue)
+    assert set(Item.objects.values_list("decision", "decision_reason")) == {
+        (
+            "accepted",
+            "reviewers agreed (every answer to ordinal, interval in the queue is the same, "
+            "so item agreement decides)",
+        )
+    }
+
+
+def test_a_queue_that_rejects_every_label_unanimously_rejects_them(routed_label, three):
+    label, queue, item = routed_label
+    make_items(queue, gate.MIN_ITEMS_TO_JUDGE)
+    for each in Item.objects.filter(queue=queue):
+        answer(queue, each, three, ["no"] * 3)
+    gate.queue_agreement_recompute(queue=queue)
+    label.refresh_from_db()
+    assert label.review_outcome == "rejected"
+    assert label.review_note.startswith("reviewers agreed: no (every answer to verdict")
 
 
 def test_left_and_right_are_compared_as_the_responses_they_were():
