@@ -31,6 +31,22 @@ Contracts of `simulate_traffic`:
   (total events in batches minus distinct ids); `late` counts distinct events whose first
   copy is sent in a batch after some batch that holds an event with a later timestamp.
 
+Harder traffic (`hard=True`, used by bench/fidelity.py): the same mix plus what makes
+behaviour mislead in the real world, each at a module-level rate (REGENERATE_GOOD_RATE ...
+ABANDONED_SENT_RATE): good answers regenerated for variety; bad answers copied (for a bug
+report); bad answers fixed with one token (code operator or keyword, number, date or name:
+a real correction with an edit ratio far below the cosmetic bound); good answers restyled,
+trimmed at the end or given the user's notes in the edit box; edits back to exactly the
+output; edits sent in a later session of the same user (session id `<session>-later<n>`,
+hours after the session; the generation id is the earlier session's); and outcomes: every
+session truly ends completed or abandoned, but `silent_outcome_rate` of the completed ones
+(1.0: a product that never sends outcome events) and most abandoned ones send no event.
+Extra ground truth in `metadata["sim"]` (hard only): `edit_kind` (one of EDIT_KINDS, None
+without an edit), `final_good` (is the user's final text good), `fix` (what a one-token fix
+changed), `copy_reason` ("bug_report" for a copied bad answer), `edit_session` ("later"),
+and on every generation `session_outcome` (true outcome) and `outcome_sent`. Derivation
+never reads `metadata["sim"]`. With `hard=False` the traffic is exactly what it was.
+
 Typical mix (5,000 sessions; frequencies are per prompt, i.e. per last generation of a
 regenerate chain): view only 30%, copy 21%, share 5%, copy and share 3%, cosmetic edit 13%,
 correction 14%, rewrite 2.5%, nothing at all 11%. Regenerations per prompt: none 76%, one
@@ -52,14 +68,27 @@ from typing import Any
 from rapidfuzz.distance import Indel
 
 __all__ = [
+    "ABANDONED_SENT_RATE",
     "BEHAVIOURS",
+    "COPY_BAD_RATE",
     "COSMETIC_MAX",
     "CORRECTION_MAX",
     "CORRECTION_MIN",
+    "EDIT_KINDS",
     "EVENT_TYPES",
     "FEATURES",
+    "HARD_BEHAVIOURS",
+    "LATER_EDIT_RATE",
+    "NOOP_EDIT_RATE",
+    "NOTE_EDIT_RATE",
+    "REGENERATE_GOOD_RATE",
     "REWRITE_MIN",
+    "SILENT_OUTCOME_RATE",
     "SimulatedTraffic",
+    "TASTE_EDIT_RATE",
+    "TOKEN_FIXABLE",
+    "TOKEN_FIX_RATE",
+    "TRIM_EDIT_RATE",
     "edit_ratio",
     "simulate_traffic",
 ]
@@ -97,6 +126,23 @@ WINDOW = timedelta(days=14)
 DUPLICATE_RATE = 0.03
 LATE_RATE = 0.035
 LATE_BEFORE_OWN_ACTION_RATE = 0.12  # generations with an edit/copy: sent after that action
+
+# Harder traffic (`simulate_traffic(hard=True)`): what real users and products do that makes
+# behaviour mislead. Each is a rate per opportunity, checked by tests/feedback/test_simulation.py
+# and printed by bench/fidelity.py.
+REGENERATE_GOOD_RATE = 0.15  # a good answer (chain position < 5) regenerated for variety
+COPY_BAD_RATE = 0.15  # a bad final answer copied (to paste into a bug report)
+TOKEN_FIX_RATE = 0.20  # a bad final answer with a TOKEN_FIXABLE flaw fixed with one token
+TOKEN_FIXABLE = frozenset({"buggy_code", "wrong_facts", "wrong_value", "hallucination"})
+TASTE_EDIT_RATE = 0.10  # a good final answer restyled to taste (words, lines, renames)
+TRIM_EDIT_RATE = 0.06  # a good final answer trimmed at the end
+NOTE_EDIT_RATE = 0.04  # a good final answer with the user's own notes typed into the box
+NOOP_EDIT_RATE = 0.04  # any final answer "edited" back to exactly the same text
+LATER_EDIT_RATE = 0.10  # an edited answer whose edits arrive in a later session of the user
+SILENT_OUTCOME_RATE = 0.45  # truly completed sessions that send no session_outcome event
+ABANDONED_SENT_RATE = 0.40  # truly abandoned sessions that say so with an event
+EDIT_KINDS = ("correction", "rewrite", "taste", "trim", "note", "noop")
+HARD_BEHAVIOURS = ("edit_token_fix", "edit_taste", "edit_trim", "edit_note", "edit_noop")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
@@ -173,6 +219,21 @@ _RATING_COMMENTS_BAD = (
 )  # fmt: skip
 
 _ABANDON_SIGNALS = ("user_closed", "navigated_away", "session_expired")
+
+# What users type into the edit box that is not part of an answer.
+_USER_NOTES = (
+    "notes: ask Ben about this on Monday", "TODO send to Maya before 3pm", "ticket #4821",
+    "draft v2 - check with legal first", "(copied from the assistant, double-check numbers)",
+    "remember: budget call Thursday", "for the weekly report", "see also the Q3 deck",
+)  # fmt: skip
+# One-token code fixes: (buggy token, fixed token), applied inside code blocks only.
+_CODE_TOKEN_FIXES = (
+    (" < ", " <= "), (" > ", " >= "), (" <= ", " < "), (" >= ", " > "), ("- size", "+ size"),
+    (" * attempt", " ** attempt"), ("DESC", "ASC"), ("revenue\n", "revenue DESC\n"),
+    ("COUNT(user_id)", "COUNT(DISTINCT user_id)"), ("JOIN ", "LEFT JOIN "), ("[0]", "[-1]"),
+    ("set(", "dict.fromkeys("), (".lower()", ".casefold()"), ("+= 1", "+= 2"),
+)  # fmt: skip
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])")
 
 
 # ---------------------------------------------------------------------------------------
@@ -2175,6 +2236,96 @@ def _edit_rewrite(task: _Task, output: str, r: random.Random) -> list[str] | Non
     return [final]
 
 
+def _edit_token_fix(task: _Task, output: str, r: random.Random) -> tuple[list[str], str] | None:
+    """A real correction of one token: an operator or keyword in code, else a number (an
+    amount or a date), a month, weekday or name. ([fixed text], what was fixed), or None."""
+    kinds = _line_kinds(output)
+    lines = [line for line, _ in kinds]
+    code = [i for i, (_, kind) in enumerate(kinds) if kind == "code"]
+    fixes = [(i, a, b) for i in code for a, b in _CODE_TOKEN_FIXES if a in lines[i] + "\n"]
+    if fixes and (task.feature == "code" or r.random() < 0.5):
+        i, old, new = r.choice(fixes)
+        lines[i] = (lines[i] + "\n").replace(old, new, 1)[:-1]
+        return ["\n".join(lines)], "code"
+    words = [w for bank in (_MONTHS, _WEEKDAYS, _FIRST) for w in bank if w in output]
+    numbers = list(_NUMBER.finditer(output))
+    if numbers and (not words or r.random() < 0.6):
+        match = r.choice(numbers)
+        value = match.group()
+        digits = [k for k, ch in enumerate(value) if ch.isdigit()]
+        k = r.choice(digits)
+        fixed = value[:k] + str((int(value[k]) + r.randint(1, 8)) % 10) + value[k + 1 :]
+        return [output[: match.start()] + fixed + output[match.end() :]], "number"
+    if words:
+        old = r.choice(words)
+        bank = next(b for b in (_MONTHS, _WEEKDAYS, _FIRST) if old in b)
+        new = r.choice([w for w in bank if w != old and w not in output] or [old + "a"])
+        return [output.replace(old, new, 1)], "name_or_date"
+    return None
+
+
+def _edit_taste(task: _Task, output: str, r: random.Random) -> list[str] | None:
+    """A fine answer restyled to the user's taste: wording, punctuation, renamed
+    identifiers, a dropped line. Snapshots; the last one's ratio is up to about 0.4."""
+    target = r.uniform(0.02, 0.4)
+    snapshots: list[str] = []
+    current = output
+    for _ in range(16):
+        if edit_ratio(output, current) >= target:
+            break
+        prose = [i for i, (_, kind) in enumerate(_line_kinds(current)) if kind == "prose"]
+        roll = r.random()
+        lines = current.split("\n")
+        if roll < 0.2 and any(old in current for old, _ in task.renames):
+            old, new = r.choice([pair for pair in task.renames if pair[0] in current])
+            candidate = current.replace(old, new)
+        elif roll < 0.45 and len(prose) > 2:
+            del lines[r.choice(prose[1:])]
+            candidate = "\n".join(lines)
+        else:
+            candidate = _cosmetic_step(current, r)
+        if candidate not in (current, output) and candidate.strip():
+            current = candidate
+            snapshots.append(current)
+    return snapshots or None
+
+
+def _edit_trim(output: str, r: random.Random) -> list[str] | None:
+    """A fine answer with its end cut off (closing paragraphs, or the last sentences)."""
+    paragraphs = output.split("\n\n")
+    if len(paragraphs) >= 3:
+        keep = r.randint(max(1, len(paragraphs) // 2), len(paragraphs) - 1)
+        trimmed = "\n\n".join(paragraphs[:keep])
+    else:
+        sentences = output.split(". ")
+        if len(sentences) < 2:
+            return None
+        trimmed = ". ".join(sentences[: r.randint(1, len(sentences) - 1)]) + "."
+    return [trimmed] if trimmed.strip() and trimmed != output else None
+
+
+def _edit_note(output: str, r: random.Random) -> list[str]:
+    """The user's own notes typed into the edit box, before or after a fine answer."""
+    notes = "\n".join(r.sample(_USER_NOTES, r.randint(1, 3)))
+    return [f"{notes}\n\n{output}" if r.random() < 0.3 else f"{output}\n\n{notes}"]
+
+
+def _edit_truth(behaviour: str, good: bool, fixed: bool) -> tuple[str | None, bool]:
+    """(kind of edit or None, is the user's final text good) for ground truth. A correction
+    that began with the good answer (`fixed`) or a one-token fix makes it good; a rewrite
+    is the user's own text; taste, trim, note and no-op edits leave it as good as it was."""
+    if behaviour == "edit_token_fix":
+        return "correction", True
+    if behaviour == "edit_correction":
+        return ("correction", True) if not good and fixed else ("note", good)
+    if behaviour == "edit_rewrite":
+        return "rewrite", True
+    if behaviour == "edit_cosmetic":
+        return "taste", good
+    kinds = {"edit_taste": "taste", "edit_trim": "trim", "edit_note": "note", "edit_noop": "noop"}
+    return kinds.get(behaviour), good
+
+
 def _pick_snapshots(snapshots: list[str], r: random.Random) -> list[str]:
     """The texts sent as successive edit events: a few snapshots, always ending on the last."""
     wanted = min(len(snapshots), _weighted(r, ((1, 55), (2, 30), (3, 15))))
@@ -2219,6 +2370,12 @@ class _Builder:
     users: int
     raw: list[_Raw] = field(default_factory=list)
     generation_count: int = 0
+    hard: bool = False  # add the harder behaviours (see REGENERATE_GOOD_RATE and after)
+    silent_outcome_rate: float = SILENT_OUTCOME_RATE
+    # This session's generation events (hard: ground truth of the outcome is added at
+    # the end) and edits the user makes in a later session: (generation id, texts).
+    session_generations: list[dict[str, Any]] = field(default_factory=list)
+    later_edits: list[tuple[str, list[str]]] = field(default_factory=list)
 
     def emit(self, ms: int, body: dict[str, Any], acts_on: str | None = None) -> None:
         self.raw.append(_Raw(ms, len(self.raw), body, acts_on))
@@ -2250,6 +2407,8 @@ class _Builder:
         sid = f"{self.prefix}-{self.seed}-s{index}"
         uid, sender = self.user()
         first_event = len(self.raw)
+        self.session_generations = []
+        self.later_edits = []
         feature = _weighted(r, _FEATURE_WEIGHTS)
         model = _weighted(r, _MODELS["code" if feature == "code" else "default"])
         plain_string = r.random() < 0.1
@@ -2283,7 +2442,13 @@ class _Builder:
                 {"role": "assistant", "content": final_text},
             ]
             t += _seconds(r, 15, 300)
-        self.outcome(sid, uid, t, *outcome_basis)
+        t = self.outcome(sid, uid, t, *outcome_basis)
+        for n, (gid, texts) in enumerate(self.later_edits):  # the user comes back later
+            t += _seconds(r, 3600, 30 * 3600)
+            later = {"session_id": f"{sid}-later{n}", "user_id": uid, "generation_id": gid}
+            for text in texts:
+                t += _seconds(r, 10, 240)
+                self.emit(t, {"type": "edit", **later, "text": text}, acts_on=gid)
         overflow = self.raw[-1].ms - (self.start_ms - _MIN)
         if overflow > 0:  # keep the whole session before `start`
             for item in self.raw[first_event:]:
@@ -2324,6 +2489,8 @@ class _Builder:
                     p_regen = (0.72 if hard else 0.5) if not good else 0.05
             else:
                 p_regen = 0.0
+            if self.hard and good and regenerations < 4:
+                p_regen = REGENERATE_GOOD_RATE
             generation = {
                 "type": "generation",
                 **base,
@@ -2337,6 +2504,8 @@ class _Builder:
                     "sim": {"good": good, "behaviour": "regenerated", "flaw": flaw},
                 },
             }
+            if self.hard:
+                self.session_generations.append(generation)
             if r.random() < p_regen:
                 self.emit(t, generation)
                 if r.random() < 0.5:
@@ -2352,9 +2521,27 @@ class _Builder:
                 regenerations += 1
                 p_good = 0.35 if hard else min(0.9, _MODEL_QUALITY[model] + 0.05)
                 continue
-            behaviour = self.behaviour(good, regenerations, len(output))
+            sim = generation["metadata"]["sim"]
+            picked = self.hard_behaviour(flaw) if self.hard else None
+            behaviour = picked or self.behaviour(good, regenerations, len(output))
             final_text = output
             edits: list[str] | None = None
+            if behaviour == "edit_token_fix":
+                fix = _edit_token_fix(task, output, r)
+                if fix is None:
+                    behaviour = "edit_correction"
+                else:
+                    edits, sim["fix"] = fix
+            elif behaviour == "edit_taste":
+                edits = _edit_taste(task, output, r)
+            elif behaviour == "edit_trim":
+                edits = _edit_trim(output, r)
+            elif behaviour == "edit_note":
+                edits = _edit_note(output, r)
+            elif behaviour == "edit_noop":
+                edits = [output]
+            if behaviour in HARD_BEHAVIOURS and edits is None:
+                behaviour = "view"
             if behaviour == "edit_rewrite":
                 edits = _edit_rewrite(task, output, r)
                 if edits is None:
@@ -2367,14 +2554,43 @@ class _Builder:
                 edits = _edit_cosmetic(output, r)
                 if edits is None:
                     behaviour = "view"
-            sim = generation["metadata"]["sim"]
             sim["behaviour"] = behaviour
             if edits:
                 final_text = edits[-1]
                 sim["edit_ratio"] = round(edit_ratio(output, final_text), 4)
+            if self.hard:
+                fixed = bool(edits) and behaviour == "edit_correction" and edits[0] == reference
+                sim["edit_kind"], sim["final_good"] = _edit_truth(behaviour, good, fixed)
+                if picked == "copy":  # the usual mix copies some bad answers too
+                    sim["copy_reason"] = "bug_report"
+                if edits and r.random() < LATER_EDIT_RATE:
+                    self.later_edits.append((gid, _pick_snapshots(edits, r)))
+                    sim["edit_session"] = "later"
+                    edits, final_text = None, output
             self.emit(t, generation)
             t = self.actions(base, gid, behaviour, good, output, final_text, edits, t)
             return t, good, behaviour, final_text
+
+    def hard_behaviour(self, flaw: str | None) -> str | None:
+        """One of the harder behaviours at its documented rate, or None (the usual mix)."""
+        roll = self.rng.random()
+        if roll < NOOP_EDIT_RATE:
+            return "edit_noop"
+        roll -= NOOP_EDIT_RATE
+        if flaw is None:
+            rates: tuple[tuple[str, float], ...] = (
+                ("edit_taste", TASTE_EDIT_RATE),
+                ("edit_trim", TRIM_EDIT_RATE),
+                ("edit_note", NOTE_EDIT_RATE),
+            )
+        else:
+            fixable = TOKEN_FIX_RATE if flaw in TOKEN_FIXABLE else 0.0
+            rates = (("copy", COPY_BAD_RATE), ("edit_token_fix", fixable))
+        for behaviour, rate in rates:
+            if roll < rate:
+                return behaviour
+            roll -= rate
+        return None
 
     def behaviour(self, good: bool, regenerations: int, length: int) -> str:
         r = self.rng
@@ -2422,7 +2638,7 @@ class _Builder:
             for text in _pick_snapshots(edits, r):
                 t += _seconds(r, 10, 240)
                 self.emit(t, {"type": "edit", **on, "text": text}, acts_on=gid)
-            if r.random() < 0.35:
+            if r.random() < (0.8 if behaviour == "edit_noop" else 0.35):
                 t += _seconds(r, 3, 60)
                 self.emit(t, self.copy_event(on, final_text), acts_on=gid)
         if behaviour in ("copy", "copy_share"):
@@ -2463,9 +2679,12 @@ class _Builder:
             event["comment"] = r.choice(bank)
         return event
 
-    def outcome(self, sid: str, uid: str, t: int, task: _Task, good: bool, behaviour: str) -> None:
-        """Completed (with a signal), abandoned explicitly, or no outcome event at all."""
+    def outcome(self, sid: str, uid: str, t: int, task: _Task, good: bool, behaviour: str) -> int:
+        """Completed (with a signal), abandoned explicitly, or no outcome event at all.
+        Returns the time of the last event."""
         r = self.rng
+        if self.hard:
+            return self.hard_outcome(sid, uid, t, task, good, behaviour)
         if behaviour == "none":
             weights = (("completed", 10), ("abandoned", 35), ("silent", 55))
         elif good:
@@ -2476,7 +2695,34 @@ class _Builder:
             weights = (("completed", 30), ("abandoned", 25), ("silent", 45))
         outcome = _weighted(r, weights)
         if outcome == "silent":
-            return
+            return t
+        return self.outcome_event(sid, uid, t, task, outcome)
+
+    def hard_outcome(
+        self, sid: str, uid: str, t: int, task: _Task, good: bool, behaviour: str
+    ) -> int:
+        """Every session truly ends completed or abandoned (recorded on each of its
+        generations as sim.session_outcome); the event is sent for a completed one unless
+        the product is silent (`silent_outcome_rate`), for an abandoned one at
+        ABANDONED_SENT_RATE (sim.outcome_sent)."""
+        r = self.rng
+        if behaviour == "none":
+            completed = 15
+        elif good or behaviour in ("edit_token_fix", "edit_correction", "edit_rewrite"):
+            completed = 85
+        else:
+            completed = 35
+        outcome = _weighted(r, (("completed", completed), ("abandoned", 100 - completed)))
+        if outcome == "completed":
+            sent = r.random() >= self.silent_outcome_rate
+        else:
+            sent = r.random() < ABANDONED_SENT_RATE
+        for generation in self.session_generations:
+            generation["metadata"]["sim"].update(session_outcome=outcome, outcome_sent=sent)
+        return self.outcome_event(sid, uid, t, task, outcome) if sent else t
+
+    def outcome_event(self, sid: str, uid: str, t: int, task: _Task, outcome: str) -> int:
+        r = self.rng
         signals = task.completed_signals if outcome == "completed" else task.abandoned_signals
         t += _seconds(r, 10, 900)
         self.emit(
@@ -2489,6 +2735,7 @@ class _Builder:
                 "signal": r.choice(signals),
             },
         )
+        return t
 
 
 # ---------------------------------------------------------------------------------------
@@ -2613,6 +2860,8 @@ def simulate_traffic(
     start: datetime | None = None,
     batch_size: int = 200,
     id_prefix: str = "sim",
+    hard: bool = False,
+    silent_outcome_rate: float = SILENT_OUTCOME_RATE,
 ) -> SimulatedTraffic:
     """Simulate `sessions` user sessions of an LLM product, as batches of ingestion events.
 
@@ -2624,6 +2873,8 @@ def simulate_traffic(
         raise ValueError("sessions must be 0 or more")
     if batch_size < 1:
         raise ValueError("batch_size must be 1 or more")
+    if not 0 <= silent_outcome_rate <= 1:
+        raise ValueError("silent_outcome_rate must be between 0 and 1")
     if start is None:
         start = datetime.now(UTC)
     elif start.tzinfo is None:
@@ -2636,6 +2887,8 @@ def simulate_traffic(
         prefix=id_prefix,
         start_ms=(start - _EPOCH) // _MS,
         users=max(1, (sessions + 2) // 3),
+        hard=hard,
+        silent_outcome_rate=silent_outcome_rate,
     )
     for index, begin in enumerate(sorted(builder.session_start() for _ in range(sessions))):
         builder.session(index, begin)

@@ -15,25 +15,65 @@ from review.claims import annotation_submit, item_claim_next
 from review.models import Item, Question, Queue
 
 
-def label_is_right(label: Label) -> bool | None:
-    """Is a derived label right, by the traffic simulator's ground truth (`metadata.sim.good`
-    on each generation)? None when the truth is unknown. A completion is right when its
-    label matches; an edit pair when the output it rejects was not good; a regenerate pair
-    when the generation it rejects was not good; a high-retry flag when the chain's answer
-    was not good. Used by the simulated annotators and by bench/fidelity.py."""
+def _good(generation: Generation | None) -> bool | None:
+    """Was the model's output good, by the simulator's ground truth (None: unknown)."""
+    return generation.metadata.get("sim", {}).get("good") if generation else None
 
-    def good(generation: Generation | None) -> bool | None:
-        return generation.metadata.get("sim", {}).get("good") if generation else None
 
-    subject = good(label.generation)
+def _final_good(generation: Generation | None) -> bool | None:
+    """Is the user's final (edited) text good: `sim.final_good` where the simulator records
+    it (harder traffic), else as the easier traffic means it: a correction or a rewrite is
+    good, any other edit leaves the output as good as it was."""
+    if generation is None:
+        return None
+    sim = generation.metadata.get("sim", {})
+    if "final_good" in sim and sim["final_good"] is not None:
+        return sim["final_good"]
+    if sim.get("behaviour") in ("edit_correction", "edit_rewrite"):
+        return True
+    return sim.get("good")
+
+
+def pair_quality(label: Label) -> tuple[bool | None, bool | None]:
+    """(is the chosen text good, is the rejected text good) of a preference pair, by the
+    simulator's ground truth (None: unknown). An edit pair's chosen text is the user's
+    final text, its rejected text the output; a regenerate pair's chosen is its
+    generation's output, its rejected the other generation's."""
+    if label.source == "edit":
+        return _final_good(label.generation), _good(label.generation)
+    return _good(label.generation), _good(label.other_generation)
+
+
+def label_truth(label: Label) -> str | None:
+    """Is a derived label "right", "wrong" or a "tie", by the traffic simulator's ground
+    truth (`metadata.sim` on each generation)? None when the truth is unknown.
+
+    A completion is right when its label matches the output's quality. A pair is right when
+    its chosen text is good and its rejected text is not (`pair_quality`), a tie when both
+    are equally good or equally bad (it teaches nothing), else wrong. A high-retry
+    flag is right when the chain's first answer was not good. Used by the simulated
+    annotators and by bench/fidelity.py."""
+    subject = _good(label.generation)
     if label.kind == "completion":
-        return None if subject is None else label.label == subject
+        if subject is None or label.label is None:
+            return None
+        return "right" if label.label == subject else "wrong"
     if label.kind == "preference_pair":
-        rejected = subject if label.source == "edit" else good(label.other_generation)
-        return None if rejected is None else not rejected
+        chosen, rejected = pair_quality(label)
+        if chosen is None or rejected is None:
+            return None
+        if chosen == rejected:
+            return "tie"
+        return "right" if chosen else "wrong"
     if label.kind == "high_retry":
-        return None if subject is None else not subject
+        return None if subject is None else ("wrong" if subject else "right")
     return None
+
+
+def label_is_right(label: Label) -> bool | None:
+    """`label_truth` as a yes/no: a tie is not right (None when the truth is unknown)."""
+    truth = label_truth(label)
+    return None if truth is None else truth == "right"
 
 
 def _answer(question: Question, right: bool, truth: bool | None, rng: random.Random) -> Any:

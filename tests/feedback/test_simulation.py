@@ -9,13 +9,24 @@ import pytest
 from rapidfuzz.distance import Indel
 
 from feedback.simulation import (
+    ABANDONED_SENT_RATE,
     BEHAVIOURS,
+    COPY_BAD_RATE,
     CORRECTION_MAX,
     CORRECTION_MIN,
     COSMETIC_MAX,
     EVENT_TYPES,
     FEATURES,
+    LATER_EDIT_RATE,
+    NOOP_EDIT_RATE,
+    NOTE_EDIT_RATE,
+    REGENERATE_GOOD_RATE,
     REWRITE_MIN,
+    SILENT_OUTCOME_RATE,
+    TASTE_EDIT_RATE,
+    TOKEN_FIX_RATE,
+    TOKEN_FIXABLE,
+    TRIM_EDIT_RATE,
     SimulatedTraffic,
     simulate_traffic,
 )
@@ -406,3 +417,205 @@ def test_a_thousand_sessions_is_fast() -> None:
     elapsed = time.perf_counter() - started
     assert result.events > 5000
     assert elapsed < 5  # ~0.5 s on a laptop; a loose bound against pathological slowdowns
+
+
+# --- harder traffic (hard=True): behaviours at their documented rates ---------------------
+
+HARD_KEYS = {"edit_kind", "final_good", "fix", "copy_reason", "edit_session", "session_outcome"}
+
+
+@pytest.fixture(scope="module")
+def hard_events() -> list[dict[str, Any]]:
+    result = simulate_traffic(sessions=600, seed=5, start=START, batch_size=200, hard=True)
+    first: dict[str, dict[str, Any]] = {}
+    for batch in result.batches:
+        for event in batch:
+            first.setdefault(event["id"], event)
+    return sorted(first.values(), key=lambda e: e["timestamp"])
+
+
+@pytest.fixture(scope="module")
+def hard_generations(hard_events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {e["generation_id"]: e for e in hard_events if e["type"] == "generation"}
+
+
+@pytest.fixture(scope="module")
+def hard_edits(hard_events: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    edits = defaultdict(list)
+    for event in hard_events:
+        if event["type"] == "edit":
+            edits[event["generation_id"]].append(event)
+    return edits
+
+
+def _sim(generation: dict[str, Any]) -> dict[str, Any]:
+    return generation["metadata"]["sim"]
+
+
+def _final(generations: dict[str, dict[str, Any]], good: bool | None = None) -> list[dict]:
+    """Ground truth of final (not regenerated) generations, optionally of one quality."""
+    return [
+        _sim(g)
+        for g in generations.values()
+        if _sim(g)["behaviour"] != "regenerated" and good in (None, _sim(g)["good"])
+    ]
+
+
+def _near(count: int, total: int, rate: float, tolerance: float) -> None:
+    assert total > 50
+    assert abs(count / total - rate) <= tolerance, (count, total, rate)
+
+
+def test_easy_traffic_has_no_hard_ground_truth(generations: dict[str, dict[str, Any]]) -> None:
+    assert not any(HARD_KEYS & set(_sim(g)) for g in generations.values())
+    assert simulate_traffic(sessions=40, seed=3, start=START) == simulate_traffic(
+        sessions=40, seed=3, start=START, hard=False
+    )
+
+
+def test_hard_traffic_is_deterministic() -> None:
+    first = simulate_traffic(sessions=50, seed=9, start=START, hard=True)
+    assert first == simulate_traffic(sessions=50, seed=9, start=START, hard=True)
+    assert first != simulate_traffic(sessions=50, seed=9, start=START)
+
+
+def test_good_answers_are_regenerated_for_variety(
+    hard_generations: dict[str, dict[str, Any]],
+) -> None:
+    def position(generation: dict[str, Any]) -> int:
+        n = 1
+        while generation["replaces"] is not None:
+            generation, n = hard_generations[generation["replaces"]], n + 1
+        return n
+
+    good = [g for g in hard_generations.values() if _sim(g)["good"] and position(g) < 5]
+    regenerated = sum(_sim(g)["behaviour"] == "regenerated" for g in good)
+    _near(regenerated, len(good), REGENERATE_GOOD_RATE, 0.04)
+
+
+def test_bad_answers_are_copied(
+    hard_events: list[dict[str, Any]], hard_generations: dict[str, dict[str, Any]]
+) -> None:
+    bad = _final(hard_generations, good=False)
+    copied = [s for s in bad if s.get("copy_reason") == "bug_report"]
+    _near(len(copied), len(bad), COPY_BAD_RATE, 0.05)
+    copies = {e["generation_id"] for e in hard_events if e["type"] == "copy"}
+    marked = {gid for gid, g in hard_generations.items() if _sim(g).get("copy_reason")}
+    assert marked <= copies
+    assert all(not _sim(hard_generations[gid])["good"] for gid in marked)
+
+
+def test_one_token_fixes_are_real_corrections_with_a_tiny_ratio(
+    hard_generations: dict[str, dict[str, Any]], hard_edits: dict[str, list[dict[str, Any]]]
+) -> None:
+    fixable = [s for s in _final(hard_generations, good=False) if s["flaw"] in TOKEN_FIXABLE]
+    fixed = [s for s in fixable if s["behaviour"] == "edit_token_fix"]
+    _near(len(fixed), len(fixable), TOKEN_FIX_RATE, 0.06)
+    kinds = set()
+    for gid, generation in hard_generations.items():
+        sim = _sim(generation)
+        if sim["behaviour"] != "edit_token_fix":
+            continue
+        final = hard_edits[gid][-1]["text"]
+        assert final != generation["output"]
+        assert Indel.normalized_distance(generation["output"], final) < COSMETIC_MAX
+        assert (sim["edit_kind"], sim["final_good"], sim["good"]) == ("correction", True, False)
+        kinds.add(sim["fix"])
+    assert kinds == {"code", "number", "name_or_date"}
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "kind", "rate"),
+    [
+        ("edit_taste", "taste", TASTE_EDIT_RATE),
+        ("edit_trim", "trim", TRIM_EDIT_RATE),
+        ("edit_note", "note", NOTE_EDIT_RATE),
+    ],
+)
+def test_fine_answers_edited_to_taste_keep_their_quality(
+    hard_generations: dict[str, dict[str, Any]],
+    hard_edits: dict[str, list[dict[str, Any]]],
+    behaviour: str,
+    kind: str,
+    rate: float,
+) -> None:
+    good = _final(hard_generations, good=True)
+    _near(sum(s["behaviour"] == behaviour for s in good), len(good), rate, 0.035)
+    for gid, generation in hard_generations.items():
+        sim = _sim(generation)
+        if sim["behaviour"] == behaviour:
+            assert (sim["edit_kind"], sim["final_good"], sim["good"]) == (kind, True, True)
+            final = hard_edits[gid][-1]["text"]
+            assert final != generation["output"]
+            if kind == "trim":
+                assert generation["output"].startswith(final.rstrip("."))
+            if kind == "note":
+                assert generation["output"] in final
+
+
+def test_edits_that_change_nothing(
+    hard_generations: dict[str, dict[str, Any]], hard_edits: dict[str, list[dict[str, Any]]]
+) -> None:
+    final = _final(hard_generations)
+    _near(sum(s["behaviour"] == "edit_noop" for s in final), len(final), NOOP_EDIT_RATE, 0.025)
+    noops = [gid for gid, g in hard_generations.items() if _sim(g)["behaviour"] == "edit_noop"]
+    for gid in noops:
+        sim = _sim(hard_generations[gid])
+        assert (sim["edit_kind"], sim["final_good"]) == ("noop", sim["good"])
+        assert all(e["text"] == hard_generations[gid]["output"] for e in hard_edits[gid])
+
+
+def test_some_users_come_back_later_to_edit(
+    hard_events: list[dict[str, Any]],
+    hard_generations: dict[str, dict[str, Any]],
+    hard_edits: dict[str, list[dict[str, Any]]],
+) -> None:
+    last_event = {}
+    for event in hard_events:
+        last_event.setdefault(event["session_id"], event["timestamp"])
+        last_event[event["session_id"]] = max(last_event[event["session_id"]], event["timestamp"])
+    edited = [gid for gid, g in hard_generations.items() if _sim(g).get("edit_kind")]
+    later = [gid for gid in edited if _sim(hard_generations[gid]).get("edit_session") == "later"]
+    _near(len(later), len(edited), LATER_EDIT_RATE, 0.04)
+    for gid in edited:
+        generation = hard_generations[gid]
+        sessions = {e["session_id"] for e in hard_edits[gid]}
+        assert sessions, gid
+        if gid in later:
+            (session,) = sessions
+            assert session.startswith(generation["session_id"] + "-later")
+            assert all(e["user_id"] == generation["user_id"] for e in hard_edits[gid])
+            origin = generation["session_id"]
+            assert min(e["timestamp"] for e in hard_edits[gid]) > max(
+                e["timestamp"] for e in hard_events if e["session_id"] == origin
+            )
+        else:
+            assert sessions == {generation["session_id"]}
+
+
+def test_outcomes_have_ground_truth_and_many_are_never_sent(
+    hard_events: list[dict[str, Any]], hard_generations: dict[str, dict[str, Any]]
+) -> None:
+    sent = {e["session_id"]: e["outcome"] for e in hard_events if e["type"] == "session_outcome"}
+    truth: dict[str, tuple[str, bool]] = {}
+    for generation in hard_generations.values():
+        sim = _sim(generation)
+        pair = (sim["session_outcome"], sim["outcome_sent"])
+        assert truth.setdefault(generation["session_id"], pair) == pair  # one per session
+    for session, (outcome, was_sent) in truth.items():
+        assert sent.get(session) == (outcome if was_sent else None)
+    completed = [s for s, (o, _) in truth.items() if o == "completed"]
+    abandoned = [s for s, (o, _) in truth.items() if o == "abandoned"]
+    _near(sum(s not in sent for s in completed), len(completed), SILENT_OUTCOME_RATE, 0.06)
+    _near(sum(s in sent for s in abandoned), len(abandoned), ABANDONED_SENT_RATE, 0.1)
+
+
+def test_a_product_that_never_sends_outcomes() -> None:
+    result = simulate_traffic(sessions=80, seed=2, start=START, hard=True, silent_outcome_rate=1)
+    events = [e for batch in result.batches for e in batch]
+    assert not [e for e in events if e["type"] == "session_outcome" and e["outcome"] == "completed"]
+    assert any(
+        e["type"] == "generation" and _sim(e)["session_outcome"] == "completed" for e in events
+    )
+    with pytest.raises(ValueError):
+        simulate_traffic(sessions=1, hard=True, silent_outcome_rate=1.5)
