@@ -186,6 +186,25 @@ def _edit_kinds(project: Any, accepted_only: bool) -> dict[str, Tally]:
     return tallies
 
 
+def _diagnostics(project: Any) -> None:
+    """Two failure modes of issue 10 by ground truth: negatives on sessions that truly
+    completed (but sent no outcome event), and edits sent in a later session."""
+    from feedback.models import Generation, Label
+
+    abandoned = Label.objects.filter(project=project, active=True, rule="session_abandoned")
+    on_completed = sum(
+        label.generation.metadata.get("sim", {}).get("session_outcome") == "completed"
+        for label in abandoned.select_related("generation")
+    )
+    later = Generation.objects.filter(project=project, metadata__sim__edit_session="later")
+    derived = Label.objects.filter(generation__in=later, active=True, source="edit").count()
+    print(
+        f"\nsession_abandoned labels: {abandoned.count()}, {on_completed} of them on sessions "
+        f"that truly completed; edits in a later session: {derived} of {later.count()} "
+        "became edit labels"
+    )
+
+
 def _review(project: Any, seed: int) -> int:
     from django.contrib.auth import get_user_model
 
@@ -305,6 +324,7 @@ def main() -> None:
     )
     _print_rules("Routed to review (all of them, before review)", _review_routed(project))
     if not args.easy:
+        _diagnostics(project)
         _print_rules(
             "Edit pairs by the user's kind of edit (all derived)",
             _edit_kinds(project, False),
