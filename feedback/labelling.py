@@ -223,18 +223,7 @@ def _derive(sessions: list[Session], *, now: datetime) -> None:
         session_id__in=ids
     ).values_list("session_id", "client_id", "type", "timestamp", "generation_ref", "payload"):
         events[session_id].append(EventRecord(client_id, type_, timestamp, ref or None, payload))
-    # Actions sent in another session (the user came back later) are derived with the
-    # session of the generation they name; in their own session they name no generation
-    # of its own and are ignored there. Driven by `generation_by_session` and
-    # `event_by_generation`: a few index probes per generation of the chunk.
-    for owner_id, client_id, type_, timestamp, ref, payload in (
-        Event.objects.filter(generation__session_id__in=ids)
-        .exclude(session_id=F("generation__session_id"))
-        .exclude(type__in=[Event.Type.GENERATION, Event.Type.SESSION_OUTCOME])
-        .values_list(
-            "generation__session_id", "client_id", "type", "timestamp", "generation_ref", "payload"
-        )
-    ):
+    for owner_id, client_id, type_, timestamp, ref, payload in _events_sent_elsewhere(ids):
         events[owner_id].append(EventRecord(client_id, type_, timestamp, ref or None, payload))
     existing: dict[tuple[int, str], int] = {
         (session_id, key): pk
@@ -319,6 +308,23 @@ def _derive(sessions: list[Session], *, now: datetime) -> None:
         # A label the log no longer supports leaves exports but keeps any review made of it.
         Label.objects.filter(pk__in=gone).update(active=False, derived_at=now)
     _notify_consumers([label.pk for label in stored if label.needs_review])
+
+
+def _events_sent_elsewhere(session_ids: list[int]) -> QuerySet[Event, tuple]:
+    """Actions naming a generation of these sessions but sent in another session (the user
+    came back later), as (generation's session id, client id, type, timestamp, generation
+    ref, payload). They are derived with the generation's session; in their own session
+    they name no generation of its own and are ignored there. Index-driven: the sessions'
+    generations (`generation_by_session`), then each one's events (the generation FK's
+    index), a few probes per generation and no scan of the event table."""
+    return (
+        Event.objects.filter(generation__session_id__in=session_ids)
+        .exclude(session_id=F("generation__session_id"))
+        .exclude(type__in=[Event.Type.GENERATION, Event.Type.SESSION_OUTCOME])
+        .values_list(
+            "generation__session_id", "client_id", "type", "timestamp", "generation_ref", "payload"
+        )
+    )
 
 
 def _notify_consumers(label_ids: list[int]) -> None:

@@ -161,3 +161,16 @@ def test_derivation_reads_other_sessions_events_in_one_query_per_chunk(ingest_cl
     assert len(event_reads) == 2  # the chunk's own events, and those sent elsewhere
     assert Label.objects.filter(rule="edit_correction").count() == 20
     assert Event.objects.filter(type="edit", generation__isnull=False).count() == 20
+
+
+@pytest.mark.postgres
+def test_reading_events_sent_elsewhere_uses_indexes_not_a_scan(ingest_client):
+    for i in range(5):
+        post(ingest_client, [generation(f"g{i}", session=f"day1-{i}")])
+        post(ingest_client, [edit(f"g{i}", CORRECTED, session=f"day2-{i}", t=DAY)])
+    ids = list(Session.objects.values_list("pk", flat=True))
+    with connection.cursor() as cursor:  # tiny tables: make a scan cost what it would at scale
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    plan = labelling._events_sent_elsewhere(ids).explain()
+    assert "Seq Scan" not in plan, plan
+    assert len(list(labelling._events_sent_elsewhere(ids))) == 5
