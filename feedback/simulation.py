@@ -20,8 +20,9 @@ Contracts of `simulate_traffic`:
   share, edits, rating, regenerate < the replacing generation < ... < session outcome).
   Timestamps are unique across the whole run.
 - Ground truth lives in each generation's `metadata["sim"]`: `good` (was the output fine),
-  `behaviour` (what the simulated user did with it, one of `BEHAVIOURS`), `flaw` (what is
-  wrong with a bad output, else None) and, for edit behaviours, `edit_ratio` (Indel
+  `behaviour` (what the simulated user did with it, one of `BEHAVIOURS`, or of
+  `HARD_BEHAVIOURS` in harder traffic), `flaw` (what is wrong with a bad output, else
+  None) and, for edit behaviours, `edit_ratio` (Indel
   normalised distance between output and the final edit). Edit buckets are verified with
   rapidfuzz: `edit_cosmetic` < 0.05, `edit_correction` in [0.10, 0.85], `edit_rewrite` > 0.92.
 - Delivery: events are sent roughly in timestamp order in batches of at most `batch_size`

@@ -15,8 +15,10 @@ from feedback.simulation import (
     CORRECTION_MAX,
     CORRECTION_MIN,
     COSMETIC_MAX,
+    EDIT_KINDS,
     EVENT_TYPES,
     FEATURES,
+    HARD_BEHAVIOURS,
     LATER_EDIT_RATE,
     NOOP_EDIT_RATE,
     NOTE_EDIT_RATE,
@@ -477,6 +479,17 @@ def test_hard_traffic_is_deterministic() -> None:
     first = simulate_traffic(sessions=50, seed=9, start=START, hard=True)
     assert first == simulate_traffic(sessions=50, seed=9, start=START, hard=True)
     assert first != simulate_traffic(sessions=50, seed=9, start=START)
+
+
+def test_hard_ground_truth_is_complete(hard_generations: dict[str, dict[str, Any]]) -> None:
+    for generation in hard_generations.values():
+        sim = _sim(generation)
+        assert sim["behaviour"] in BEHAVIOURS + HARD_BEHAVIOURS
+        assert sim["session_outcome"] in ("completed", "abandoned")
+        if sim["behaviour"] != "regenerated":
+            assert sim["edit_kind"] in (None, *EDIT_KINDS)
+            assert isinstance(sim["final_good"], bool)
+            assert (sim["edit_kind"] is None) == ("edit_ratio" not in sim)
 
 
 def test_good_answers_are_regenerated_for_variety(
