@@ -74,7 +74,7 @@ def start_worker(settings, tmp_path) -> Iterator[Callable[..., WorkerProcess]]:
 
     `beat=True` embeds beat (`-B`) with the derivation sweep every `sweep_seconds`;
     `pool` is the worker pool ("solo" runs tasks in the consumer process, "prefork" in a
-    child as in production).
+    child as in production); `env` adds environment variables (settings) of the worker.
     """
     settings.GLEANER_DERIVE_DEBOUNCE_SECONDS = DEBOUNCE
     settings.MEDIA_ROOT = tmp_path / "media"  # export files, shared with the worker
@@ -87,6 +87,7 @@ def start_worker(settings, tmp_path) -> Iterator[Callable[..., WorkerProcess]]:
         sweep_seconds: int = 2,
         pool: str = "solo",
         name: str = "worker",
+        env: dict[str, str] | None = None,
     ) -> WorkerProcess:
         db = connection.settings_dict
         env = {
@@ -97,6 +98,7 @@ def start_worker(settings, tmp_path) -> Iterator[Callable[..., WorkerProcess]]:
             "GLEANER_DERIVE_DEBOUNCE_SECONDS": str(DEBOUNCE),
             "GLEANER_DERIVE_SWEEP_SECONDS": str(sweep_seconds),
             "MEDIA_ROOT": str(tmp_path / "media"),
+            **(env or {}),
         }
         log = tmp_path / f"{name}.log"
         command = [
