@@ -337,18 +337,42 @@ def _notify_consumers(label_ids: list[int]) -> None:
         import_string(path)(label_ids=label_ids)
 
 
+ABANDON_CHUNK = 5000
+
+
 def sessions_mark_abandoned(*, now: datetime | None = None) -> int:
-    """Mark open sessions idle past their project's inactivity timeout as abandoned."""
+    """Mark open sessions idle past their project's inactivity timeout as abandoned.
+
+    Works in chunks that lock with SKIP LOCKED and never wait: a session that ingestion or
+    derivation holds right now is left for the next sweep (it is being touched, so it is
+    hardly idle), and the sweep can neither deadlock with them nor hold thousands of row
+    locks for long.
+    """
     now = now or timezone.now()
     marked = 0
     for project_id, minutes in RoutingPolicy.objects.values_list(
         "project_id", "inactivity_timeout_minutes"
     ):
-        marked += Session.objects.filter(
+        idle = Session.objects.filter(
             project_id=project_id,
             outcome=Session.Outcome.OPEN,
             last_event_at__lt=now - timedelta(minutes=minutes),
-        ).update(outcome=Session.Outcome.ABANDONED, timed_out_at=now, changes=F("changes") + 1)
+        )
+        while True:
+            with transaction.atomic():
+                ids = list(
+                    idle.select_for_update(skip_locked=True)
+                    .order_by("id")
+                    .values_list("id", flat=True)[:ABANDON_CHUNK]
+                )
+                if ids:
+                    marked += Session.objects.filter(pk__in=ids).update(
+                        outcome=Session.Outcome.ABANDONED,
+                        timed_out_at=now,
+                        changes=F("changes") + 1,
+                    )
+            if len(ids) < ABANDON_CHUNK:
+                break
     return marked
 
 

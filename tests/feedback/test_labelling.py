@@ -153,6 +153,32 @@ def test_inactive_session_is_marked_abandoned_and_its_last_answer_reviewed(proje
     assert Session.objects.get().outcome == "abandoned"
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_abandon_sweep_skips_a_session_held_by_another_transaction_without_waiting(project):
+    """The sweep never waits on a row lock (ingestion or derivation holding the session):
+    it marks what is free and leaves the held session for the next sweep."""
+    import psycopg
+    from django.db import connection
+
+    ingest(project, [generation("g1", output=OUTPUT)])
+    ingest(project, [generation("g2", output=OUTPUT, session_id="s2")])
+    held = Session.objects.get(external_id="s2")
+    db = connection.settings_dict
+    with psycopg.connect(
+        host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"]
+    ) as other:
+        other.execute("SELECT 1 FROM feedback_session WHERE id = %s FOR UPDATE", [held.pk])
+        with connection.cursor() as cursor:  # would wait forever instead of failing
+            cursor.execute("SET lock_timeout = '2s'")
+        later = BASE_TIME + timedelta(minutes=31)
+        assert labelling.sessions_mark_abandoned(now=later) == 1
+        other.rollback()
+    assert Session.objects.get(pk=held.pk).outcome == "open"
+    assert labelling.sessions_mark_abandoned(now=later) == 1
+    assert Session.objects.get(pk=held.pk).outcome == "abandoned"
+
+
 def test_rating_is_kept_apart(project):
     ingest(project, [generation("g1", output=OUTPUT), event("rating", generation_id="g1", value=1)])
     derive_all()
