@@ -27,6 +27,7 @@ from exports.tasks import build_export
 from feedback import services as feedback_services
 from feedback.models import Membership
 from tests.conftest import token_client
+from tests.pg import other_connection, waiting_on_locks
 from tests.worker import free_port, use_broker, wait_until
 
 pytestmark = pytest.mark.django_db
@@ -516,15 +517,6 @@ def test_sweep_fails_a_job_whose_worker_died_too_often(project):
     assert services.export_takeover_at(job_id=job.pk) is None
 
 
-def _waiting_on_locks() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE wait_event_type = 'Lock' AND datname = current_database()"
-        )
-        return cursor.fetchone()[0]
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_racing_to_take_over_a_stale_job_only_one_wins(project):
@@ -552,7 +544,7 @@ def test_two_workers_racing_to_take_over_a_stale_job_only_one_wins(project):
     threads[0].start()
     assert first_took_it.wait(30)
     threads[1].start()
-    wait_until(_waiting_on_locks, what="the second claimer to wait for the first's row lock")
+    wait_until(waiting_on_locks, what="the second claimer to wait for the first's row lock")
     release.set()
     for thread in threads:
         thread.join(30)
@@ -596,8 +588,6 @@ def _children(pid: int) -> list[int]:
 def test_export_of_a_killed_pool_child_is_finished_by_a_new_one_within_the_bound(
     start_worker, settings, world, mel
 ):
-    import psycopg
-
     app.control.purge()
     # A 2 s beat (stale after 8 s) keeps the test short; the rule is the same at the default
     # 10 s, where recovery took 41 s when measured.
@@ -605,18 +595,15 @@ def test_export_of_a_killed_pool_child_is_finished_by_a_new_one_within_the_bound
     worker = start_worker(
         settings.REDIS_URL, pool="prefork", env={"GLEANER_EXPORT_HEARTBEAT_SECONDS": "2"}
     )
-    db = connection.settings_dict
     # A lock on the labels table holds the build just after its claim: mid-build, for real.
-    blocker = psycopg.connect(
-        host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"], autocommit=False
-    )
+    blocker = other_connection()
     try:
         blocker.execute("LOCK TABLE feedback_label IN ACCESS EXCLUSIVE MODE")
         response = token_client(mel).post("/api/v1/exports", GOOD, format="json")
         assert response.status_code == 202
         job_id = response.json()["id"]
         wait_until(
-            lambda: ExportJob.objects.get(pk=job_id).status == "running" and _waiting_on_locks(),
+            lambda: ExportJob.objects.get(pk=job_id).status == "running" and waiting_on_locks(),
             what="the build to start and wait for the labels",
         )
         [child] = _children(worker.process.pid)

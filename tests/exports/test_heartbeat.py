@@ -14,6 +14,7 @@ from django.db import connection
 
 from exports import services
 from exports.models import ExportJob
+from tests.pg import other_connection, waiting_on_locks
 from tests.worker import wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -32,25 +33,13 @@ def short_beat(settings, tmp_path):
 def labels_locked() -> Iterator[psycopg.Connection]:
     """Another connection holding the labels table: the build's first query on labels
     waits for it, as for a long lock wait or a slow first fetch. Rolled back to release."""
-    db = connection.settings_dict
-    blocker = psycopg.connect(
-        host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"], autocommit=False
-    )
+    blocker = other_connection()
     blocker.execute("LOCK TABLE feedback_label IN ACCESS EXCLUSIVE MODE")
     try:
         yield blocker
     finally:
         blocker.rollback()
         blocker.close()
-
-
-def _waiting_on_locks() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE wait_event_type = 'Lock' AND datname = current_database()"
-        )
-        return cursor.fetchone()[0]
 
 
 def _connections_in_use() -> int:
@@ -100,14 +89,14 @@ def test_builder_blocked_in_one_query_keeps_its_job_and_finishes_it(world, proje
     assert services.stale_after() == 4 * timedelta(seconds=BEAT)
     baseline = _connections_in_use()
     build, outcome = _build_in_thread(job)
-    wait_until(_waiting_on_locks, what="the build to wait for the labels")
+    wait_until(waiting_on_locks, what="the build to wait for the labels")
     # Far past the point where a heartbeat from between queries would have gone stale.
     several_beats_past_stale = claimed_at + services.stale_after() + 4 * services.heartbeat_every()
     wait_until(
         lambda: ExportJob.objects.get(pk=job.pk).heartbeat_at > several_beats_past_stale,
         what="the heartbeat to move on while the build is blocked",
     )
-    assert build.is_alive() and _waiting_on_locks() == 1  # still in its first label query
+    assert build.is_alive() and waiting_on_locks() == 1  # still in its first label query
     assert services.exports_resume_stale() == []  # the sweep hands nothing over
     assert services.export_claim(job_id=job.pk) is None  # nor may a second worker take it
     current = ExportJob.objects.get(pk=job.pk)
@@ -129,7 +118,7 @@ def test_builder_whose_job_was_taken_over_stops_beating_and_building(
 ):
     old = _claimed(project)
     build, outcome = _build_in_thread(old)
-    wait_until(_waiting_on_locks, what="the build to wait for the labels")
+    wait_until(waiting_on_locks, what="the build to wait for the labels")
     wait_until(
         lambda: ExportJob.objects.get(pk=old.pk).heartbeat_at > old.heartbeat_at,
         what="the blocked build to beat",
@@ -141,7 +130,7 @@ def test_builder_whose_job_was_taken_over_stops_beating_and_building(
     # The old lease sees the job is no longer its claim's and stops beating, while its
     # build is still blocked.
     wait_until(lambda: not _heartbeat_threads(old), what="the old lease to stop beating")
-    assert build.is_alive() and _waiting_on_locks() == 1
+    assert build.is_alive() and waiting_on_locks() == 1
 
     labels_locked.rollback()
     wait_until(lambda: not build.is_alive(), what="the old build to stop")

@@ -158,16 +158,14 @@ def test_inactive_session_is_marked_abandoned_and_its_last_answer_reviewed(proje
 def test_abandon_sweep_skips_a_session_held_by_another_transaction_without_waiting(project):
     """The sweep never waits on a row lock (ingestion or derivation holding the session):
     it marks what is free and leaves the held session for the next sweep."""
-    import psycopg
     from django.db import connection
+
+    from tests.pg import other_connection
 
     ingest(project, [generation("g1", output=OUTPUT)])
     ingest(project, [generation("g2", output=OUTPUT, session_id="s2")])
     held = Session.objects.get(external_id="s2")
-    db = connection.settings_dict
-    with psycopg.connect(
-        host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"]
-    ) as other:
+    with other_connection() as other:
         other.execute("SELECT 1 FROM feedback_session WHERE id = %s FOR UPDATE", [held.pk])
         with connection.cursor() as cursor:  # would wait forever instead of failing
             cursor.execute("SET lock_timeout = '2s'")
