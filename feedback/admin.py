@@ -168,6 +168,7 @@ class RoutingPolicyAdmin(admin.ModelAdmin):
         "edit_ratio_max",
         "retry_threshold",
         "qa_sample_rate",
+        "sends_outcome_events",
         "inactivity_timeout_minutes",
         "half_life_days",
         "updated_at",
@@ -178,7 +179,7 @@ class RoutingPolicyAdmin(admin.ModelAdmin):
         (None, {"fields": ["project"]}),
         ("Edits", {"fields": ["edit_ratio_min", "edit_ratio_max"]}),
         ("Routing", {"fields": ["confidence_threshold", "retry_threshold", "qa_sample_rate"]}),
-        ("Sessions", {"fields": ["inactivity_timeout_minutes"]}),
+        ("Sessions", {"fields": ["sends_outcome_events", "inactivity_timeout_minutes"]}),
         (
             "Weights",
             {

@@ -20,7 +20,7 @@ from typing import Any, Final, Literal
 
 from rapidfuzz.distance import Indel
 
-Outcome = Literal["completed", "abandoned", "open"]
+Outcome = Literal["completed", "abandoned", "inactive", "open"]
 LabelKind = Literal["preference_pair", "completion", "high_retry", "rating"]
 LabelSource = Literal["edit", "regenerate", "copy", "share", "outcome", "rating"]
 ReviewReason = Literal["low_confidence", "high_retry", "abandoned", "qa_sample"]
@@ -53,6 +53,8 @@ ABANDONED_BASE: Final = 0.35
 ABANDONED_PER_REGENERATION: Final = 0.05  # frustration before leaving, up to 3 regenerations
 ABANDONED_MAX_REGENERATIONS: Final = 3
 ABANDONED_AFTER_ACTION_PENALTY: Final = 0.20  # it was copied/shared/edited, then left
+# Inactive session (no outcome events): the weak negative from regenerating, then leaving.
+INACTIVE_AFTER_RETRY_PENALTY: Final = 0.15
 RATING: Final = 0.95
 
 _OUTCOMES: Final = ("completed", "abandoned")  # a tuple: `in` must not hash the payload
@@ -110,6 +112,10 @@ class Policy:
     weight_completed: float = 0.6
     weight_abandoned: float = 0.6
     weight_rating: float = 1.0
+    # Whether every session that ends sends a session_outcome event. Without that,
+    # inactivity is no evidence of failure: a timed-out session is "inactive", not
+    # "abandoned". False (the default) invents no negatives.
+    sends_outcome_events: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.edit_ratio_min <= self.edit_ratio_max <= 1.0:
@@ -246,8 +252,11 @@ def derive_session(
       (timestamp, client_id), so ties are broken the same way on every run.
     - Events naming a generation that is not in `generations` (not arrived yet) are
       ignored; so are `replaces` links to such a generation. Call again when it arrives.
-    - `abandoned_by_timeout` makes the outcome "abandoned" only when the log holds no
-      session_outcome event; an outcome event always wins.
+    - `abandoned_by_timeout` (the inactivity sweep timed the session out) makes the
+      outcome "abandoned" when the policy says the project sends outcome events, else
+      "inactive"; either only when the log holds no session_outcome event, which always
+      wins. An inactive session gets a negative only from stronger evidence: its last
+      generation was a regeneration (or regenerated) and got no action (docs/labels.md).
     - Label keys are stable across re-derivations: one key per (rule slot, generation),
       e.g. "edit:g1" keeps its key when a later edit turns a correction into a rewrite.
     """
@@ -262,7 +271,7 @@ def derive_session(
         signal = outcome_event.payload.get("signal")
         outcome_signal = signal if isinstance(signal, str) and signal else None
     elif abandoned_by_timeout:
-        outcome = "abandoned"
+        outcome = "abandoned" if policy.sends_outcome_events else "inactive"
 
     parent, children = _link_regenerations(by_ref, evidence)
     chains, chain_of, position = _build_chains(by_ref, evidence, parent, children)
@@ -340,6 +349,20 @@ def derive_session(
                 sig,
                 chain_regenerations=chain.regenerations,
                 by_timeout=outcome_event is None,
+            )
+        elif (
+            outcome == "inactive"
+            and ref == last_in_session
+            and chain.regenerations > 0
+            and not sig.downstream_action
+        ):
+            # Regenerated, then left without acting on the last answer: a weak negative.
+            builder.add_abandoned(
+                gen,
+                sig,
+                chain_regenerations=chain.regenerations,
+                by_timeout=True,
+                inactive=True,
             )
         if flagged and ref == chain.root:
             builder.add_high_retry(gen, chain, policy.retry_threshold)
@@ -733,13 +756,20 @@ class _LabelBuilder:
         *,
         chain_regenerations: int,
         by_timeout: bool,
+        inactive: bool = False,
     ) -> None:
-        """A negative candidate on the session's last generation; always reviewed."""
+        """A negative candidate on the session's last generation; always reviewed.
+
+        `inactive`: the session timed out in a project without outcome events, so only
+        the regenerations before leaving speak against the answer (weaker).
+        """
         confidence = ABANDONED_BASE + ABANDONED_PER_REGENERATION * min(
             chain_regenerations, ABANDONED_MAX_REGENERATIONS
         )
         if sig.downstream_action:
             confidence -= ABANDONED_AFTER_ACTION_PENALTY
+        if inactive:
+            confidence -= INACTIVE_AFTER_RETRY_PENALTY
         self._add(
             key=f"outcome:{gen.ref}",
             kind="completion",
@@ -753,6 +783,7 @@ class _LabelBuilder:
             label=False,
             signals={
                 "by_timeout": by_timeout,
+                "inactive": inactive,
                 "chain_regenerations": chain_regenerations,
                 "downstream_action": sig.downstream_action,
             },

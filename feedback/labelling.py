@@ -51,6 +51,7 @@ POLICY_FIELDS = [
     "weight_completed",
     "weight_abandoned",
     "weight_rating",
+    "sends_outcome_events",
 ]
 LABEL_CONTENT_FIELDS = [
     "generation",
@@ -307,7 +308,9 @@ def _derive(sessions: list[Session], *, now: datetime) -> None:
     if gone:
         # A label the log no longer supports leaves exports but keeps any review made of it.
         Label.objects.filter(pk__in=gone).update(active=False, derived_at=now)
-    _notify_consumers([label.pk for label in stored if label.needs_review])
+    # Every stored label, not only those needing review: a label whose meaning changed
+    # (a late outcome) may have to leave the queue it was routed to.
+    _notify_consumers([label.pk for label in stored])
 
 
 def _events_sent_elsewhere(session_ids: list[int]) -> QuerySet[Event, tuple]:
@@ -328,9 +331,9 @@ def _events_sent_elsewhere(session_ids: list[int]) -> QuerySet[Event, tuple]:
 
 
 def _notify_consumers(label_ids: list[int]) -> None:
-    """Hand labels needing review to the apps that route them (settings-wired, so feedback
-    imports nothing of review). Runs inside the derivation transaction: routing commits or
-    rolls back with the labels."""
+    """Hand the labels just derived to the apps that route them (settings-wired, so feedback
+    imports nothing of review); each consumer picks those that concern it. Runs inside the
+    derivation transaction: routing commits or rolls back with the labels."""
     if not label_ids:
         return
     for path in settings.GLEANER_LABEL_CONSUMERS:
@@ -341,7 +344,9 @@ ABANDON_CHUNK = 5000
 
 
 def sessions_mark_abandoned(*, now: datetime | None = None) -> int:
-    """Mark open sessions idle past their project's inactivity timeout as abandoned.
+    """Mark open sessions idle past their project's inactivity timeout as timed out:
+    abandoned if the project always sends outcome events, else inactive (derivation, which
+    the bumped `changes` schedules, decides the same from `timed_out_at`).
 
     Works in chunks that lock with SKIP LOCKED and never wait: a session that ingestion or
     derivation holds right now is left for the next sweep (it is being touched, so it is
@@ -350,8 +355,8 @@ def sessions_mark_abandoned(*, now: datetime | None = None) -> int:
     """
     now = now or timezone.now()
     marked = 0
-    for project_id, minutes in RoutingPolicy.objects.values_list(
-        "project_id", "inactivity_timeout_minutes"
+    for project_id, minutes, sends_outcomes in RoutingPolicy.objects.values_list(
+        "project_id", "inactivity_timeout_minutes", "sends_outcome_events"
     ):
         idle = Session.objects.filter(
             project_id=project_id,
@@ -367,7 +372,9 @@ def sessions_mark_abandoned(*, now: datetime | None = None) -> int:
                 )
                 if ids:
                     marked += Session.objects.filter(pk__in=ids).update(
-                        outcome=Session.Outcome.ABANDONED,
+                        outcome=Session.Outcome.ABANDONED
+                        if sends_outcomes
+                        else Session.Outcome.INACTIVE,
                         timed_out_at=now,
                         changes=F("changes") + 1,
                     )

@@ -100,6 +100,9 @@ class Session(models.Model):
         OPEN = "open"
         COMPLETED = "completed"
         ABANDONED = "abandoned"
+        # Timed out in a project that does not always send outcome events: the user went
+        # quiet, which is no evidence that the session failed.
+        INACTIVE = "inactive"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="sessions")
     external_id = models.CharField(max_length=255)
@@ -110,7 +113,10 @@ class Session(models.Model):
     first_event_at = models.DateTimeField()
     last_event_at = models.DateTimeField()
     timed_out_at = models.DateTimeField(
-        null=True, blank=True, help_text="Marked abandoned by the inactivity timeout."
+        null=True,
+        blank=True,
+        help_text="Timed out by the inactivity sweep: abandoned if the project always sends "
+        "outcome events, else inactive.",
     )
     created_at = models.DateTimeField(default=timezone.now)
     # Derivation bookkeeping: ingestion bumps `changes`; a derivation that read the log at
@@ -263,7 +269,15 @@ class RoutingPolicy(models.Model):
     inactivity_timeout_minutes = models.PositiveIntegerField(
         default=30,
         validators=[MinValueValidator(1)],
-        help_text="Sessions with no outcome and no event for this long become abandoned.",
+        help_text="Sessions with no outcome and no event for this long time out: abandoned "
+        "if the project always sends outcome events, else inactive.",
+    )
+    sends_outcome_events = models.BooleanField(
+        default=False,
+        help_text="The product sends a session_outcome event (completed or abandoned) for "
+        "every session that ends. Only then is a silent, timed-out session a failure "
+        "(session_abandoned, reviewed); otherwise it is inactive, and only a user who "
+        "regenerated and left without acting on the last answer gets a weak negative.",
     )
     half_life_days = models.FloatField(
         default=30.0,

@@ -12,6 +12,7 @@ from django.db import transaction
 
 from feedback.bulk import insert_ignoring_conflicts
 from feedback.models import Label, Project
+from feedback.services import labels_set_review_outcome
 from feedback.storable import printable, text_problem
 from review.agreement import domain_of, gated
 from review.answers import AnswersInvalid
@@ -112,17 +113,39 @@ def _default_question(queue: Queue, position: int, key: str, type_: str, prompt:
     return question
 
 
-def labels_route(*, label_ids: Iterable[int]) -> int:
-    """Put labels that need review into their project's default queue for their reason.
+# The boolean a rule's labels carry, for items routed before `reason_detail` held it.
+RULE_LABEL_VALUE: dict[str, bool] = {
+    "session_abandoned": False,
+    "session_completed": True,
+    "copy_accept": True,
+    "share_accept": True,
+}
 
-    Called inside the derivation transaction (see GLEANER_LABEL_CONSUMERS). Idempotent: a
-    label gets one item per queue however often it is re-derived, and existing items
-    (with their annotations) are left alone.
+
+def labels_route(*, label_ids: Iterable[int]) -> int:
+    """Put labels that need review into their project's default queue for their reason,
+    after withdrawing the routed items whose label changed meaning (`items_withdraw_stale`).
+
+    Called inside the derivation transaction (see GLEANER_LABEL_CONSUMERS) with every label
+    just derived. Idempotent: a label gets one item per queue however often it is
+    re-derived, and items whose label kept its meaning (with their annotations) are left
+    alone.
     """
+    label_ids = list(label_ids)
+    items_withdraw_stale(label_ids=label_ids)
     labels = list(
-        Label.objects.filter(pk__in=list(label_ids), needs_review=True)
+        Label.objects.filter(pk__in=label_ids, needs_review=True)
         .exclude(review_reason="")
-        .only("id", "project_id", "review_reason", "rule", "kind", "confidence", "generation_id")
+        .only(
+            "id",
+            "project_id",
+            "review_reason",
+            "rule",
+            "kind",
+            "label",
+            "confidence",
+            "generation_id",
+        )
     )
     by_project: dict[int, list[Label]] = {}
     for label in labels:
@@ -140,6 +163,7 @@ def labels_route(*, label_ids: Iterable[int]) -> int:
                     reason_detail={
                         "rule": label.rule,
                         "kind": label.kind,
+                        "label": label.label,
                         "confidence": label.confidence,
                     },
                     # Abandoned and high-retry items first: they are always reviewed.
@@ -153,6 +177,87 @@ def labels_route(*, label_ids: Iterable[int]) -> int:
     for queue_id, n in Counter(queue_id for (queue_id,) in inserted).items():
         queue_counts_change(queue_id, open=n)
     return len(inserted)
+
+
+def _stale(detail: dict, reason: str, label: dict) -> str | None:
+    """Why an item routed with `detail` for `reason` no longer asks the right question
+    about `label` (its current kind, value and routing), or None if it still does."""
+    old_kind = detail.get("kind")
+    if old_kind and old_kind != label["kind"]:
+        return f"kind {old_kind} -> {label['kind']}"
+    old_value = detail["label"] if "label" in detail else RULE_LABEL_VALUE.get(detail.get("rule"))
+    if old_value is not None and old_value != label["label"]:
+        return f"label {old_value} -> {label['label']}"
+    if label["needs_review"] and label["review_reason"] and label["review_reason"] != reason:
+        return f"reason {reason} -> {label['review_reason']}"
+    return None
+
+
+def items_withdraw_stale(*, label_ids: list[int]) -> int:
+    """Withdraw the routed items of these labels whose label changed meaning since it was
+    routed (a late outcome turned an abandoned session into a completed one, say): the
+    item's question would now mean the opposite.
+
+    A withdrawn item is discarded (never claimable, its answers ignored by the gate) and
+    detached from its label, keeping what it was about in `reason_detail["withdrawn"]`;
+    the label's review outcome, which answered the old question, is cleared. The label is
+    then routed afresh if it still needs review. Runs inside the caller's transaction;
+    items are locked in id order before the queue rows (the app's lock order).
+    """
+    if not label_ids:
+        return 0
+    rows = (
+        Item.objects.filter(label_id__in=label_ids, reason__in=Queue.Reason.values)
+        .exclude(status=Item.Status.DISCARDED)
+        .values(
+            "id",
+            "reason",
+            "reason_detail",
+            "label_id",
+            "label__kind",
+            "label__label",
+            "label__rule",
+            "label__needs_review",
+            "label__review_reason",
+        )
+    )
+    stale: dict[int, dict] = {}
+    for row in rows:
+        label = {
+            "kind": row["label__kind"],
+            "label": row["label__label"],
+            "needs_review": row["label__needs_review"],
+            "review_reason": row["label__review_reason"],
+        }
+        why = _stale(row["reason_detail"] or {}, row["reason"], label)
+        if why is not None:
+            detail = dict(row["reason_detail"] or {})
+            detail["withdrawn"] = {"label": row["label_id"], "now": row["label__rule"], "why": why}
+            stale[row["id"]] = {"detail": detail, "label_id": row["label_id"]}
+    if not stale:
+        return 0
+    locked = (
+        Item.objects.select_for_update()
+        .filter(pk__in=list(stale))
+        .exclude(status=Item.Status.DISCARDED)
+        .order_by("pk")
+        .values_list("pk", "queue_id", "status")
+    )
+    moved: Counter[tuple[int, str]] = Counter()
+    for pk, queue_id, status in list(locked):
+        Item.objects.filter(pk=pk).update(
+            status=Item.Status.DISCARDED,
+            label=None,
+            reason_detail=stale[pk]["detail"],
+            decision=Item.Decision.EXCLUDED,
+            decision_reason="withdrawn: its label changed meaning",
+        )
+        moved[(queue_id, status)] += 1
+    for (queue_id, status), n in moved.items():
+        queue_counts_change(queue_id, **{status: -n, "discarded": n})
+        agreement_schedule_on_commit(queue_id)
+    labels_set_review_outcome(outcomes={v["label_id"]: ("", "") for v in stale.values()})
+    return sum(moved.values())
 
 
 def queue_create(

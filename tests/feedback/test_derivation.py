@@ -482,7 +482,9 @@ def test_abandoned_after_copying_is_a_weaker_negative() -> None:
 
 
 def test_abandoned_by_timeout() -> None:
-    result = derive([gen("g1")], [], abandoned_by_timeout=True)
+    # Only a project that always sends outcome events reads a timeout as a failure.
+    policy = Policy(qa_sample_rate=0.0, sends_outcome_events=True)
+    result = derive([gen("g1")], [], policy, abandoned_by_timeout=True)
 
     assert result.session.outcome == "abandoned"
     label = labels_by_key(result)["outcome:g1"]
@@ -716,9 +718,13 @@ def test_a_no_op_edit_on_an_earlier_generation_does_not_save_it_from_being_rejec
 
 def test_an_abandoned_answer_with_only_a_no_op_edit_gets_no_action_penalty() -> None:
     generations = [gen("g1")]
-    untouched = derive(generations, [], abandoned_by_timeout=True)
+    policy = Policy(qa_sample_rate=0.0, sends_outcome_events=True)
+    untouched = derive(generations, [], policy, abandoned_by_timeout=True)
     no_op = derive(
-        generations, [event("edit", "g1", 20, text=OUTPUT + " ")], abandoned_by_timeout=True
+        generations,
+        [event("edit", "g1", 20, text=OUTPUT + " ")],
+        policy,
+        abandoned_by_timeout=True,
     )
 
     assert (

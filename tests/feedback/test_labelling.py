@@ -140,6 +140,8 @@ def test_completed_session_labels_its_final_generation(project):
 
 
 def test_inactive_session_is_marked_abandoned_and_its_last_answer_reviewed(project):
+    # A project that always sends outcome events (tests/feedback/test_outcomes.py: others).
+    RoutingPolicy.objects.filter(project=project).update(sends_outcome_events=True)
     ingest(project, [generation("g1", output=OUTPUT)])
     derive_all()
     assert labels() == []
@@ -174,7 +176,8 @@ def test_abandon_sweep_skips_a_session_held_by_another_transaction_without_waiti
         other.rollback()
     assert Session.objects.get(pk=held.pk).outcome == "open"
     assert labelling.sessions_mark_abandoned(now=later) == 1
-    assert Session.objects.get(pk=held.pk).outcome == "abandoned"
+    # The default policy: no outcome events, so a timed-out session is inactive.
+    assert Session.objects.get(pk=held.pk).outcome == "inactive"
 
 
 def test_rating_is_kept_apart(project):
