@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal
 
-from rapidfuzz.distance import Indel
+from feedback.edits import EditClass, classify_edit
 
 Outcome = Literal["completed", "abandoned", "inactive", "open"]
 LabelKind = Literal["preference_pair", "completion", "high_retry", "rating"]
@@ -27,9 +27,6 @@ ReviewReason = Literal["low_confidence", "high_retry", "abandoned", "qa_sample"]
 DownstreamAction = Literal["share", "copy", "edit", "edit_rewrite", "completed"]
 
 # Confidence numbers. docs/labels.md explains them; change both together.
-EDIT_BAND_EDGE: Final = 0.65  # edit pair at either edge of the ratio band
-EDIT_BAND_MIDDLE: Final = 0.95  # edit pair in the middle of the band
-EDIT_COSMETIC: Final = 0.30  # ratio below the band: chosen and rejected barely differ
 EDIT_REWRITE: Final = 0.40  # ratio above the band: a new answer, not a correction
 REGENERATE_BASE: Final[dict[DownstreamAction, float]] = {
     "share": 0.85,
@@ -279,7 +276,8 @@ def derive_session(
 
     signals: dict[str, GenerationSignals] = {}
     final: dict[str, bool] = {}
-    changed: dict[str, bool] = {}  # an edit changed the text: only then is it an action
+    changed: dict[str, bool] = {}  # an edit corrected or rewrote it: only then an action
+    edit_of: dict[str, EditClass] = {}  # what the latest edit changed (feedback/edits.py)
     for ref, gen in by_ref.items():
         ev = evidence[ref]
         chain = chains[chain_of[ref]]
@@ -288,9 +286,17 @@ def derive_session(
         # too (its replacement has not arrived): then the chain has no final generation.
         final[ref] = ref == chain.last and not regenerated
         edit_ratio = 0.0
-        changed[ref] = edit_changes_text(gen.output, ev.final_text)
-        if changed[ref]:
-            edit_ratio = round(Indel.normalized_distance(gen.output, ev.final_text), 4)
+        edit_of[ref] = classify_edit(
+            gen.output,
+            ev.final_text,
+            ratio_min=policy.edit_ratio_min,
+            ratio_max=policy.edit_ratio_max,
+        )
+        # Only a correction or a rewrite is an action: a cosmetic, trim or note edit leaves
+        # the output accepted as it was, and makes no pair.
+        changed[ref] = edit_of[ref].kind in ("correction", "rewrite")
+        if edit_changes_text(gen.output, ev.final_text):
+            edit_ratio = edit_of[ref].ratio
         signals[ref] = GenerationSignals(
             edit_ratio=edit_ratio,
             edits=ev.edits,
@@ -313,12 +319,11 @@ def derive_session(
         chain = chains[chain_of[ref]]
         flagged = chain.regenerations >= policy.retry_threshold
         edited = changed[ref]
-        # A cosmetic edit (below the band) leaves the output accepted as it was.
-        substantive_edit = edited and sig.edit_ratio >= policy.edit_ratio_min
+        substantive_edit = edited  # a correction or rewrite (`changed`), not a touch-up
         completed_final = outcome == "completed" and final[ref]
 
         if edited:
-            builder.add_edit_pair(gen, sig)
+            builder.add_edit_pair(gen, sig, edit_of[ref])
         action = _strongest_action(sig, policy, edited=edited, completed_final=completed_final)
         if action is not None and ref in parent:
             # One pair per discarded ancestor. An ancestor that got an action of its own
@@ -567,16 +572,6 @@ def qa_sample_point(key: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def edit_pair_confidence(edit_ratio: float, policy: Policy) -> float:
-    """Parabola over the ratio band: EDIT_BAND_MIDDLE in the middle, EDIT_BAND_EDGE at edges."""
-    half = (policy.edit_ratio_max - policy.edit_ratio_min) / 2
-    if half <= 0:
-        return _score(EDIT_BAND_MIDDLE)
-    offset = abs(edit_ratio - (policy.edit_ratio_min + half)) / half
-    closeness = 1.0 - min(1.0, offset) ** 2
-    return _score(EDIT_BAND_EDGE + (EDIT_BAND_MIDDLE - EDIT_BAND_EDGE) * closeness)
-
-
 def regenerate_pair_confidence(action: DownstreamAction, dwell_ms: int) -> float:
     """Base by the accepted generation's strongest action, plus a capped dwell bonus."""
     reading = min(1.0, max(0, min(dwell_ms, DWELL_MAX_MS)) / REGENERATE_DWELL_FULL_MS)
@@ -636,16 +631,16 @@ class _LabelBuilder:
             )
         )
 
-    def add_edit_pair(self, gen: GenerationRecord, sig: GenerationSignals) -> None:
-        """chosen = final edited text, rejected = model output. Outside the band: review."""
+    def add_edit_pair(self, gen: GenerationRecord, sig: GenerationSignals, edit: EditClass) -> None:
+        """chosen = final edited text, rejected = model output; `edit` is a correction or a
+        rewrite (feedback/edits.py). A correction's confidence is the classifier's; a
+        rewrite always goes to review."""
         policy = self.policy
         forced: ReviewReason | None = None
-        if sig.edit_ratio < policy.edit_ratio_min:
-            rule, confidence, forced = "edit_cosmetic", EDIT_COSMETIC, "low_confidence"
-        elif sig.edit_ratio > policy.edit_ratio_max:
+        if edit.kind == "rewrite":
             rule, confidence, forced = "edit_rewrite", EDIT_REWRITE, "low_confidence"
         else:
-            rule, confidence = "edit_correction", edit_pair_confidence(sig.edit_ratio, policy)
+            rule, confidence = "edit_correction", edit.confidence
         self._add(
             key=f"edit:{gen.ref}",
             kind="preference_pair",
@@ -661,6 +656,9 @@ class _LabelBuilder:
                 "edit_ratio": sig.edit_ratio,
                 "edits": sig.edits,
                 "band": [policy.edit_ratio_min, policy.edit_ratio_max],
+                "edit_kind": edit.kind,
+                "edit_changes": list(edit.changes),
+                "content": edit.content,
             },
         )
 

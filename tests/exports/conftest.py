@@ -24,6 +24,12 @@ CORRECTED = (
     "while costs stayed flat and churn fell slightly in Europe."
 )
 
+ADDED = (
+    "\n\nMarketing spend is the main open question for next year.",
+    "\n\nSupport tickets also dropped compared with last quarter.",
+    "\n\nThe board approved the plan without changes.",
+)
+
 
 @dataclass
 class World:
@@ -52,10 +58,13 @@ def world(project, alice, bob, django_user_model) -> World:
                 event("copy", generation_id="w2b", t=20),
             ],
         ),
-        # s3, s5, s6: cosmetic edits -> reviewed (accepted, rejected, accepted + held out)
-        *_session("s3", [generation("w3", output=LONG), edit("w3", LONG + "!", t=9)]),
-        *_session("s5", [generation("w5", output=CORRECTED), edit("w5", CORRECTED + ".", t=9)]),
-        *_session("s6", [generation("w6", output=LONG + " "), edit("w6", LONG + " :)", t=9)]),
+        # s3, s5, s6: a sentence added, no fact fixed -> low-confidence edit pairs, reviewed
+        # (accepted, rejected, accepted + held out)
+        *_session("s3", [generation("w3", output=LONG), edit("w3", LONG + ADDED[0], t=9)]),
+        *_session(
+            "s5", [generation("w5", output=CORRECTED), edit("w5", CORRECTED + ADDED[1], t=9)]
+        ),
+        *_session("s6", [generation("w6", output=LONG + " "), edit("w6", LONG + ADDED[2], t=9)]),
         # s4: a rewrite -> reviewed, disputed
         *_session("s4", [generation("w4", output=LONG), edit("w4", "Q3: +5%", t=9)]),
         # s7: three regenerations, nothing accepted -> high-retry flag
@@ -87,10 +96,10 @@ def world(project, alice, bob, django_user_model) -> World:
         "s1": label("s1", "edit_correction"),
         "s2": label("s2", "regenerate_then_action"),
         "s2_copy": label("s2", "copy_accept"),
-        "s3": label("s3", "edit_cosmetic"),
+        "s3": label("s3", "edit_correction"),
         "s4": label("s4", "edit_rewrite"),
-        "s5": label("s5", "edit_cosmetic"),
-        "s6": label("s6", "edit_cosmetic"),
+        "s5": label("s5", "edit_correction"),
+        "s6": label("s6", "edit_correction"),
         "s7": label("s7", "retry_chain"),
         "s8": label("s8", "explicit_rating"),
     }

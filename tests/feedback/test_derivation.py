@@ -19,10 +19,10 @@ from feedback.derivation import (
     SessionDerivation,
     derive_session,
     edit_changes_text,
-    edit_pair_confidence,
     qa_sample_point,
     regenerate_pair_confidence,
 )
+from feedback.edits import classify_edit
 
 T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 PROMPT = [{"role": "user", "content": "Summarise the quarterly report."}]
@@ -109,40 +109,54 @@ def test_edit_in_band_is_an_auto_accepted_preference_pair() -> None:
     assert 0.05 <= result.generations["g1"].edit_ratio <= 0.90
 
 
-def test_edit_pair_confidence_peaks_in_the_middle_of_the_band_and_drops_to_its_edges() -> None:
-    policy = Policy()
-    middle = (policy.edit_ratio_min + policy.edit_ratio_max) / 2
-    assert edit_pair_confidence(middle, policy) == 0.95
-    assert edit_pair_confidence(policy.edit_ratio_min, policy) == 0.65
-    assert edit_pair_confidence(policy.edit_ratio_max, policy) == 0.65
-    rising = [edit_pair_confidence(r / 100, policy) for r in range(5, 48)]
-    falling = [edit_pair_confidence(r / 100, policy) for r in range(48, 91)]
-    assert rising == sorted(rising)
-    assert falling == sorted(falling, reverse=True)
+def test_a_one_token_fix_is_an_auto_accepted_pair_however_small_its_ratio() -> None:
+    code = "```sql\nSELECT name FROM users WHERE age > 30;\n```"
+    fixed = code.replace("age > 30", "age >= 30")
+    result = derive([gen("g1", output=code)], [event("edit", "g1", 5, text=fixed)])
+
+    label = labels_by_key(result)["edit:g1"]
+    assert result.generations["g1"].edit_ratio < NO_QA.edit_ratio_min
+    assert label.rule == "edit_correction" and not label.needs_review
+    assert label.signals["edit_kind"] == "correction"
+    assert "code_token" in label.signals["edit_changes"]
 
 
-def test_edit_near_the_band_edge_is_routed_for_low_confidence() -> None:
-    # A small correction, just inside the band (ratio 0.083).
-    edited = OUTPUT.replace("grew", "rose").replace("Europe", "Asia")
+def test_a_wording_change_without_a_substantive_token_is_routed_for_review() -> None:
+    edited = OUTPUT.replace("grew", "rose").replace("driven by", "thanks to")
     result = derive([gen("g1")], [event("edit", "g1", 5, text=edited)])
 
     label = labels_by_key(result)["edit:g1"]
     assert label.rule == "edit_correction"
-    assert 0.05 <= result.generations["g1"].edit_ratio < 0.1
     assert label.confidence < 0.7
     assert label.review_reason == "low_confidence"
 
 
-def test_cosmetic_edit_is_routed_not_auto_accepted() -> None:
-    # Even a project that accepts everything (threshold 0) does not auto-accept it.
-    policy = Policy(confidence_threshold=0.0, qa_sample_rate=0.0)
-    result = derive([gen("g1")], [event("edit", "g1", 5, text=OUTPUT + "!")], policy)
+def test_a_name_fixed_is_an_auto_accepted_pair() -> None:
+    edited = OUTPUT.replace("Europe", "Asia")
+    result = derive([gen("g1")], [event("edit", "g1", 5, text=edited)])
 
     label = labels_by_key(result)["edit:g1"]
-    assert result.generations["g1"].edit_ratio < 0.05
-    assert label.rule == "edit_cosmetic"
-    assert label.needs_review and label.review_reason == "low_confidence"
-    assert label.confidence < 0.5
+    assert label.rule == "edit_correction" and not label.needs_review
+
+
+@pytest.mark.parametrize(
+    "touch",
+    [
+        lambda text: text + "!",  # punctuation
+        lambda text: text.upper(),  # casing
+        lambda text: text.replace(" ", "  "),  # whitespace
+        lambda text: text.split(",")[0] + ".",  # trimmed at the end
+        lambda text: text + "\n\nTODO: forward to the board",  # the user's own note
+    ],
+    ids=["punctuation", "casing", "whitespace", "trim", "note"],
+)
+def test_cosmetic_trim_and_note_edits_make_no_pair_and_are_no_action(touch: Any) -> None:
+    policy = Policy(confidence_threshold=0.0, qa_sample_rate=0.0)
+    chain = regenerated_chain(2)
+    result = derive(chain, [event("edit", "g2", 30, text=touch(chain[1].output))], policy)
+
+    assert labels_by_key(result) == {}  # no edit pair, and no regenerate pair from it
+    assert not result.generations["g2"].downstream_action
 
 
 def test_rewrite_edit_is_routed_not_auto_accepted() -> None:
@@ -414,7 +428,7 @@ def test_copy_after_a_cosmetic_edit_still_accepts_the_output() -> None:
 
     labels = labels_by_key(result)
     assert labels["accept:g1"].completion == OUTPUT
-    assert labels["edit:g1"].rule == "edit_cosmetic"
+    assert "edit:g1" not in labels  # a cosmetic edit is no pair
 
 
 def test_copied_then_regenerated_is_a_weaker_positive() -> None:
@@ -758,11 +772,14 @@ def test_whitespace_around_the_output_is_never_a_change(text: str, before: str, 
 
 
 @given(text=st.text(min_size=1, max_size=80), extra=st.text(min_size=1, max_size=10))
-def test_a_change_beyond_whitespace_is_an_edit(text: str, extra: str) -> None:
+def test_a_change_beyond_whitespace_is_an_edit_pair_when_it_corrects_or_rewrites(
+    text: str, extra: str
+) -> None:
     edited = text + extra
     if edited.strip() == text.strip():
         return  # only whitespace was appended: the case above
     assert edit_changes_text(text, edited)
     result = derive([gen("g1", output=text)], [event("edit", "g1", 20, text=edited)])
-    assert [label.key for label in result.labels] == ["edit:g1"]
-    assert result.generations["g1"].downstream_action
+    substantive = classify_edit(text, edited).kind in ("correction", "rewrite")
+    assert [label.key for label in result.labels] == (["edit:g1"] if substantive else [])
+    assert result.generations["g1"].downstream_action == substantive

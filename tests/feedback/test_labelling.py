@@ -59,14 +59,11 @@ def test_edit_before_its_generation_is_derived_once_it_arrives(project):
     assert [label.rule for label in labels()] == ["edit_correction"]
 
 
-def test_cosmetic_edit_is_routed_to_review_not_auto_accepted(project):
+def test_cosmetic_edit_makes_no_label_and_no_review_item(project):
     ingest(project, [generation("g1", output=OUTPUT), edit("g1", OUTPUT + "!", t=30)])
     derive_all()
-    (label,) = labels(source="edit")
-    assert label.rule == "edit_cosmetic" and label.needs_review
-    item = Item.objects.get(label=label)
-    assert item.queue.reason == Queue.Reason.LOW_CONFIDENCE
-    assert item.reason == "low_confidence"
+    assert labels(source="edit") == []
+    assert not Item.objects.filter(label__generation__external_id="g1").exists()
 
 
 def test_rewrite_is_routed_to_review_not_auto_accepted(project):
@@ -188,7 +185,8 @@ def test_rating_is_kept_apart(project):
 
 
 def test_rederivation_is_idempotent_and_keeps_reviews(project):
-    ingest(project, [generation("g1", output=OUTPUT), edit("g1", OUTPUT + "!", t=30)])
+    added = OUTPUT + "\n\nShipping was faster than last year."  # reviewed: no fact fixed
+    ingest(project, [generation("g1", output=OUTPUT), edit("g1", added, t=30)])
     derive_all()
     label = labels()[0]
     Label.objects.filter(pk=label.pk).update(review_outcome="accepted")
@@ -256,7 +254,7 @@ def test_simulated_traffic_derives_cleanly_with_every_rule_represented(project, 
     labelling.sessions_mark_abandoned(now=BASE_TIME + timedelta(days=400))
     assert derive_all() == Session.objects.count()
     rules = set(Label.objects.values_list("rule", flat=True))
-    assert {"edit_correction", "edit_cosmetic", "session_completed", "session_abandoned"} <= rules
+    assert {"edit_correction", "session_completed", "session_abandoned"} <= rules
     assert not Label.objects.filter(confidence__lt=0).exists()
     assert not Label.objects.filter(confidence__gt=1).exists()
     routed = Label.objects.filter(needs_review=True).count()

@@ -34,7 +34,8 @@ def test_worker_derives_labels_and_routes_items_from_events_sent_over_http(
     burst = [
         [generation("g1", session="e2e", output=output, t=0)],
         [event("view", session="e2e", generation_id="g1", dwell_ms=800, t=1)],
-        [edit("g1", output + ".", session="e2e", t=2)],  # cosmetic: must be reviewed
+        # a sentence added, no fact fixed: a low-confidence edit pair, must be reviewed
+        [edit("g1", output + "\n\nShipping was faster than last year.", session="e2e", t=2)],
         [event("regenerate", session="e2e", generation_id="g1", t=3)],
         [generation("g2", session="e2e", output=output.upper(), replaces="g1", t=4)],
     ]
@@ -46,7 +47,7 @@ def test_worker_derives_labels_and_routes_items_from_events_sent_over_http(
         what="the session to be derived",
     )
     assert session.derived_changes == session.changes
-    cosmetic = Label.objects.get(session=session, rule="edit_cosmetic")
+    cosmetic = Label.objects.get(session=session, rule="edit_correction")
     assert cosmetic.needs_review
     item = wait_until(lambda: Item.objects.filter(label=cosmetic).first(), what="the queue item")
     assert item.queue.reason == "low_confidence"

@@ -147,11 +147,16 @@ def routed_label(project):
         project=project,
         events=[
             generation("g1", output="The report says revenue grew four percent this quarter."),
-            edit("g1", "The report says revenue grew four percent this quarter!", t=9),
+            edit(
+                "g1",
+                "The report says revenue grew four percent this quarter.\n\n"
+                "Margins held up well in every region.",  # a sentence added: reviewed
+                t=9,
+            ),
         ],
     )
     labelling.sessions_derive_pending()
-    label = Label.objects.get(rule="edit_cosmetic")
+    label = Label.objects.get(rule="edit_correction")
     queue = Queue.objects.create(project=project, name="Check", annotations_per_item=3)
     Question.objects.create(
         queue=queue, key="verdict", type="choice", prompt="Right?", choices=["yes", "no", "unsure"]
