@@ -10,6 +10,17 @@ _ids = itertools.count(1)
 BASE_TIME = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
 
+# A summary and the user's correction of it: a substantive edit (numbers, names, a clause).
+OUTPUT = (
+    "The quarterly report says revenue grew four percent, driven by the new subscription "
+    "tier, while costs stayed flat and the churn rate fell slightly across all regions."
+)
+CORRECTED = (
+    "The quarterly report says revenue grew five percent, driven by the enterprise tier, "
+    "while costs stayed flat and churn fell slightly in Europe."
+)
+
+
 def at(seconds: float) -> str:
     return (BASE_TIME + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
 

@@ -11,20 +11,11 @@ from rest_framework.test import APIClient
 
 from feedback import labelling
 from feedback.models import Event, Label, Session
-from tests.factories import edit, event, generation
+from tests.factories import CORRECTED, OUTPUT, edit, event, generation
 
 URL = "/api/v1/events"
 DAY = 86_400
 pytestmark = pytest.mark.django_db
-
-OUTPUT = (
-    "The quarterly report says revenue grew four percent, driven by the new subscription "
-    "tier, while costs stayed flat and the churn rate fell slightly across all regions."
-)
-CORRECTED = (
-    "The quarterly report says revenue grew five percent, driven by the enterprise tier, "
-    "while costs stayed flat and churn fell slightly in Europe."
-)
 
 
 def post(client: APIClient, events: list[dict]) -> None:

@@ -8,18 +8,9 @@ from django.core.exceptions import ValidationError
 from feedback import labelling, services
 from feedback.models import Label, RoutingPolicy, Session
 from review.models import Item, Queue
-from tests.factories import BASE_TIME, edit, event, generation
+from tests.factories import BASE_TIME, CORRECTED, OUTPUT, edit, event, generation
 
 pytestmark = pytest.mark.django_db
-
-OUTPUT = (
-    "The quarterly report says revenue grew four percent, driven by the new subscription "
-    "tier, while costs stayed flat and the churn rate fell slightly across all regions."
-)
-CORRECTED = (
-    "The quarterly report says revenue grew five percent, driven by the enterprise tier, "
-    "while costs stayed flat and churn fell slightly in Europe."
-)
 
 
 def ingest(project, events):
