@@ -89,12 +89,14 @@ def derivation_schedule() -> None:
     runs at the window's end and reads everything that arrived by then. Runs after commit
     and never raises (`feedback.scheduling.schedule_debounced`): with Redis down the events
     stay stored and pending, and the beat sweep `derive-pending-sessions` derives them.
-    In-process mode (no broker) derives at once, and there errors propagate.
+    In-process mode (no broker) derives at once, and there errors propagate: `apply` runs
+    the task here whatever Celery's own configuration says, so the decision rests on the
+    one setting alone.
     """
     from feedback.tasks import derive_pending_sessions
 
     if settings.CELERY_TASK_ALWAYS_EAGER:
-        derive_pending_sessions.delay()
+        derive_pending_sessions.apply(throw=True)
         return
     debounce = settings.GLEANER_DERIVE_DEBOUNCE_SECONDS
     schedule_debounced(

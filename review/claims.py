@@ -42,8 +42,8 @@ def agreement_schedule(queue_id: int) -> bool:
     from review.tasks import recompute_queue_agreement
 
     if settings.CELERY_TASK_ALWAYS_EAGER:
-        try:
-            recompute_queue_agreement.delay(queue_id)
+        try:  # `apply` runs it here whatever Celery's own configuration says
+            recompute_queue_agreement.apply(args=[queue_id], throw=True)
         except Exception:  # after commit: the answer stands; the sweep retries the queue
             logger.warning("Agreement of queue %s not recomputed", queue_id, exc_info=True)
             return False

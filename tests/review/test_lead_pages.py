@@ -10,7 +10,6 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from config.celery import app
 from review import gate
 from review.agreement import NO_PAIRS
 from review.claims import annotation_submit
@@ -154,12 +153,8 @@ def test_agreement_page_without_a_snapshot_says_so_and_offers_a_recompute(
     assert scheduled == [queue.pk]
 
 
-def test_recompute_now_creates_a_snapshot_in_process_mode(
-    queue, alice, bob, carol, settings, monkeypatch
-):
-    # Celery reads its configuration once, on first use: set both, as the demo's settings do.
+def test_recompute_now_creates_a_snapshot_in_process_mode(queue, alice, bob, carol, settings):
     settings.CELERY_TASK_ALWAYS_EAGER = True
-    monkeypatch.setitem(app.conf, "task_always_eager", True)
     answer_all(make_items(queue, 3), {alice: {"better": "tie", "quality": 3}})
     response = logged_in(carol).post(url(queue, "agreement/recompute"), follow=True)
     assert AgreementSnapshot.objects.filter(queue=queue).count() == 1
