@@ -28,12 +28,14 @@ SUBSTANTIVE: Final[dict[str, float]] = {
     "amount": 0.92,
     "date": 0.92,
     "negation": 0.90,
-    "name": 0.85,
+    "name": 0.90,
 }
 CODE_LINES: Final = 0.72  # code lines rewritten: usually a fix, sometimes a refactor
 WORDING: Final = 0.55  # prose words or sentences changed with no substantive token: review
 RENAME: Final = 0.50  # an identifier renamed at every use: taste as often as a fix
-ADDED_CONTENT: Final = 0.60  # text added at an end that does not read as a note
+KEY: Final = 0.50  # a key of structured data renamed: a schema preference as often as a fix
+MIXED: Final = 0.60  # a fact fixed inside wider rewording or cuts: which one the user meant?
+ADDED_CONTENT: Final = 0.55  # text added at an end, not recognisably a note: as often one
 REWRITE: Final = 0.40
 COSMETIC: Final = 0.90
 TRIM: Final = 0.80
@@ -58,6 +60,13 @@ _CODE_LINE: Final = re.compile(
     |^\s*[\w.\[\]"']+\s*=\s*\S|\w\(.*\)|^\s*"[^"]*"\s*:""",
     re.VERBOSE,
 )
+# The key of a "key": value (JSON) or key: value (YAML) line.
+_KEY_LINE: Final = re.compile(r"""^\s*(?:-\s+)?["']?([\w.-]+)["']?\s*:(?!:)""")
+_PROSE_WORD: Final = re.compile(r"[^\W\d_]{2,}")
+# Changes that, beside a substantive token, make an edit more than a targeted fix.
+_UNTARGETED: Final = frozenset(
+    ("words", "sentence", "code_lines", "added", "rename", "key", "trim", "note")
+)
 _NEGATION_WORDS: Final = """not no never none nobody nothing neither nor cannot can't won't
     don't doesn't didn't
     isn't aren't wasn't weren't shouldn't wouldn't couldn't mustn't hasn't haven't hadn't
@@ -76,6 +85,7 @@ _DATE_WORDS: Final = """january february march april may june july august septem
 _MONTHS_AND_DAYS: Final = frozenset(_DATE_WORDS.split())
 _NUMBER_WORDS: Final = """zero one two three four five six seven eight nine ten eleven twelve
     twenty thirty forty fifty hundred thousand million billion half double twice once
+    first second third fourth fifth sixth seventh eighth ninth tenth last
     percent null eins zwei drei vier fünf sechs sieben acht neun zehn hundert tausend
     millionen milliarden un une deux trois quatre cinq six sept huit neuf dix cent mille
     millions uno dos tres cuatro cinco seis siete ocho nueve diez cien mil millones"""
@@ -108,6 +118,7 @@ class _Tokens:
     line: list[int]  # line number of each token
     line_start: list[bool]  # first token of its line
     lines: list[str]
+    key: list[bool]  # the token is the key of a `"key": value` line (structured data)
 
 
 def _is_fence(line: str) -> bool:
@@ -120,20 +131,40 @@ def _tokenise(lines: list[str], lo: int, hi: int) -> _Tokens:
     code: list[bool] = []
     line_of: list[int] = []
     first: list[bool] = []
+    key: list[bool] = []
     fenced = sum(1 for line in lines[:lo] if _is_fence(line)) % 2 == 1
     for n in range(lo, hi):
         line = lines[n]
         if _is_fence(line):
             on_code, fenced = True, not fenced
         else:
-            on_code = fenced or _CODE_LINE.search(line) is not None
+            on_code = fenced or (_CODE_LINE.search(line) is not None and not _is_prose(line))
         found = _TOKEN.findall(line)
         if found:
             words += found
             code += [on_code] * len(found)
             line_of += [n] * len(found)
             first += [True] + [False] * (len(found) - 1)
-    return _Tokens(words, code, line_of, first, lines)
+            match = _KEY_LINE.match(line) if on_code else None
+            at = found.index(match.group(1)) if match and match.group(1) in found else -1
+            key += [k == at for k in range(len(found))]
+    return _Tokens(words, code, line_of, first, lines, key)
+
+
+def _is_prose(line: str) -> bool:
+    """A sentence that only looks like code: "It runs in O(n) time, so ..." has a call-like
+    `O(n)` but is prose (eight or more words, mostly words, ending like a sentence). A
+    `"key": value` line is data, whatever its value says."""
+    stripped = line.strip()
+    if _KEY_LINE.match(stripped) or stripped.endswith((";", "{", "}", ":")):
+        return False
+    words = _PROSE_WORD.findall(stripped)
+    tokens = _TOKEN.findall(stripped)
+    return (
+        len(words) >= 8
+        and len(words) >= 0.6 * len(tokens)
+        and (stripped[-1:] in _SENTENCE_END or ". " in stripped)
+    )
 
 
 def _content(text: str, lines: list[str], region: _Tokens) -> Content:
@@ -167,6 +198,9 @@ def _span_features(a: _Tokens, i1: int, i2: int, b: _Tokens, j1: int, j2: int) -
     removed, inserted = a.words[i1:i2], b.words[j1:j2]
     changed = removed + inserted
     on_code = any(a.code[i1:i2]) or any(b.code[j1:j2])
+    keys = [a.key[i] for i in range(i1, i2)] + [b.key[j] for j in range(j1, j2)]
+    if on_code and any(keys) and all(k or _is_punct(t) for k, t in zip(keys, changed, strict=True)):
+        return {"key"}  # "customer_name" -> "name": the data's shape, not its facts
     if [t.casefold() for t in removed] == [t.casefold() for t in inserted]:
         return {"code_token"} if on_code else {"casing"}
     if all(_is_punct(t) for t in changed):
@@ -190,10 +224,10 @@ def _span_features(a: _Tokens, i1: int, i2: int, b: _Tokens, j1: int, j2: int) -
             features.add("number")
         if low in _MONTHS_AND_DAYS:
             features.add("date")
-        if low in _NEGATIONS or low.endswith("n't"):
-            features.add("negation")
         if any(ch in _CURRENCY for ch in t):
             features.add("amount")
+    if _negations(removed) != _negations(inserted):
+        features.add("negation")  # "doesn't" -> "does not" keeps the meaning: no negation
     if any(_is_name(a, i) for i in range(i1, i2)) or any(_is_name(b, j) for j in range(j1, j2)):
         features.add("name")
     if on_code:
@@ -205,6 +239,10 @@ def _span_features(a: _Tokens, i1: int, i2: int, b: _Tokens, j1: int, j2: int) -
     if not features:
         features.add("words")
     return features
+
+
+def _negations(tokens: list[str]) -> int:
+    return sum(1 for t in tokens if t.casefold() in _NEGATIONS or t.casefold().endswith("n't"))
 
 
 def _is_note(block: list[str], lines: list[str], code: list[bool]) -> bool:
@@ -280,6 +318,7 @@ def classify_edit(
         for op in Levenshtein.opcodes(a.words, b.words)
         if op.tag != "equal"
     ]
+    spans = _merge_touching(spans)
     renamed = _renames(a, b, spans)
     for n, (i1, i2, j1, j2) in enumerate(spans):
         at_start = i1 == 0 and j1 == 0 and not text_before
@@ -309,6 +348,10 @@ def classify_edit(
         return EditClass("rewrite", REWRITE, ratio, content, changes)
     strongest = max((SUBSTANTIVE[f] for f in features if f in SUBSTANTIVE), default=None)
     if strongest is not None:
+        if features & _UNTARGETED:
+            # A fact fixed among reworded sentences, cut lines or renames: the fix and a
+            # restyle look the same from here. People decide.
+            strongest = min(strongest, MIXED)
         return EditClass("correction", _large(strongest, ratio, ratio_max), ratio, content, changes)
     if "code_lines" in features:
         return EditClass(
@@ -322,11 +365,25 @@ def classify_edit(
         return EditClass("correction", ADDED_CONTENT, ratio, content, changes)
     if "rename" in features:
         return EditClass("correction", RENAME, ratio, content, changes)
+    if "key" in features:
+        return EditClass("correction", KEY, ratio, content, changes)
     if "trim" in features:
         return EditClass("trim", TRIM, ratio, content, changes)
     if "note" in features:
         return EditClass("note", NOTE, ratio, content, changes)
     return EditClass("cosmetic", COSMETIC, ratio, content, changes)
+
+
+def _merge_touching(spans: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
+    """One span of spans that touch: "expects" -> "does not expect" is an insertion and a
+    replacement side by side, but one change."""
+    merged: list[tuple[int, int, int, int]] = []
+    for span in spans:
+        if merged and merged[-1][1] == span[0] and merged[-1][3] == span[2]:
+            merged[-1] = (merged[-1][0], span[1], merged[-1][2], span[3])
+        else:
+            merged.append(span)
+    return merged
 
 
 def _is_replaced(
