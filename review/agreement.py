@@ -17,6 +17,10 @@ import numpy as np
 from review.models import Question
 
 NO_PAIRS = "no item has two or more annotations yet"
+# Answers this skewed (the most common one at least this share of all) make alpha collapse
+# even when reviewers agree (the "high agreement, low alpha" paradox): the gate then also
+# reads Gwet's AC1, which does not.
+SKEWED: float = 0.8
 ONE_VALUE = "every annotation gives the same answer, so there is no variation to compare"
 LEFT_RIGHT = ("left", "right")
 
@@ -29,6 +33,8 @@ class QuestionAgreement:
     items: int  # items with 2+ answers to this question
     answers: int  # answers on those items
     undefined_reason: str | None
+    top_share: float | None = None  # share of the answers that give the most common value
+    ac1: float | None = None  # Gwet's AC1 (nominal questions with 2+ values in use)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -135,9 +141,30 @@ def alpha_from_counts(question: Question, counts: np.ndarray) -> QuestionAgreeme
     alpha = krippendorff.alpha(
         value_counts=counts, value_domain=domain, level_of_measurement=question.level
     )
+    totals = counts.sum(axis=0)
+    nominal = question.level == Question.Level.NOMINAL
     return QuestionAgreement(
-        **base, answers=answers, alpha=round(float(alpha), 4), undefined_reason=None
+        **base,
+        answers=answers,
+        alpha=round(float(alpha), 4),
+        undefined_reason=None,
+        top_share=round(float(totals.max() / answers), 4),
+        ac1=round(gwet_ac1(counts), 4) if nominal else None,
     )
+
+
+def gwet_ac1(counts: np.ndarray) -> float:
+    """Gwet's AC1 over items x values answer counts (rows with 2+ answers; Gwet 2008, for
+    several raters and missing answers): observed pairwise agreement corrected by a chance
+    agreement that shrinks, unlike alpha's, when one value dominates. Values never given
+    are not counted as categories. Needs two values in use."""
+    counts = counts[counts.sum(axis=1) >= 2].astype(np.float64)
+    raters = counts.sum(axis=1)
+    observed = float(np.mean((counts * (counts - 1)).sum(axis=1) / (raters * (raters - 1))))
+    used = counts[:, counts.sum(axis=0) > 0]
+    prevalence = (used / raters[:, None]).mean(axis=0)
+    chance = float((prevalence * (1 - prevalence)).sum() / (used.shape[1] - 1))
+    return (observed - chance) / (1 - chance)
 
 
 def item_agreement_from_counts(

@@ -36,6 +36,7 @@ from feedback.bulk import update_rows
 from feedback.services import labels_set_review_outcome
 from review.agreement import (
     ONE_VALUE,
+    SKEWED,
     Answers,
     alpha_from_counts,
     deciding_question,
@@ -116,10 +117,12 @@ def _complete_items(queue: Queue, counts: np.ndarray) -> int:
 class QueueVerdict:
     """What the queue-level agreement lets through: `blocked` says why no item may pass
     (None: items are judged one by one); `unanimous` names the gated questions whose alpha
-    is undefined because every answer agrees, where item agreement alone decides."""
+    is undefined because every answer agrees, where item agreement alone decides; `skewed`
+    the ones whose low alpha comes from answers nearly all alike, passed on Gwet's AC1."""
 
     blocked: str | None
     unanimous: tuple[str, ...] = ()
+    skewed: tuple[str, ...] = ()
 
 
 def queue_verdict(
@@ -128,11 +131,17 @@ def queue_verdict(
     """The queue-level gate over the gated questions' agreement (`alpha_from_counts` dicts
     with `complete_items`). Alpha below the minimum, or undefined for want of an item with
     two answers, blocks; alpha undefined because every answer agrees passes to item
-    agreement with `min_items` fully answered items, and blocks as too few below that."""
-    low, undefined, few, unanimous = [], [], [], []
+    agreement with `min_items` fully answered items, and blocks as too few below that.
+    Alpha below the minimum with answers skewed to one value (`SKEWED`) passes when Gwet's
+    AC1 meets the minimum, with `min_items` fully answered items."""
+    low, undefined, few, unanimous, skewed = [], [], [], [], []
     for q in questions:
         if q["alpha"] is not None:
-            if q["alpha"] < min_alpha:
+            ac1, top = q.get("ac1"), q.get("top_share")
+            passes_ac1 = ac1 is not None and ac1 >= min_alpha and (top or 0) >= SKEWED
+            if q["alpha"] < min_alpha and passes_ac1 and q.get("complete_items", 0) >= min_items:
+                skewed.append(q["key"])
+            elif q["alpha"] < min_alpha:
                 low.append(f"{q['key']} alpha {q['alpha']}")
         elif q["undefined_reason"] == ONE_VALUE:
             complete = q.get("complete_items", 0)
@@ -152,7 +161,7 @@ def queue_verdict(
         reasons.append(f"queue alpha unknown: {', '.join(undefined)}")
     if few:
         reasons.append(f"{TOO_FEW_ITEMS}: {', '.join(few)}")
-    return QueueVerdict("; ".join(reasons) or None, tuple(unanimous))
+    return QueueVerdict("; ".join(reasons) or None, tuple(unanimous), tuple(skewed))
 
 
 def _load_answers(queue: Queue, questions: list[Question]) -> dict[str, Answers]:
@@ -329,6 +338,11 @@ def _apply_gate(
                     reason += (
                         f" (every answer to {', '.join(on_queue.unanimous)} in the queue is the"
                         " same, so item agreement decides)"
+                    )
+                if on_queue.skewed:
+                    reason += (
+                        f" (answers to {', '.join(on_queue.skewed)} are nearly all alike:"
+                        " alpha is low by construction, Gwet's AC1 meets the minimum)"
                     )
                 if decision == Item.Decision.ACCEPTED and decision_question is not None:
                     preferred = PREFERRED.get(majorities.get(decision_question.key))

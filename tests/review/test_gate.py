@@ -1,5 +1,6 @@
 """The gate's queue-level rule (review/gate.py, docs/review.md): a queue whose reviewers all
-give the same answer is judged item by item once it has enough items; every default queue
+give the same answer is judged item by item once it has enough items, and one whose answers
+are nearly all alike on Gwet's AC1; every default queue
 can accept; a high-retry pair people confirm becomes training data."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ import importlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django.apps import apps
 from hypothesis import given
@@ -18,7 +20,7 @@ from exports.models import ExportJob
 from feedback import labelling, services
 from feedback.models import Label, RoutingPolicy
 from review import gate
-from review.agreement import NO_PAIRS, ONE_VALUE, deciding_question
+from review.agreement import NO_PAIRS, ONE_VALUE, SKEWED, deciding_question, gwet_ac1
 from review.claims import annotation_submit
 from review.models import Annotation, Item, Question, Queue
 from review.services import project_queues_ensure
@@ -35,7 +37,7 @@ def three(django_user_model):
 
 
 def qa_sample(project, sessions: int) -> tuple[Queue, list[Label]]:
-    """`sessions` copied answers, each auto-accepted and (at a sample rate of 1) routed to
+    """`sessions` shared answers, each auto-accepted and (at a sample rate of 1) routed to
     the project's QA-sample queue."""
     RoutingPolicy.objects.filter(project=project).update(qa_sample_rate=1.0)
     events = []
@@ -43,7 +45,7 @@ def qa_sample(project, sessions: int) -> tuple[Queue, list[Label]]:
         output = f"{ANSWER} ({n})"
         events += [
             generation(f"q{n}", session=f"qa{n}", output=output),
-            event("copy", session=f"qa{n}", generation_id=f"q{n}", t=20, text=output),
+            event("share", session=f"qa{n}", generation_id=f"q{n}", t=20),
         ]
     assert services.events_ingest(project=project, events=events).rejected == 0
     while labelling.sessions_derive_pending():
@@ -313,3 +315,53 @@ def test_migration_never_rewrites_answered_or_edited_questions(project, alice):
     Annotation.objects.all().delete()
     Question.objects.filter(queue=queue, key="cause").update(prompt="Why, in your words?")
     assert [key for key, _, _ in migrate(queue)] == ["cause", "verdict", "note"]
+
+
+def test_a_nearly_unanimous_queue_passes_on_ac1_where_alpha_collapses(project, three):
+    # 20 confirmed labels; two reviewers each slip once: agreement is high, alpha is not.
+    queue, labels = qa_sample(project, 20)
+    items = list(Item.objects.filter(queue=queue).order_by("id"))
+    slips = {items[3].pk: ["yes", "no", "yes"], items[11].pk: ["yes", "yes", "no"]}
+    answer_all(queue, three, verdicts=slips)
+
+    snapshot = gate.queue_agreement_recompute(queue=queue)
+
+    verdict = snapshot.results["questions"]["verdict"]
+    assert verdict["alpha"] < queue.min_alpha  # the paradox: alpha about 0
+    assert verdict["top_share"] >= SKEWED and verdict["ac1"] >= queue.min_alpha
+    accepted = Label.objects.filter(
+        pk__in=[label.pk for label in labels], review_outcome="accepted"
+    )
+    assert accepted.count() == 20
+    assert all("Gwet's AC1" in label.review_note for label in accepted)
+
+
+def test_a_skewed_queue_with_too_few_items_is_still_blocked():
+    skewed = {**question(0.1, complete=5), "ac1": 0.95, "top_share": 0.95}
+    verdict = gate.queue_verdict([skewed], min_alpha=0.667, min_items=10)
+    assert verdict.blocked == "queue alpha below 0.667: verdict alpha 0.1"
+
+
+@given(
+    alpha=st.floats(min_value=-1, max_value=1),
+    ac1=st.floats(min_value=-1, max_value=1),
+    top=st.floats(min_value=0, max_value=1),
+)
+def test_ac1_only_rescues_a_low_alpha_when_answers_are_skewed(alpha, ac1, top):
+    q = {**question(alpha, complete=50), "ac1": ac1, "top_share": top}
+    verdict = gate.queue_verdict([q], min_alpha=0.667)
+    passes = alpha >= 0.667 or (top >= SKEWED and ac1 >= 0.667)
+    assert (verdict.blocked is None) == passes
+    assert verdict.skewed == (("verdict",) if alpha < 0.667 and passes else ())
+
+
+def test_gwet_ac1_matches_a_hand_computation():
+    # 20 items, 3 answers each; 18 all "yes", 2 with two "yes" and one "no".
+    counts = np.array([[3, 0]] * 18 + [[2, 1]] * 2)
+    observed = (18 + 2 * (2 / 6)) / 20
+    yes = (18 + 2 * (2 / 3)) / 20
+    chance = 2 * yes * (1 - yes) / 1
+    assert gwet_ac1(counts) == pytest.approx((observed - chance) / (1 - chance))
+    # Balanced answers: AC1 and the observed agreement's usual correction agree.
+    balanced = np.array([[3, 0], [0, 3]] * 5)
+    assert gwet_ac1(balanced) == pytest.approx(1.0)
