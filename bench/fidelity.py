@@ -3,6 +3,7 @@ agree with the simulator's ground truth, on the harder simulated traffic.
 
     DATABASE_URL=postgres://... .venv/bin/python bench/fidelity.py --sessions 1500
     .venv/bin/python bench/fidelity.py --sessions 1500 --easy   # the older, friendlier traffic
+    .venv/bin/python bench/fidelity.py --threshold 0.8   # fewer reviews, less precision
 
 Traffic from `feedback.simulation.simulate_traffic(hard=True)` (its rates are printed) goes
 through ingestion and derivation; simulated annotators (`review.simulation`) answer every
@@ -46,6 +47,8 @@ RATES = (
     "NOOP_EDIT_RATE",
     "LATER_EDIT_RATE",
     "ABANDONED_SENT_RATE",
+    "RATE_GOOD_RATE",
+    "RATE_BAD_RATE",
 )
 # (accuracy, share of each queue answered), as seed_demo's annotators, all answering fully.
 ANNOTATORS = {"dave": (0.45, 0.08), "alice": (0.97, 1.0), "bob": (0.95, 1.0), "carol": (0.9, 1.0)}
@@ -77,9 +80,12 @@ class Tally:
 def _setup(args: argparse.Namespace) -> Any:
     """Ingest and derive the traffic; returns (project, traffic)."""
     from feedback import labelling, services
+    from feedback.models import RoutingPolicy
     from feedback.simulation import simulate_traffic
 
     project, _ = services.project_create(slug=f"bench-fidelity-{time.strftime('%Y%m%d%H%M%S')}")
+    if args.threshold is not None:
+        RoutingPolicy.objects.filter(project=project).update(confidence_threshold=args.threshold)
     traffic = simulate_traffic(
         sessions=args.sessions,
         seed=args.seed,
@@ -296,7 +302,16 @@ def main() -> None:
         default=None,
         help="share of truly completed sessions without an outcome event (1: never sent)",
     )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="the policy's confidence threshold (default: the product's); lower means fewer "
+        "labels to review and less precise exports",
+    )
     args = parser.parse_args()
+    if args.threshold is not None and not 0 <= args.threshold <= 1:
+        parser.error("--threshold: must be between 0 and 1")
     if args.sessions < 1:
         parser.error("--sessions: must be 1 or more")
 
@@ -316,13 +331,25 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     started = time.perf_counter()
     project, traffic = _setup(args)
-    print(f"database: {connection.vendor}; project {project.slug}; seed {args.seed}")
+    from feedback.models import RoutingPolicy
+
+    threshold = RoutingPolicy.objects.get(project=project).confidence_threshold
+    print(
+        f"database: {connection.vendor}; project {project.slug}; seed {args.seed}; "
+        f"confidence threshold {threshold}"
+    )
     rated = _traffic_summary(traffic, args.easy, args.silent_outcome_rate)
 
     _print_rules(
         "BEFORE review: auto-accepted labels (what trains without people)", _rule_tallies(project)
     )
-    _print_rules("Routed to review (all of them, before review)", _review_routed(project))
+    routed = _review_routed(project)
+    _print_rules("Routed to review (all of them, before review)", routed)
+    load = sum(tally.known + tally.counts["unknown"] for tally in routed.values())
+    print(
+        f"  review load: {load} labels for {traffic.sessions} sessions "
+        f"({1000 * load / max(1, traffic.sessions):.0f} per 1,000 sessions)"
+    )
     if not args.easy:
         _diagnostics(project)
         _print_rules(

@@ -26,26 +26,36 @@ LabelSource = Literal["edit", "regenerate", "copy", "share", "outcome", "rating"
 ReviewReason = Literal["low_confidence", "high_retry", "abandoned", "qa_sample"]
 DownstreamAction = Literal["share", "copy", "edit", "edit_rewrite", "completed"]
 
-# Confidence numbers. docs/labels.md explains them; change both together.
+# Confidence numbers: the estimated share of such labels that are right, measured on the
+# harder simulated traffic (bench/fidelity.py) and on an independent one. docs/labels.md
+# explains them; change both together.
 EDIT_REWRITE: Final = 0.40  # ratio above the band: a new answer, not a correction
+# A regenerate pair: people regenerate good answers for variety, so even a copied or shared
+# replacement says little about the discarded answer (0.5-0.7 measured). Always below the
+# default threshold: people decide, unless the project lowers it.
 REGENERATE_BASE: Final[dict[DownstreamAction, float]] = {
-    "share": 0.85,
-    "copy": 0.80,
-    "edit": 0.75,
-    "edit_rewrite": 0.55,  # the accepted generation was itself rewritten: weak acceptance
-    "completed": 0.65,
+    "share": 0.65,
+    "copy": 0.55,
+    "completed": 0.55,
+    "edit": 0.45,
+    "edit_rewrite": 0.35,  # the accepted generation was itself rewritten: weak acceptance
 }
-REGENERATE_DWELL_BONUS: Final = 0.10  # reached at REGENERATE_DWELL_FULL_MS of reading
+REGENERATE_DWELL_BONUS: Final = 0.05  # reached at REGENERATE_DWELL_FULL_MS of reading
 REGENERATE_DWELL_FULL_MS: Final = 30_000
+REGENERATE_RATED_BONUS: Final = 0.15  # the user rated the discarded answer down
 DWELL_MAX_MS: Final = 86_400_000  # a day: longer reading times are clamped to it
+READ_MS: Final = 10_000  # reading time that counts as "read"
 SHARE_ACCEPT: Final = 0.90
 SHARE_AND_COPY_BONUS: Final = 0.03
-COPY_ACCEPT_PARTIAL: Final = 0.78  # a copy of a tiny part of the output
-COPY_ACCEPT_FULL: Final = 0.85  # a copy of all of it (or a copy event without text)
+# A copy alone: some copies are of bad answers (to paste into a bug report), about one in
+# five measured. A rating below zero (thumbs down) beside it makes it no positive.
+COPY_ACCEPT_PARTIAL: Final = 0.75  # a copy of a tiny part of the output
+COPY_ACCEPT_FULL: Final = 0.80  # a copy of all of it (or a copy event without text)
 ACCEPT_THEN_REGENERATED_PENALTY: Final = 0.10
 COMPLETED_BASE: Final = 0.65
 COMPLETED_LAST_IN_SESSION_BONUS: Final = 0.05
 COMPLETED_WITH_SIGNAL_BONUS: Final = 0.05
+COMPLETED_READ_BONUS: Final = 0.15  # the answer was read (READ_MS) before the session ended
 ABANDONED_BASE: Final = 0.35
 ABANDONED_PER_REGENERATION: Final = 0.05  # frustration before leaving, up to 3 regenerations
 ABANDONED_MAX_REGENERATIONS: Final = 3
@@ -101,7 +111,9 @@ class Policy:
     edit_ratio_min: float = 0.05
     edit_ratio_max: float = 0.90
     retry_threshold: int = 3
-    confidence_threshold: float = 0.7
+    # Labels below it go to review and never train unreviewed. Confidences estimate
+    # precision, and 0.9 keeps what trains unreviewed at about 0.95 (docs/labels.md).
+    confidence_threshold: float = 0.9
     qa_sample_rate: float = 0.02
     weight_edit: float = 1.0
     weight_regenerate: float = 0.9
@@ -325,12 +337,15 @@ def derive_session(
         if edited:
             builder.add_edit_pair(gen, sig, edit_of[ref])
         action = _strongest_action(sig, policy, edited=edited, completed_final=completed_final)
-        if action is not None and ref in parent:
+        if action is not None and ref in parent and not _rated_down(sig):
             # One pair per discarded ancestor. An ancestor that got an action of its own
-            # was not plainly discarded, so it is not used as "rejected".
+            # was not plainly discarded, so it is not used as "rejected"; nor is one the
+            # user rated better than the accepted one.
             ancestor = parent.get(ref)
             while ancestor is not None:
-                if not signals[ancestor].downstream_action:
+                if not signals[ancestor].downstream_action and not _rated_above(
+                    signals[ancestor], sig
+                ):
                     builder.add_regenerate_pair(
                         gen,
                         by_ref[ancestor],
@@ -340,13 +355,13 @@ def derive_session(
                         high_retry=flagged,
                     )
                 ancestor = parent.get(ancestor)
-        accepted = (sig.copied or sig.shared) and not substantive_edit
+        accepted = (sig.copied or sig.shared) and not substantive_edit and not _rated_down(sig)
         if accepted:
             builder.add_acceptance(gen, sig, evidence[ref].copy_coverage)
         # No duplicates: a copy, share or edit label is stronger than passive acceptance.
-        if completed_final and not accepted and not substantive_edit:
+        if completed_final and not accepted and not substantive_edit and not _rated_down(sig):
             builder.add_completed(
-                gen, outcome_signal=outcome_signal, last_in_session=ref == last_in_session
+                gen, sig, outcome_signal=outcome_signal, last_in_session=ref == last_in_session
             )
         if outcome == "abandoned" and ref == last_in_session:
             builder.add_abandoned(
@@ -562,6 +577,21 @@ def _strongest_action(
     return None
 
 
+def _rated_down(sig: GenerationSignals) -> bool:
+    """The user's latest rating is below zero: a thumbs down on any signed scale. (A
+    positive value says nothing alone: 1 is the worst of a 1-5 scale.)"""
+    return sig.rating is not None and sig.rating < 0
+
+
+def _rated_above(discarded: GenerationSignals, accepted: GenerationSignals) -> bool:
+    """Both rated on the product's scale, and the discarded answer higher."""
+    return (
+        discarded.rating is not None
+        and accepted.rating is not None
+        and discarded.rating > accepted.rating
+    )
+
+
 def _score(value: float) -> float:
     return round(min(1.0, max(0.0, value)), 4)
 
@@ -572,10 +602,14 @@ def qa_sample_point(key: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def regenerate_pair_confidence(action: DownstreamAction, dwell_ms: int) -> float:
-    """Base by the accepted generation's strongest action, plus a capped dwell bonus."""
+def regenerate_pair_confidence(
+    action: DownstreamAction, dwell_ms: int, *, discarded_rated_down: bool = False
+) -> float:
+    """Base by the accepted generation's strongest action, plus a capped dwell bonus, plus a
+    bonus when the user rated the discarded answer down."""
     reading = min(1.0, max(0, min(dwell_ms, DWELL_MAX_MS)) / REGENERATE_DWELL_FULL_MS)
-    return _score(REGENERATE_BASE[action] + REGENERATE_DWELL_BONUS * reading)
+    rated = REGENERATE_RATED_BONUS if discarded_rated_down else 0.0
+    return _score(REGENERATE_BASE[action] + REGENERATE_DWELL_BONUS * reading + rated)
 
 
 class _LabelBuilder:
@@ -680,7 +714,9 @@ class _LabelBuilder:
             rule="regenerate_then_action",
             gen=accepted,
             other=discarded,
-            confidence=regenerate_pair_confidence(action, accepted_sig.dwell_ms),
+            confidence=regenerate_pair_confidence(
+                action, accepted_sig.dwell_ms, discarded_rated_down=_rated_down(discarded_sig)
+            ),
             weight=self.policy.weight_regenerate,
             forced_reason="high_retry" if high_retry else None,
             chosen=accepted.output,
@@ -688,6 +724,8 @@ class _LabelBuilder:
             signals={
                 "action": action,
                 "dwell_ms": accepted_sig.dwell_ms,
+                "rejected_dwell_ms": discarded_sig.dwell_ms,
+                "rejected_rated_down": _rated_down(discarded_sig),
                 "chosen_position": accepted_sig.chain_position,
                 "rejected_position": discarded_sig.chain_position,
                 "chain_length": accepted_sig.chain_length,
@@ -726,14 +764,22 @@ class _LabelBuilder:
         )
 
     def add_completed(
-        self, gen: GenerationRecord, *, outcome_signal: str | None, last_in_session: bool
+        self,
+        gen: GenerationRecord,
+        sig: GenerationSignals,
+        *,
+        outcome_signal: str | None,
+        last_in_session: bool,
     ) -> None:
-        """Passive acceptance of a final generation of a completed session."""
+        """Passive acceptance of a final generation of a completed session: sure only when
+        the answer was also read, the session said what it achieved, and it was the last."""
         confidence = COMPLETED_BASE
         if last_in_session:
             confidence += COMPLETED_LAST_IN_SESSION_BONUS
         if outcome_signal:
             confidence += COMPLETED_WITH_SIGNAL_BONUS
+        if sig.dwell_ms >= READ_MS:
+            confidence += COMPLETED_READ_BONUS
         self._add(
             key=f"outcome:{gen.ref}",
             kind="completion",
@@ -744,7 +790,11 @@ class _LabelBuilder:
             weight=self.policy.weight_completed,
             completion=gen.output,
             label=True,
-            signals={"outcome_signal": outcome_signal, "last_in_session": last_in_session},
+            signals={
+                "outcome_signal": outcome_signal,
+                "last_in_session": last_in_session,
+                "dwell_ms": sig.dwell_ms,
+            },
         )
 
     def add_abandoned(

@@ -311,8 +311,9 @@ def _derive(sessions: list[Session], *, now: datetime) -> None:
         # A label the log no longer supports leaves exports but keeps any review made of it.
         Label.objects.filter(pk__in=gone).update(active=False, derived_at=now)
     # Every stored label, not only those needing review: a label whose meaning changed
-    # (a late outcome) may have to leave the queue it was routed to.
-    _notify_consumers([label.pk for label in stored])
+    # (a late outcome) may have to leave the queue it was routed to; and every label that
+    # is gone, whose items ask about something the log no longer says.
+    _notify_consumers([label.pk for label in stored] + gone)
 
 
 def _events_sent_elsewhere(session_ids: list[int]) -> QuerySet[Event, tuple]:
@@ -333,8 +334,9 @@ def _events_sent_elsewhere(session_ids: list[int]) -> QuerySet[Event, tuple]:
 
 
 def _notify_consumers(label_ids: list[int]) -> None:
-    """Hand the labels just derived to the apps that route them (settings-wired, so feedback
-    imports nothing of review); each consumer picks those that concern it. Runs inside the
+    """Hand the labels just derived, and those just deactivated, to the apps that route them
+    (settings-wired, so feedback imports nothing of review); each consumer picks those that
+    concern it (`Label.active` tells the two apart). Runs inside the
     derivation transaction: routing commits or rolls back with the labels."""
     if not label_ids:
         return

@@ -257,9 +257,10 @@ class RoutingPolicy(models.Model):
         help_text="Regenerations in a row that flag a chain as high-retry.",
     )
     confidence_threshold = models.FloatField(
-        default=0.7,
+        default=0.9,
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
-        help_text="Labels below this confidence go to review instead of export.",
+        help_text="Labels below this confidence go to review instead of export. A label's "
+        "confidence estimates the share of such labels that are right (docs/labels.md).",
     )
     qa_sample_rate = models.FloatField(
         default=0.02,

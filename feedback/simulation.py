@@ -82,6 +82,8 @@ __all__ = [
     "LATER_EDIT_RATE",
     "NOOP_EDIT_RATE",
     "NOTE_EDIT_RATE",
+    "RATE_BAD_RATE",
+    "RATE_GOOD_RATE",
     "REGENERATE_GOOD_RATE",
     "REWRITE_MIN",
     "SILENT_OUTCOME_RATE",
@@ -142,6 +144,8 @@ NOOP_EDIT_RATE = 0.04  # any final answer "edited" back to exactly the same text
 LATER_EDIT_RATE = 0.10  # an edited answer whose edits arrive in a later session of the user
 SILENT_OUTCOME_RATE = 0.45  # truly completed sessions that send no session_outcome event
 ABANDONED_SENT_RATE = 0.40  # truly abandoned sessions that say so with an event
+RATE_GOOD_RATE = 0.02  # a good answer rated at all: users rate rarely ...
+RATE_BAD_RATE = 0.08  # ... and mostly when something is wrong
 EDIT_KINDS = ("correction", "rewrite", "taste", "trim", "note", "noop")
 HARD_BEHAVIOURS = ("edit_token_fix", "edit_taste", "edit_trim", "edit_note", "edit_noop")
 
@@ -2512,7 +2516,7 @@ class _Builder:
                 if r.random() < 0.5:
                     t += _seconds(r, 1, 12)
                     self.emit(t, self.view(base, gid, r.randint(800, 12000)))
-                if r.random() < 0.08:
+                if r.random() < self.rating_rate(good, 0.08):
                     t += _seconds(r, 2, 8)
                     self.emit(t, self.rating(base, gid, good))
                 t += _seconds(r, 3, 45)
@@ -2651,10 +2655,17 @@ class _Builder:
         if behaviour in ("share", "copy_share"):
             t += _seconds(r, 3, 90)
             self.emit(t, {"type": "share", **on}, acts_on=gid)
-        if r.random() < 0.12:
+        if r.random() < self.rating_rate(good, 0.12):
             t += _seconds(r, 2, 30)
             self.emit(t, self.rating(base, gid, good))
         return t
+
+    def rating_rate(self, good: bool, easy: float) -> float:
+        """How likely a user rates an answer: `easy` on the easier traffic, else rarely and
+        mostly when it is bad (RATE_GOOD_RATE, RATE_BAD_RATE)."""
+        if not self.hard:
+            return easy
+        return RATE_GOOD_RATE if good else RATE_BAD_RATE
 
     def view(self, base: dict[str, str], gid: str, dwell: int) -> dict[str, Any]:
         return {"type": "view", **base, "generation_id": gid, "dwell_ms": dwell}

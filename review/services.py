@@ -134,7 +134,7 @@ def labels_route(*, label_ids: Iterable[int]) -> int:
     label_ids = list(label_ids)
     items_withdraw_stale(label_ids=label_ids)
     labels = list(
-        Label.objects.filter(pk__in=label_ids, needs_review=True)
+        Label.objects.filter(pk__in=label_ids, needs_review=True, active=True)
         .exclude(review_reason="")
         .only(
             "id",
@@ -182,6 +182,8 @@ def labels_route(*, label_ids: Iterable[int]) -> int:
 def _stale(detail: dict, reason: str, label: dict) -> str | None:
     """Why an item routed with `detail` for `reason` no longer asks the right question
     about `label` (its current kind, value and routing), or None if it still does."""
+    if not label["active"]:
+        return "the log no longer supports the label"
     old_kind = detail.get("kind")
     if old_kind and old_kind != label["kind"]:
         return f"kind {old_kind} -> {label['kind']}"
@@ -196,7 +198,8 @@ def _stale(detail: dict, reason: str, label: dict) -> str | None:
 def items_withdraw_stale(*, label_ids: list[int]) -> int:
     """Withdraw the routed items of these labels whose label changed meaning since it was
     routed (a late outcome turned an abandoned session into a completed one, say): the
-    item's question would now mean the opposite.
+    item's question would now mean the opposite; or that the log no longer supports at all
+    (a later edit or a thumbs down took a copy's acceptance away): nothing left to ask.
 
     A withdrawn item is discarded (never claimable, its answers ignored by the gate) and
     detached from its label, keeping what it was about in `reason_detail["withdrawn"]`;
@@ -219,6 +222,7 @@ def items_withdraw_stale(*, label_ids: list[int]) -> int:
             "label__rule",
             "label__needs_review",
             "label__review_reason",
+            "label__active",
         )
     )
     stale: dict[int, dict] = {}
@@ -228,6 +232,7 @@ def items_withdraw_stale(*, label_ids: list[int]) -> int:
             "label": row["label__label"],
             "needs_review": row["label__needs_review"],
             "review_reason": row["label__review_reason"],
+            "active": row["label__active"],
         }
         why = _stale(row["reason_detail"] or {}, row["reason"], label)
         if why is not None:

@@ -74,7 +74,7 @@ def test_project_made_in_admin_gets_its_policy_and_default_queues(admin_client_w
     )
     assert response.status_code == 302, response.content[:500]
     project = Project.objects.get(slug="fresh")
-    assert project.policy.confidence_threshold == 0.7
+    assert project.policy.confidence_threshold == 0.9
     assert set(Queue.objects.filter(project=project).values_list("reason", flat=True)) == {
         "low_confidence",
         "high_retry",

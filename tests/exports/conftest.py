@@ -44,9 +44,13 @@ def _session(name: str, events: list[dict]) -> list[dict]:
 
 @pytest.fixture
 def world(project, alice, bob, django_user_model) -> World:
-    RoutingPolicy.objects.filter(project=project).update(qa_sample_rate=0)
+    # Below the default threshold, so that the world holds auto-accepted labels of every
+    # rule (a regenerate pair never reaches the default 0.9 on behaviour alone).
+    RoutingPolicy.objects.filter(project=project).update(
+        qa_sample_rate=0, confidence_threshold=0.56
+    )
     events = [
-        # s1: a real correction -> auto-accepted edit pair
+        # s1: facts fixed with some rewording -> edit pair (0.6, auto-accepted here)
         *_session("s1", [generation("w1", output=LONG), edit("w1", CORRECTED, t=30)]),
         # s2: regenerate, then copy the second answer -> regenerate pair + copy positive
         *_session(
@@ -55,6 +59,7 @@ def world(project, alice, bob, django_user_model) -> World:
                 generation("w2a", output=LONG, t=0),
                 event("regenerate", generation_id="w2a", t=5),
                 generation("w2b", output=CORRECTED, replaces="w2a", t=6),
+                event("view", generation_id="w2b", t=18, dwell_ms=30_000),
                 event("copy", generation_id="w2b", t=20),
             ],
         ),

@@ -95,8 +95,8 @@ def regenerated_chain(length: int) -> list[GenerationRecord]:
 # Edits
 
 
-def test_edit_in_band_is_an_auto_accepted_preference_pair() -> None:
-    edited = "Revenue grew 12% in Q3, mostly from new customers in Europe, the report says."
+def test_a_targeted_fact_fix_is_an_auto_accepted_preference_pair() -> None:
+    edited = OUTPUT.replace("third quarter", "fourth quarter")
     result = derive([gen("g1")], [event("edit", "g1", 5, text=edited)])
 
     label = labels_by_key(result)["edit:g1"]
@@ -106,6 +106,18 @@ def test_edit_in_band_is_an_auto_accepted_preference_pair() -> None:
     assert label.weight == 1.0
     assert label.confidence >= NO_QA.confidence_threshold
     assert not label.needs_review and label.review_reason is None
+    assert label.signals["edit_changes"] == ["number"]
+
+
+def test_a_fact_fixed_inside_a_reworded_sentence_is_a_reviewed_pair() -> None:
+    # A number added while the whole sentence is reworded: a fix and a restyle look alike.
+    edited = "Revenue grew 12% in Q3, mostly from new customers in Europe, the report says."
+    result = derive([gen("g1")], [event("edit", "g1", 5, text=edited)])
+
+    label = labels_by_key(result)["edit:g1"]
+    assert label.rule == "edit_correction"
+    assert label.confidence < NO_QA.confidence_threshold
+    assert label.review_reason == "low_confidence"
     assert 0.05 <= result.generations["g1"].edit_ratio <= 0.90
 
 
@@ -266,9 +278,14 @@ def test_each_downstream_action_on_the_later_generation_makes_a_pair(
 
 def test_regenerate_pair_confidence_rises_with_action_strength_and_dwell() -> None:
     by_strength = [
-        regenerate_pair_confidence(action, 0) for action in ("completed", "edit", "copy", "share")
+        regenerate_pair_confidence(action, 0)
+        for action in ("edit_rewrite", "edit", "copy", "completed", "share")
     ]
     assert by_strength == sorted(by_strength) and len(set(by_strength)) == 4
+    # People regenerate good answers for variety: no pair is sure enough to skip review.
+    best = regenerate_pair_confidence("share", 10**9)
+    assert best < Policy().confidence_threshold
+    assert regenerate_pair_confidence("copy", 0, discarded_rated_down=True) > by_strength[2]
     by_dwell = [regenerate_pair_confidence("copy", ms) for ms in (0, 5_000, 15_000, 30_000)]
     assert by_dwell == sorted(by_dwell) and len(set(by_dwell)) == 4
     assert regenerate_pair_confidence("copy", 10**9) == regenerate_pair_confidence("copy", 30_000)
@@ -385,15 +402,36 @@ def test_high_retry_label_is_never_auto_accepted_even_when_everything_else_is() 
 # Copies and shares
 
 
-def test_copy_without_edit_is_a_strong_positive() -> None:
+def test_copy_without_edit_is_a_positive_people_confirm() -> None:
+    # Some copies are of bad answers (pasted into a bug report): a copy alone is reviewed.
     result = derive([gen("g1")], [event("copy", "g1", 5)])
 
     label = labels_by_key(result)["accept:g1"]
     assert (label.kind, label.source, label.rule) == ("completion", "copy", "copy_accept")
     assert (label.completion, label.label) == (OUTPUT, True)
-    assert label.confidence >= 0.85
-    assert not label.needs_review
+    assert 0.75 <= label.confidence < Policy().confidence_threshold
+    assert label.review_reason == "low_confidence"
     assert label.weight > Policy().weight_completed
+
+
+def test_a_copied_answer_rated_down_is_no_positive() -> None:
+    result = derive([gen("g1")], [event("copy", "g1", 5), event("rating", "g1", 9, value=-1)])
+
+    assert "accept:g1" not in labels_by_key(result)
+    assert labels_by_key(result)["rating:g1"].signals["value"] == -1
+
+
+def test_a_completed_session_is_sure_only_when_its_answer_was_read() -> None:
+    unread = derive([gen("g1")], [outcome("completed", signal="task_done")])
+    read = derive(
+        [gen("g1")],
+        [event("view", "g1", 5, dwell_ms=12_000), outcome("completed", signal="task_done")],
+    )
+
+    assert labels_by_key(unread)["outcome:g1"].review_reason == "low_confidence"
+    label = labels_by_key(read)["outcome:g1"]
+    assert label.confidence >= Policy().confidence_threshold and not label.needs_review
+    assert label.signals["dwell_ms"] == 12_000
 
 
 def test_share_outranks_copy() -> None:
@@ -563,8 +601,9 @@ def test_qa_sample_rate_zero_and_one() -> None:
     generations = [gen("g1"), gen("h1", 50, output="Another answer.")]
     events = [event("copy", "g1", 5), event("share", "h1", 55)]
 
-    none_sampled = derive(generations, events, Policy(qa_sample_rate=0.0))
-    all_sampled = derive(generations, events, Policy(qa_sample_rate=1.0))
+    low = {"confidence_threshold": 0.7}  # the copy is auto-accepted only below 0.8
+    none_sampled = derive(generations, events, Policy(qa_sample_rate=0.0, **low))
+    all_sampled = derive(generations, events, Policy(qa_sample_rate=1.0, **low))
 
     assert [label.review_reason for label in none_sampled.labels] == [None, None]
     assert [label.review_reason for label in all_sampled.labels] == ["qa_sample", "qa_sample"]

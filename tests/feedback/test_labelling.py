@@ -30,12 +30,15 @@ def labels(**filters):
     return list(Label.objects.filter(active=True, **filters).order_by("key"))
 
 
+FIXED = OUTPUT.replace("four percent", "five percent")  # one fact fixed, nothing else
+
+
 def test_edit_correction_becomes_an_auto_accepted_pair(project):
-    ingest(project, [generation("g1", output=OUTPUT), edit("g1", CORRECTED, t=30)])
+    ingest(project, [generation("g1", output=OUTPUT), edit("g1", FIXED, t=30)])
     assert derive_all() == 1
     (pair,) = labels(kind="preference_pair")
     assert (pair.source, pair.rule) == ("edit", "edit_correction")
-    assert pair.chosen == CORRECTED and pair.rejected == OUTPUT
+    assert pair.chosen == FIXED and pair.rejected == OUTPUT
     assert pair.status in ("auto_accepted", "in_review")  # qa sample may pick it
     assert pair.confidence >= RoutingPolicy.objects.get(project=project).confidence_threshold
     assert pair.prompt == [{"role": "user", "content": "Summarise this report."}]
@@ -224,7 +227,7 @@ def test_policy_validation_names_the_field(project):
 
 
 def test_policy_change_changes_the_labels(project):
-    ingest(project, [generation("g1", output=OUTPUT), edit("g1", CORRECTED, t=30)])
+    ingest(project, [generation("g1", output=OUTPUT), edit("g1", FIXED, t=30)])
     derive_all()
     assert labels()[0].needs_review is False or labels()[0].review_reason == "qa_sample"
     RoutingPolicy.objects.filter(project=project).update(

@@ -59,6 +59,8 @@ def late_completed_outcome(project) -> None:
 
 
 def test_late_completed_outcome_withdraws_the_abandoned_item(project, alice, bob, carol):
+    # A lead who trusts completed sessions (0.70) auto-accepts the new label.
+    RoutingPolicy.objects.filter(project=project).update(confidence_threshold=0.7)
     old = answered_abandoned_item(project, alice, bob)
     label = old.label
     Label.objects.filter(pk=label.pk).update(review_outcome="rejected")  # the old verdict
@@ -88,7 +90,7 @@ def test_late_completed_outcome_withdraws_the_abandoned_item(project, alice, bob
     assert label.review_outcome == ""
     queue = Queue.objects.get(pk=old.queue_id)
     assert (queue.items_open, queue.items_complete, queue.items_discarded) == (0, 0, 1)
-    # Auto-accepted at the default threshold (0.70): no new item, and exports take it.
+    # Auto-accepted at the project's threshold: no new item, and exports take it.
     assert not label.needs_review
     assert not Item.objects.filter(label=label).exists()
     assert label.status == "auto_accepted"
@@ -145,3 +147,24 @@ def test_an_item_routed_before_the_label_value_was_recorded_is_withdrawn_too(pro
 
     old.refresh_from_db()
     assert old.status == Item.Status.DISCARDED
+
+
+def test_an_item_whose_label_the_log_no_longer_supports_is_withdrawn(project, alice):
+    # A copy alone is reviewed; then the user rates the answer down: no acceptance is left.
+    ingest(project, [generation("g1", output=OUTPUT), event("copy", generation_id="g1", t=5)])
+    derive_all()
+    item = Item.objects.get(label__rule="copy_accept")
+    assert item.queue.reason == Queue.Reason.LOW_CONFIDENCE
+    label_id = item.label_id
+
+    ingest(project, [event("rating", generation_id="g1", t=9, value=-1)])
+    derive_all()
+
+    item.refresh_from_db()
+    assert not Label.objects.get(pk=label_id).active
+    assert item.status == Item.Status.DISCARDED and item.label_id is None
+    assert item.reason_detail["withdrawn"]["why"] == "the log no longer supports the label"
+    item.queue.members.add(alice)
+    assert item_claim_next(queue=item.queue, user=alice) is None
+    queue = Queue.objects.get(pk=item.queue_id)
+    assert (queue.items_open, queue.items_discarded) == (0, 1)
