@@ -14,11 +14,13 @@ import hashlib
 import json
 import math
 from bisect import bisect_left, bisect_right
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal
 
 from feedback.edits import EditClass, classify_edit
+from feedback.precision import band_of, calibrated, qa_rate, wilson
 
 Outcome = Literal["completed", "abandoned", "inactive", "open"]
 LabelKind = Literal["preference_pair", "completion", "high_retry", "rating"]
@@ -125,6 +127,14 @@ class Policy:
     # inactivity is no evidence of failure: a timed-out session is "inactive", not
     # "abandoned". False (the default) invents no negatives.
     sends_outcome_events: bool = False
+    # Measured precision (feedback/quality.py, docs/quality.md): verdict counts (right, n)
+    # per (rule, confidence band of the rule's heuristic), the precision training data must
+    # reach, the verdicts a band needs before they decide routing, and the rules the
+    # collapse guard sends to review.
+    target_precision: float = 0.95
+    min_verdicts: int = 30
+    verdicts: Mapping[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+    guarded_rules: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.edit_ratio_min <= self.edit_ratio_max <= 1.0:
@@ -188,6 +198,7 @@ class DerivedLabel:
     needs_review: bool
     review_reason: ReviewReason | None
     signals: dict[str, Any] = field(default_factory=dict)
+    rule_confidence: float | None = None  # the rule's heuristic, before verdicts calibrate it
 
 
 @dataclass(frozen=True, slots=True)
@@ -637,12 +648,25 @@ class _LabelBuilder:
         completion: str | None = None,
         label: bool | None = None,
     ) -> None:
-        confidence = _score(confidence)
-        # Precedence: a rule that must be reviewed, then low confidence, then the QA sample.
+        policy = self.policy
+        prior = _score(confidence)
+        right, n = policy.verdicts.get((rule, band_of(prior)), (0, 0))
+        # People's verdicts on this rule and band calibrate its heuristic (Beta posterior).
+        confidence = _score(calibrated(prior, right, n)) if n else prior
+        # Precedence: a rule that must be reviewed, a rule the collapse guard watches, then
+        # measured precision below the target (or, before enough verdicts, confidence below
+        # the threshold), then the QA sample, larger where the band is little known.
         reason: ReviewReason | None = forced_reason
-        if reason is None and confidence < self.policy.confidence_threshold:
+        if reason is None and rule in policy.guarded_rules:
             reason = "low_confidence"
-        if reason is None and qa_sample_point(key) < self.policy.qa_sample_rate:
+        if reason is None:
+            if n >= policy.min_verdicts:
+                if wilson(right, n)[0] < policy.target_precision:
+                    reason = "low_confidence"
+            elif confidence < policy.confidence_threshold:
+                reason = "low_confidence"
+        rate = qa_rate(policy.qa_sample_rate, right, n, policy.min_verdicts)
+        if reason is None and qa_sample_point(key) < rate:
             reason = "qa_sample"
         self.labels.append(
             DerivedLabel(
@@ -662,6 +686,7 @@ class _LabelBuilder:
                 needs_review=reason is not None,
                 review_reason=reason,
                 signals=signals,
+                rule_confidence=prior,
             )
         )
 

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from math import ceil
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -30,6 +31,7 @@ from django.utils.module_loading import import_string
 from feedback.bulk import update_rows
 from feedback.derivation import EventRecord, GenerationRecord, Policy, derive_session
 from feedback.models import Event, Generation, Label, Project, RoutingPolicy, Session
+from feedback.quality import Calibration, calibration_for
 from feedback.scheduling import schedule_debounced
 
 logger = logging.getLogger(__name__)
@@ -52,6 +54,8 @@ POLICY_FIELDS = [
     "weight_abandoned",
     "weight_rating",
     "sends_outcome_events",
+    "target_precision",
+    "min_verdicts",
 ]
 LABEL_CONTENT_FIELDS = [
     "generation",
@@ -65,6 +69,7 @@ LABEL_CONTENT_FIELDS = [
     "completion",
     "label",
     "confidence",
+    "rule_confidence",
     "weight",
     "evidence",
     "needs_review",
@@ -76,10 +81,15 @@ LABEL_CONTENT_FIELDS = [
 ]
 
 
-def policy_for(routing: RoutingPolicy | None) -> Policy:
+def policy_for(routing: RoutingPolicy | None, calibration: Calibration | None = None) -> Policy:
+    """Derivation's policy: the project's routing policy, with people's verdicts so far."""
     if routing is None:
         return Policy()
-    return Policy(**{name: getattr(routing, name) for name in POLICY_FIELDS})
+    extra: dict[str, Any] = {}
+    if calibration is not None:
+        extra["verdicts"] = {key: (c.right, c.n) for key, c in calibration.cells.items()}
+        extra["guarded_rules"] = calibration.guarded_rules
+    return Policy(**{name: getattr(routing, name) for name in POLICY_FIELDS}, **extra)
 
 
 def derivation_schedule() -> None:
@@ -212,9 +222,11 @@ def _derive_one_by_one(sessions: list[Session], *, now: datetime) -> None:
 
 def _derive(sessions: list[Session], *, now: datetime) -> None:
     ids = [s.pk for s in sessions]
+    project_ids = {s.project_id for s in sessions}
+    calibrations = calibration_for(project_ids)
     policies = {
-        p.project_id: policy_for(p)
-        for p in RoutingPolicy.objects.filter(project_id__in={s.project_id for s in sessions})
+        p.project_id: policy_for(p, calibrations.get(p.project_id))
+        for p in RoutingPolicy.objects.filter(project_id__in=project_ids)
     }
     generations: dict[int, list[Generation]] = defaultdict(list)
     for generation in Generation.objects.filter(session_id__in=ids).only(
@@ -278,6 +290,7 @@ def _derive(sessions: list[Session], *, now: datetime) -> None:
                     completion=derived.completion or "",
                     label=derived.label,
                     confidence=derived.confidence,
+                    rule_confidence=derived.rule_confidence,
                     weight=derived.weight,
                     evidence=derived.signals,
                     needs_review=derived.needs_review,

@@ -5,7 +5,7 @@ import secrets
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -280,6 +280,38 @@ class RoutingPolicy(models.Model):
         "(session_abandoned, reviewed); otherwise it is inactive, and only a user who "
         "regenerated and left without acting on the last answer gets a weak negative.",
     )
+    target_precision = models.FloatField(
+        default=0.95,
+        validators=[MinValueValidator(0.5), MaxValueValidator(1.0)],
+        help_text="Precision training data must reach. A rule x confidence band with "
+        "min_verdicts verdicts is auto-accepted when the lower bound of its measured "
+        "precision reaches it, and reviewed when it does not (docs/quality.md).",
+    )
+    min_verdicts = models.PositiveIntegerField(
+        default=30,
+        validators=[MinValueValidator(1)],
+        help_text="Verdicts a rule x band needs before its measured precision decides "
+        "routing; until then the confidence threshold does.",
+    )
+    min_human_share = models.FloatField(
+        default=0.10,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Least share of a training export that people verified; an export below "
+        "it, or below the target precision, fails unless asked to allow it.",
+    )
+    quality_feature_key = models.CharField(
+        max_length=64,
+        default="feature",
+        validators=[RegexValidator(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$", "Letters, digits, _ and -.")],
+        help_text="Generation metadata key that names the product feature, for precision "
+        "by feature.",
+    )
+    drift_tolerance = models.FloatField(
+        default=0.10,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Collapse guard: a rule whose weekly precision falls this far below the "
+        "weeks before, or whose share of training moves this much, is routed to review.",
+    )
     half_life_days = models.FloatField(
         default=30.0,
         validators=[MinValueValidator(0.1)],
@@ -372,7 +404,10 @@ class Label(models.Model):
     rejected = models.TextField(blank=True)
     completion = models.TextField(blank=True)
     label = models.BooleanField(null=True, blank=True)
-    confidence = models.FloatField()
+    confidence = models.FloatField(help_text="Calibrated by people's verdicts on the rule.")
+    rule_confidence = models.FloatField(
+        null=True, blank=True, help_text="The rule's own heuristic confidence (the prior)."
+    )
     weight = models.FloatField()
     evidence = models.JSONField(default=dict, blank=True)
     needs_review = models.BooleanField(default=False)
@@ -401,6 +436,12 @@ class Label(models.Model):
                 name="label_active_by_time",
             ),
             models.Index(fields=["generation"], name="label_by_generation"),
+            # Measured precision: the labels people gave a verdict on, by rule.
+            models.Index(
+                fields=["project", "rule"],
+                condition=Q(review_outcome__in=["accepted", "rejected"]),
+                name="label_verdicts",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -33,6 +33,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from feedback.bulk import update_rows
+from feedback.quality import calibration_forget
 from feedback.services import labels_set_review_outcome
 from review.agreement import (
     ONE_VALUE,
@@ -413,6 +414,8 @@ def _write_outcomes(
             update_rows(Item, chunk, OUTCOME_FIELDS)
     with transaction.atomic():
         labels_set_review_outcome(outcomes=outcomes)
+    if outcomes:
+        calibration_forget(queue.project_id)  # new verdicts calibrate derivation at once
     # The counters self-heal from anything that bypassed services: one UPDATE that counts.
     counts = {
         f"items_{status}": Coalesce(

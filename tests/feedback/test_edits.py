@@ -1,6 +1,5 @@
 """Tests for feedback.edits: what an edit changed decides what it is, not only its size."""
 
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
