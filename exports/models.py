@@ -37,6 +37,11 @@ class ExportJob(models.Model):
     file_format = models.CharField(max_length=10, choices=FileFormat.choices)
     style = models.CharField(max_length=20, choices=Style.choices, default=Style.STANDARD)
     filters = models.JSONField(default=dict, blank=True)
+    allow_below_policy = models.BooleanField(
+        default=False,
+        help_text="Build even if the export is below the project's policy (human-verified "
+        "share, estimated precision); the manifest then says so.",
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     progress = models.FloatField(default=0.0)
     rows = models.PositiveBigIntegerField(default=0)

@@ -24,8 +24,10 @@ from django.utils import timezone
 from exports import selectors
 from exports.formats import BARE_FORMATS, arrow_schema, rows_for
 from exports.models import ExportJob
+from exports.policy import below_policy_message, below_policy_reasons
 from exports.writers import JsonlWriter, ParquetWriter
 from feedback.models import Project, RoutingPolicy
+from feedback.quality import export_quality
 
 logger = logging.getLogger(__name__)
 # A building worker bumps heartbeat_at every GLEANER_EXPORT_HEARTBEAT_SECONDS (default 10)
@@ -61,8 +63,10 @@ def export_job_create(
     file_format: str,
     style: str = ExportJob.Style.STANDARD,
     filters: selectors.ExportFilters,
+    allow_below_policy: bool = False,
 ) -> ExportJob:
-    """Queue an export; the build starts on a worker once this commits.
+    """Queue an export; the build starts on a worker once this commits. With
+    `allow_below_policy` it is built even below the project's policy (see `_build`).
 
     The job is committed whatever the broker does: if it cannot take the task (Redis is
     down), that is logged and `exports_resume_stale` hands the job over again once it has
@@ -75,6 +79,7 @@ def export_job_create(
         file_format=file_format,
         style=style,
         filters=filters.as_json(),
+        allow_below_policy=allow_below_policy,
         created_at=now,
         enqueued_at=now,
     )
@@ -240,7 +245,12 @@ def export_build(
     ExportTakenOver (leaving the job to the worker that took it) once the job is no longer
     this claim's. Files are written to a folder of this attempt and moved into place only
     at the end, so a builder that was taken over never writes into the files of the one
-    that took over."""
+    that took over.
+
+    The policy gate: a train split below the project's policy (human-verified share under
+    `min_human_share`, or estimated precision under `target_precision`) fails the job with
+    both figures and their thresholds, before any file is written, unless the job has
+    `allow_below_policy`. The returned job is then FAILED with the reason in `error`."""
     with _Lease(job) as lease:
         return _build(job, lease, on_progress)
 
@@ -255,10 +265,20 @@ def _build(
     review_pairs = selectors.review_pair_querysets(project, job.format, filters)
     as_of = selectors.as_of_for(querysets, filters, review_pairs)
     lease.beat()
-    totals = {}
+    totals, pair_counts = {}, {}
     for split, qs in querysets.items():
-        totals[split] = qs.count() + review_pairs[split].count()
+        pair_counts[split] = review_pairs[split].count()
+        totals[split] = qs.count() + pair_counts[split]
         lease.beat()
+    # Aggregates over the train split only (the eval split is held out, never trained on).
+    quality = export_quality(
+        project, querysets["train"], policy, extra_human_rows=pair_counts["train"]
+    )
+    reasons = below_policy_reasons(quality)
+    quality.update(allowed_below_policy=job.allow_below_policy, below_policy=reasons)
+    lease.beat()
+    if reasons and not job.allow_below_policy:
+        return _fail_below_policy(job, lease, below_policy_message(reasons))
     expected = max(1, sum(totals.values()))
     directory = Path(settings.MEDIA_ROOT) / job.directory
     staging = directory / f".attempt-{job.attempts}"
@@ -318,6 +338,7 @@ def _build(
             "labels": totals,
             "counts_by_source": by_source,
             "excluded": selectors.exclusion_counts(project, job.format, filters, policy),
+            "quality": quality,
             "files": files,
             "weight": "0.5 ** (age_days / half_life_days) * source weight, age from as_of",
             "built_at": timezone.now().isoformat(),
@@ -345,6 +366,16 @@ def _build(
         finished_at=job.finished_at,
         error=job.error,
     )
+    return job
+
+
+def _fail_below_policy(job: ExportJob, lease: _Lease, error: str) -> ExportJob:
+    """The gate's answer: the job fails with `error`, and nothing was written. A result,
+    not an exception: the data is what it is, so no retry and no traceback in the log."""
+    job.status = ExportJob.Status.FAILED
+    job.error = error
+    job.finished_at = timezone.now()
+    lease.finish(status=job.status, error=job.error, finished_at=job.finished_at)
     return job
 
 
@@ -395,6 +426,39 @@ def exports_resume_stale(*, now: datetime | None = None) -> list[int]:
     return handed_over
 
 
+def _quality_section(quality: dict) -> str:
+    """The card's Quality section: what `feedback.quality.export_quality` measured on the
+    train split, against the project's policy (docs/quality.md explains the estimate)."""
+    if not quality["rows"]:
+        return "## Quality\n\nNo training rows: nothing to measure.\n"
+    precision = quality["precision"]
+    if precision["estimate"] is None:
+        estimated = "unknown"
+    else:
+        estimated = (
+            f"{precision['estimate']:.2f} (95% interval {precision['low']:.2f} to "
+            f"{precision['high']:.2f})"
+        )
+    lines = [
+        "## Quality",
+        "",
+        f"- Human-verified: {quality['human_rows']} of {quality['rows']} training rows "
+        f"({quality['human_share']:.1%}); the policy asks for at least "
+        f"{quality['min_human_share']:.0%}.",
+        f"- Estimated precision: {estimated}; target {quality['target']:.2f}.",
+    ]
+    if quality["below_policy"]:
+        lines.append(
+            "- **Built below the project's policy on request**: "
+            + "; ".join(quality["below_policy"])
+            + "."
+        )
+    if quality["warnings"]:
+        lines += ["", "Warnings:", ""]
+        lines += [f"- {warning['message']}" for warning in quality["warnings"]]
+    return "\n".join(lines) + "\n"
+
+
 def dataset_card(manifest: dict) -> str:
     """A Hugging Face dataset card (README.md with YAML front matter)."""
     data_files = [f for f in manifest["files"] if f["role"] == "data"]
@@ -442,6 +506,7 @@ Each row has `id`, `source`, `weight` and `created_at`{
 |---|---|---|
 {sources}
 
+{_quality_section(manifest["quality"])}
 ## Excluded labels
 
 | reason | labels |
