@@ -93,6 +93,9 @@ def run_one(slug: str, file_format: str) -> None:
         project=Project.objects.get(slug=slug),
         format="dpo",
         file_format=file_format,
+        # Its labels are synthetic and nobody verified them (0% human-verified): the gate
+        # would fail the export, and this bench measures building it, not its quality.
+        allow_below_policy=True,
         status="running",
         attempts=1,
     )

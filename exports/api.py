@@ -30,6 +30,7 @@ def job_body(job: ExportJob) -> dict:
         "file_format": job.file_format,
         "style": job.style,
         "filters": job.filters,
+        "allow_below_policy": job.allow_below_policy,
         "status": job.status,
         "progress": job.progress,
         "rows": job.rows,
@@ -54,6 +55,7 @@ class ExportJobOutputSerializer(serializers.Serializer):
     file_format = serializers.ChoiceField(choices=ExportJob.FileFormat.choices)
     style = serializers.ChoiceField(choices=ExportJob.Style.choices)
     filters = serializers.DictField(child=serializers.JSONField())
+    allow_below_policy = serializers.BooleanField()
     status = serializers.ChoiceField(choices=ExportJob.Status.choices)
     progress = serializers.FloatField(help_text="0 to 1.")
     rows = serializers.IntegerField()
@@ -63,7 +65,24 @@ class ExportJobOutputSerializer(serializers.Serializer):
         child=serializers.JSONField(), required=False, help_text="Done jobs only."
     )
     download = serializers.CharField(required=False, help_text="Done jobs only: the file's URL.")
-    error = serializers.CharField(required=False, help_text="Failed jobs only.")
+    error = serializers.CharField(
+        required=False,
+        help_text="Failed jobs only: why, e.g. the export is below the project's policy.",
+    )
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """JSON true or false only (or the words "true" / "false", all a form body can send);
+    DRF's own BooleanField would also take "yes", "on", 1 and "1" and guess."""
+
+    default_error_messages = {"invalid": "Must be true or false."}
+
+    def to_internal_value(self, data: object) -> bool:
+        if isinstance(data, bool):
+            return data
+        if isinstance(data, str) and data in ("true", "false"):
+            return data == "true"
+        self.fail("invalid")
 
 
 class ExportListCreateApi(APIView):
@@ -82,6 +101,13 @@ class ExportListCreateApi(APIView):
             choices=ExportJob.Style.choices, default=ExportJob.Style.STANDARD
         )
         filters = serializers.DictField(required=False, default=dict)
+        allow_below_policy = StrictBooleanField(
+            required=False,
+            default=False,
+            help_text="Build even if the export is below the project's policy (human-verified "
+            "share, estimated precision); otherwise such an export fails with the figures. "
+            "The manifest's quality object records the choice.",
+        )
 
     @extend_schema(
         operation_id="exports_list",
@@ -147,6 +173,7 @@ class ExportListCreateApi(APIView):
             file_format=data["file_format"],
             style=data["style"],
             filters=filters,
+            allow_below_policy=data["allow_below_policy"],
         )
         return Response({"id": job.pk, "status": job.status}, status=status.HTTP_202_ACCEPTED)
 

@@ -82,6 +82,13 @@ class ExportForm(forms.Form):
         widget=forms.DateInput(attrs=DATE, format="%Y-%m-%d"),
     )
 
+    allow_below_policy = forms.BooleanField(
+        label="Build even if below the project's policy",
+        required=False,
+        help_text="An export with too few human-verified rows, or an estimated precision "
+        "below the project's target, fails unless this is ticked; the manifest then says so.",
+    )
+
     def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["queues"].choices = list(

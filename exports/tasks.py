@@ -31,7 +31,7 @@ def build_export(self: Task, job_id: int, seen_heartbeat: str | None = None) -> 
             eta=retry_at, kwargs={"job_id": job_id, "seen_heartbeat": heartbeat.isoformat()}
         )
     try:
-        services.export_build(job=job)
+        job = services.export_build(job=job)
     except services.ExportTakenOver:
         logger.warning("Export %s was taken over by another worker; stopped", job_id)
         return "taken over"
@@ -44,7 +44,7 @@ def build_export(self: Task, job_id: int, seen_heartbeat: str | None = None) -> 
             job_id=job_id, error=f"{error.__class__.__name__}: {error}", attempt=job.attempts
         )
         return "failed"
-    return "done"
+    return job.status  # "done", or "failed" below the project's policy (job.error says why)
 
 
 @shared_task

@@ -62,6 +62,7 @@ def export_list(request: HttpRequest) -> HttpResponse:
                     file_format=form.cleaned_data["file_format"],
                     style=form.cleaned_data["style"],
                     filters=filters,
+                    allow_below_policy=form.cleaned_data["allow_below_policy"],
                 )
                 return redirect("exports:detail", export_id=job.pk)
         return _render_list(request, project=project, form=form, status=400)
@@ -157,6 +158,7 @@ def _manifest_summary(job: ExportJob) -> dict[str, Any]:
         "built_at": _moment(manifest.get("built_at")),
         "files": files,
         "policy": sorted(manifest.get("policy", {}).items()),
+        "quality": manifest.get("quality"),  # None in manifests built before it existed
     }
 
 

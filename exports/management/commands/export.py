@@ -37,6 +37,12 @@ class Command(BaseCommand):
         parser.add_argument("--queues", help="Comma-separated review queue ids.")
         parser.add_argument("--min-confidence", type=float)
         parser.add_argument("--min-agreement", type=float)
+        parser.add_argument(
+            "--allow-below-policy",
+            action="store_true",
+            help="Build even if below the project's policy (human-verified share, estimated "
+            "precision); the manifest says so.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         for name, value in options.items():
@@ -80,6 +86,7 @@ class Command(BaseCommand):
             file_format=file_format,
             style=options["style"],
             filters=filters.as_json(),
+            allow_below_policy=options["allow_below_policy"],
             status=ExportJob.Status.RUNNING,
             attempts=1,
         )
@@ -90,6 +97,9 @@ class Command(BaseCommand):
                 f"Export {job.pk} stalled past {services.stale_after()} and a worker took it "
                 "over; follow it on the exports page."
             ) from None
+        if job.status == ExportJob.Status.FAILED:
+            sys.stderr.write("\n")
+            raise CommandError(f"Export {job.pk}: {job.error}")
         self._bar(1.0, job.rows)
         sys.stderr.write("\n")
         directory = Path(settings.MEDIA_ROOT) / job.directory
@@ -102,6 +112,8 @@ class Command(BaseCommand):
             }[extra]
             target = out.with_name(f"{out.stem}.{extra}{source.suffix}")
             shutil.copyfile(source, target)
+        if below := job.manifest["quality"]["below_policy"]:
+            self.stderr.write(f"Built below the project's policy: {'; '.join(below)}.")
         excluded = ", ".join(f"{k} {v}" for k, v in job.manifest["excluded"].items()) or "none"
         self.stdout.write(
             self.style.SUCCESS(
