@@ -275,6 +275,51 @@ def _export(project: Any, fmt: str) -> dict[str, Any]:
     return {"rows": len(rows), "tally": tally, "pairs": pairs}
 
 
+def _estimates(project: Any) -> None:
+    """Measured precision (feedback/quality.py) beside the simulator's truth, per rule and
+    source: the QA sample estimates the auto-accepted labels of its rule, the routed
+    verdicts the routed ones. `covered`: the 95% interval holds the true precision."""
+    from feedback.models import Label
+    from feedback.quality import project_quality
+    from review.simulation import label_truth
+
+    report = project_quality(project)
+    print("\nMeasured precision (people's verdicts) against the truth, per rule")
+    print(
+        f"  {'rule':24} {'source':9} {'verdicts':>8} {'estimate':>8} {'interval':>15} "
+        f"{'true':>6} {'of':>5}  covered"
+    )
+    covered = checked = 0
+    for cell in report.cells:
+        if cell.segment:
+            continue
+        labels = Label.objects.filter(project=project, rule=cell.rule, active=True)
+        if cell.source == "qa_sample":
+            labels = labels.filter(review_reason__in=["", "qa_sample"])
+        else:
+            labels = labels.exclude(review_reason__in=["", "qa_sample"])
+        tally = Tally()
+        for label in labels.select_related("generation", "other_generation"):
+            tally.add(label_truth(label))
+        true = tally.precision()
+        inside = true is not None and cell.low <= true <= cell.high
+        enough = cell.verdicts >= report.min_verdicts
+        if enough and true is not None:
+            checked += 1
+            covered += inside
+        print(
+            f"  {cell.rule:24} {cell.source:9} {cell.verdicts:8} {cell.precision:8.3f} "
+            f"[{cell.low:.3f}, {cell.high:.3f}] {true if true is None else round(true, 3):>6} "
+            f"{tally.known:5}  {('yes' if inside else 'NO') if enough else '(few)'}"
+        )
+    print(
+        f"  intervals covering the truth, cells with {report.min_verdicts}+ verdicts: "
+        f"{covered} of {checked}"
+    )
+    for warning in report.warnings:
+        print(f"  warning: {warning.message}")
+
+
 def _print_rules(title: str, tallies: dict[str, Tally], by: str = "rule") -> None:
     print(f"\n{title}")
     print(f"  {by:26} {'labels':>6} {'right':>6} {'ties':>5} {'wrong':>6} {'prec.':>5}")
@@ -367,6 +412,7 @@ def main() -> None:
             "kind of edit",
         )
 
+    _estimates(project)
     dpo, kto = _export(project, "dpo"), _export(project, "kto")
     correct_pairs = dpo["tally"].counts["right"]
     correct_rows = correct_pairs + kto["tally"].counts["right"]

@@ -40,6 +40,7 @@ from feedback.precision import band_of, calibrated, wilson
 
 WEEKLY_MIN_VERDICTS: Final = 10  # a week with fewer verdicts says nothing about drift
 DRIFT_WEEKS: Final = 4  # the latest week is compared with this many weeks before it
+DRIFT_MIN: Final = 50  # labels each window needs before a drift measure is read
 CALIBRATION_TTL: Final = 30.0  # seconds a project's calibration is reused by derivation
 TRAINABLE: Final = (Label.Kind.PREFERENCE_PAIR, Label.Kind.COMPLETION)
 VERDICTS: Final = (Label.Outcome.ACCEPTED, Label.Outcome.REJECTED)
@@ -232,9 +233,10 @@ def _agreement_warnings(weekly: list[dict[str, Any]], tolerance: float) -> list[
 
 
 def _training(project: Project | int) -> QuerySet[Label]:
-    """What reaches training now: active labels accepted by review or auto-accepted."""
-    return Label.objects.filter(project=project, active=True, kind__in=TRAINABLE).filter(
-        Q(review_outcome=Label.Outcome.ACCEPTED) | Q(review_outcome="", needs_review=False)
+    """What derivation offers for training: active trainable labels people did not reject.
+    Routing does not change it, so routing a rule never feeds back into its own measure."""
+    return Label.objects.filter(project=project, active=True, kind__in=TRAINABLE).exclude(
+        review_outcome__in=[Label.Outcome.REJECTED, Label.Outcome.EXCLUDED]
     )
 
 
@@ -247,10 +249,11 @@ def _shares(rows: Iterable[dict[str, Any]], key: str) -> dict[str, float]:
 def _drift_warnings(
     project: Project | int, tolerance: float, now: datetime
 ) -> list[QualityWarning]:
-    """What reaches training in the last 7 days against the DRIFT_WEEKS weeks before: each
-    rule's share of labels, each model's share of chosen answers, and each pair rule's
-    chosen / rejected length ratio. A move beyond `tolerance` (absolute for shares,
-    relative for the ratio) is a warning; the rule concerned is routed to review."""
+    """What derivation offers for training in the last 7 days against the DRIFT_WEEKS weeks
+    before (each window with DRIFT_MIN labels at least): each rule's share of labels, each
+    model's share of chosen answers, and each pair rule's chosen / rejected length ratio.
+    A move beyond `tolerance` (absolute for shares, twice it relative for the ratio) is a
+    warning; the rule concerned is routed to review."""
     recent_from = now - timedelta(days=7)
     before_from = recent_from - timedelta(days=7 * DRIFT_WEEKS)
     recent = _training(project).filter(occurred_at__gte=recent_from, occurred_at__lte=now)
@@ -258,8 +261,8 @@ def _drift_warnings(
     warnings: list[QualityWarning] = []
     recent_rules = list(recent.values("rule").annotate(n=Count("pk")))
     before_rules = list(before.values("rule").annotate(n=Count("pk")))
-    if sum(r["n"] for r in recent_rules) < WEEKLY_MIN_VERDICTS or not before_rules:
-        return warnings
+    if min(sum(r["n"] for r in recent_rules), sum(r["n"] for r in before_rules)) < DRIFT_MIN:
+        return warnings  # too few labels in a window to tell drift from noise
     now_share, old_share = _shares(recent_rules, "rule"), _shares(before_rules, "rule")
     for rule in sorted(set(now_share) | set(old_share)):
         move = now_share.get(rule, 0.0) - old_share.get(rule, 0.0)
@@ -273,9 +276,10 @@ def _drift_warnings(
                 )
             )
     pairs = Q(kind=Label.Kind.PREFERENCE_PAIR)
-    now_models = _shares(recent.filter(pairs).values("model").annotate(n=Count("pk")), "model")
-    old_models = _shares(before.filter(pairs).values("model").annotate(n=Count("pk")), "model")
-    if now_models and old_models:
+    recent_models = list(recent.filter(pairs).values("model").annotate(n=Count("pk")))
+    before_models = list(before.filter(pairs).values("model").annotate(n=Count("pk")))
+    now_models, old_models = _shares(recent_models, "model"), _shares(before_models, "model")
+    if min(sum(r["n"] for r in recent_models), sum(r["n"] for r in before_models)) >= DRIFT_MIN:
         for model in sorted(set(now_models) | set(old_models)):
             move = now_models.get(model, 0.0) - old_models.get(model, 0.0)
             if abs(move) > tolerance:
@@ -288,8 +292,21 @@ def _drift_warnings(
                     )
                 )
     ratio = Avg(Length("chosen") * 1.0 / (Length("rejected") + 1))
-    now_ratio = dict(recent.filter(pairs).values_list("rule").annotate(r=ratio))
-    old_ratio = dict(before.filter(pairs).values_list("rule").annotate(r=ratio))
+    enough = Q(n__gte=DRIFT_MIN)
+    now_ratio = dict(
+        recent.filter(pairs)
+        .values("rule")
+        .annotate(r=ratio, n=Count("pk"))
+        .filter(enough)
+        .values_list("rule", "r")
+    )
+    old_ratio = dict(
+        before.filter(pairs)
+        .values("rule")
+        .annotate(r=ratio, n=Count("pk"))
+        .filter(enough)
+        .values_list("rule", "r")
+    )
     for rule in sorted(set(now_ratio) & set(old_ratio)):
         old, new = old_ratio[rule], now_ratio[rule]
         if old and abs(new - old) / old > tolerance * 2:

@@ -172,3 +172,31 @@ def test_drift_raises_the_guard_which_routes_the_rule_until_it_recovers(project)
 def test_occurred_at_of_the_fixtures_is_in_the_past():
     # The guard's weeks are weeks of the behaviour; the fixtures sit before "now".
     assert at(0) < at(86_401)
+
+
+@pytest.mark.django_db
+def test_a_rule_whose_share_of_training_moves_is_warned_about(project):
+    def actions(kind: str, day: int, n: int) -> None:
+        events = []
+        for i in range(n):
+            gid = f"{kind}{day}g{i}"
+            t = day * 86_400 + 2 * i
+            events += [
+                generation(gid, session=f"{kind}{day}", t=t),
+                event(kind, session=f"{kind}{day}", generation_id=gid, t=t + 1),
+            ]
+        assert services.events_ingest(project=project, events=events).rejected == 0
+
+    actions("share", 0, 60)  # before: shares only
+    actions("share", 10, 10)  # the last 7 days: mostly copies
+    actions("copy", 10, 50)
+    while labelling.sessions_derive_pending():
+        pass
+
+    report = project_quality(project, now=BASE_TIME + timedelta(days=11))
+
+    shares = {w.rule: w.message for w in report.warnings if w.kind == "rule_share"}
+    assert set(shares) == {"share_accept", "copy_accept"}
+    assert "83%" in shares["copy_accept"] and "0%" in shares["copy_accept"]
+    quiet = project_quality(project, now=BASE_TIME + timedelta(days=40))
+    assert not [w for w in quiet.warnings if w.kind == "rule_share"]  # windows too thin
