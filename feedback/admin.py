@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db.models import F, Q, QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
 
 from feedback import labelling, services
 from feedback.models import (
@@ -15,6 +16,7 @@ from feedback.models import (
     RoutingPolicy,
     Session,
 )
+from feedback.quality import project_quality
 
 
 class MembershipInline(admin.TabularInline):
@@ -175,6 +177,7 @@ class RoutingPolicyAdmin(admin.ModelAdmin):
     ]
     list_select_related = ["project"]
     actions = ["rederive"]
+    readonly_fields = ["quality_summary"]
     fieldsets = [
         (None, {"fields": ["project"]}),
         ("Edits", {"fields": ["edit_ratio_min", "edit_ratio_max"]}),
@@ -195,7 +198,46 @@ class RoutingPolicyAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+        ("Measured precision", {"fields": ["quality_summary"]}),
     ]
+
+    @admin.display(description="Per rule (overall)")
+    def quality_summary(self, obj: RoutingPolicy) -> str:
+        """Each rule's overall precision from people's verdicts, QA sample and routed apart,
+        and the collapse guard's warnings (feedback/quality.py; a few aggregate queries)."""
+        if obj.pk is None:
+            return "–"
+        report = project_quality(obj.project)
+        rows = format_html_join(
+            "",
+            "<tr><th scope='row'>{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    cell.rule,
+                    "QA sample" if cell.source == "qa_sample" else "routed",
+                    cell.verdicts,
+                    "–" if cell.precision is None else f"{cell.precision:.3f}",
+                    "–" if cell.low is None else f"{cell.low:.3f} – {cell.high:.3f}",
+                )
+                for cell in report.cells
+                if not cell.segment
+            ),
+        )
+        warnings = format_html_join(
+            "", "<li>{}</li>", ((w.message,) for w in report.warnings)
+        ) or format_html("<li>{}</li>", "None.")
+        return format_html(
+            "<p>Target precision {}; a cell decides routing from {} verdicts. QA-sample "
+            "verdicts are an unbiased sample of auto-accepted labels; routed ones were "
+            "doubtful, so they run lower.</p>"
+            "<table><thead><tr><th>Rule</th><th>Source</th><th>Verdicts</th>"
+            "<th>Precision</th><th>95% interval</th></tr></thead><tbody>{}</tbody></table>"
+            "<p>Warnings:</p><ul>{}</ul>",
+            report.target,
+            report.min_verdicts,
+            rows or format_html("<tr><td colspan='5'>{}</td></tr>", "No verdicts yet."),
+            warnings,
+        )
 
     @admin.action(description="Re-derive all labels of the selected projects")
     def rederive(self, request: HttpRequest, queryset: QuerySet[RoutingPolicy]) -> None:

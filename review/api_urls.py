@@ -1,6 +1,6 @@
 from django.urls import path
 
-from review import api
+from review import api, quality_api
 
 urlpatterns = [
     path("queues", api.QueueListCreateApi.as_view(), name="api-queues"),
@@ -24,4 +24,9 @@ urlpatterns = [
     ),
     path("queues/<int:queue_id>/items/<int:item_id>/gold", api.GoldApi.as_view(), name="api-gold"),
     path("queues/<int:queue_id>/held-out", api.HeldOutApi.as_view(), name="api-held-out"),
+    path(
+        "projects/<slug:slug>/quality",
+        quality_api.ProjectQualityApi.as_view(),
+        name="api-project-quality",
+    ),
 ]

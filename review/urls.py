@@ -1,6 +1,6 @@
 from django.urls import path
 
-from review import views
+from review import quality_views, views
 
 app_name = "review"
 
@@ -26,4 +26,5 @@ urlpatterns = [
     path("q/<int:queue_id>/items", views.queue_items, name="items"),
     path("q/<int:queue_id>/items/<int:item_id>/gold", views.item_gold, name="gold"),
     path("q/<int:queue_id>/held-out", views.items_hold_out, name="held_out"),
+    path("projects/<slug:slug>/quality", quality_views.project_quality_page, name="quality"),
 ]
