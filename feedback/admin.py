@@ -166,6 +166,7 @@ class RoutingPolicyAdmin(admin.ModelAdmin):
     list_display = [
         "project",
         "confidence_threshold",
+        "target_precision",
         "edit_ratio_min",
         "edit_ratio_max",
         "retry_threshold",
@@ -198,7 +199,21 @@ class RoutingPolicyAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        ("Measured precision", {"fields": ["quality_summary"]}),
+        (
+            "Measured precision",
+            {
+                "fields": [
+                    "target_precision",
+                    "min_verdicts",
+                    "min_human_share",
+                    "quality_feature_key",
+                    "drift_tolerance",
+                    "quality_summary",
+                ],
+                "description": "People's verdicts calibrate each rule and route it by the "
+                "target precision; see docs/quality.md.",
+            },
+        ),
     ]
 
     @admin.display(description="Per rule (overall)")

@@ -195,6 +195,8 @@ def _steer(case, world: World, *, real: bool) -> None:  # noqa: ANN001
         path[name] = ids[name]
     if real and "session_id" in path:
         path["session_id"] = world.session_id
+    if real and "slug" in path:
+        path["slug"] = world.project_slug
     if real and case.query and "project" in case.query:
         case.query["project"] = world.project_slug
     if real and isinstance(case.body, dict) and "project" in case.body:
