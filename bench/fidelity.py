@@ -245,8 +245,15 @@ def _export(project: Any, fmt: str) -> dict[str, Any]:
     from feedback.models import Label
     from review.simulation import label_truth, pair_quality
 
+    # Built even below the project's policy, so the bench measures it either way; the
+    # manifest says what the gate would have said (`below_policy`), printed by main().
     job = ExportJob.objects.create(
-        project=project, format=fmt, file_format="jsonl", status="running", attempts=1
+        project=project,
+        format=fmt,
+        file_format="jsonl",
+        status="running",
+        attempts=1,
+        allow_below_policy=True,
     )
     job = services.export_build(job=job)
     rows: list[dict[str, Any]] = []
@@ -272,7 +279,7 @@ def _export(project: Any, fmt: str) -> dict[str, Any]:
                 pairs.add(label_truth(label))
         else:
             tally.add(label_truth(label))
-    return {"rows": len(rows), "tally": tally, "pairs": pairs}
+    return {"rows": len(rows), "tally": tally, "pairs": pairs, "quality": job.manifest["quality"]}
 
 
 def _estimates(project: Any) -> None:
@@ -309,7 +316,7 @@ def _estimates(project: Any) -> None:
             covered += inside
         print(
             f"  {cell.rule:24} {cell.source:9} {cell.verdicts:8} {cell.precision:8.3f} "
-            f"[{cell.low:.3f}, {cell.high:.3f}] {true if true is None else round(true, 3):>6} "
+            f"[{cell.low:.3f}, {cell.high:.3f}] {'-' if true is None else f'{true:.3f}':>6} "
             f"{tally.known:5}  {('yes' if inside else 'NO') if enough else '(few)'}"
         )
     print(
@@ -421,6 +428,14 @@ def main() -> None:
     print(f"  {'DPO pairs':18} {dpo['tally'].row()}")
     print(f"  {'KTO rows':18} {kto['tally'].row()}")
     print(f"  {'  their pairs':18} {kto['pairs'].row()}   (the pairs behind them, as pairs)")
+    for name, built in (("DPO", dpo), ("KTO", kto)):
+        q = built["quality"]
+        p = q["precision"]
+        verdict = "; ".join(q["below_policy"]) or "meets the policy"
+        print(
+            f"  {name} manifest: human-verified {q['human_share']:.0%}, estimated precision "
+            f"{p['estimate']} [{p['low']}, {p['high']}]: {verdict}"
+        )
     print(f"\nrated generations (thumbs alone): {rated}")
     per = max(1, rated)
     print(f"  DPO precision                 {_target(dpo['tally'].precision(), TARGET_PRECISION)}")

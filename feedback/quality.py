@@ -233,11 +233,10 @@ def _agreement_warnings(weekly: list[dict[str, Any]], tolerance: float) -> list[
 
 
 def _training(project: Project | int) -> QuerySet[Label]:
-    """What derivation offers for training: active trainable labels people did not reject.
-    Routing does not change it, so routing a rule never feeds back into its own measure."""
-    return Label.objects.filter(project=project, active=True, kind__in=TRAINABLE).exclude(
-        review_outcome__in=[Label.Outcome.REJECTED, Label.Outcome.EXCLUDED]
-    )
+    """What derivation offers for training: every active trainable label. Neither routing
+    nor review progress changes it (people review older labels first), so the measure
+    never feeds back on itself and never mistakes a review backlog for drift."""
+    return Label.objects.filter(project=project, active=True, kind__in=TRAINABLE)
 
 
 def _shares(rows: Iterable[dict[str, Any]], key: str) -> dict[str, float]:

@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 
 from feedback import services
 from feedback.models import Membership
+from feedback.quality import calibration_forget
 
 pytest_plugins = ["tests.browser", "tests.worker"]
 
@@ -59,6 +60,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def _fast_password_hashing(settings):
     # Test users need no brute-force resistance; PBKDF2 costs ~0.3 s per user.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_calibration():
+    """Derivation and exports read the calibration (verdicts per rule and band), which
+    feedback.quality keeps per project id for 30 s in this process; test databases roll
+    back and reuse ids, so without this a test would follow the verdicts of the one before."""
+    calibration_forget()
+    yield
+    calibration_forget()
 
 
 @pytest.fixture(autouse=True)

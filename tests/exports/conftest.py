@@ -9,7 +9,6 @@ import pytest
 
 from feedback import labelling, services
 from feedback.models import Label, RoutingPolicy
-from feedback.quality import calibration_forget
 from review import gate
 from review.claims import annotation_submit
 from review.models import Item, Queue
@@ -30,16 +29,6 @@ ADDED = (
     "\n\nSupport tickets also dropped compared with last quarter.",
     "\n\nThe board approved the plan without changes.",
 )
-
-
-@pytest.fixture(autouse=True)
-def _fresh_calibration():
-    """Exports read the calibration (verdicts per rule and band), which feedback.quality
-    keeps per project id for 30 s in this process; test databases roll back and reuse ids,
-    so without this a test's derivation would follow the verdicts of the test before."""
-    calibration_forget()
-    yield
-    calibration_forget()
 
 
 @dataclass

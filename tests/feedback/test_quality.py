@@ -139,9 +139,16 @@ def test_cells_count_verdicts_by_segment_and_keep_qa_and_routed_apart(project):
 
 
 @pytest.mark.django_db
-def test_drift_raises_the_guard_which_routes_the_rule_until_it_recovers(project):
+def test_drift_raises_the_guard_which_routes_the_rule_and_marks_the_export(
+    project, settings, tmp_path
+):
     """Simulated drift: a rule people confirmed for weeks turns bad; the guard warns and
-    routes it to review; new labels of the rule stop auto-accepting."""
+    routes it to review; new labels of the rule stop auto-accepting; an export made then
+    carries the warning in its manifest."""
+    from exports import services as export_services
+    from exports.models import ExportJob
+
+    settings.MEDIA_ROOT = tmp_path / "media"
     RoutingPolicy.objects.filter(project=project).update(qa_sample_rate=0)
     for week in (5, 4, 3, 2):
         _verdicts(_shared_week(project, week, 30), 30)
@@ -167,6 +174,14 @@ def test_drift_raises_the_guard_which_routes_the_rule_until_it_recovers(project)
     assert "share_accept" in calibration_for([project.pk])[project.pk].guarded_rules
     after = new_share("after")
     assert after.needs_review and after.review_reason == "low_confidence"
+
+    job = ExportJob.objects.create(project=project, format="kto", status="running", attempts=1)
+    job = export_services.export_build(job=job)
+    quality = job.manifest["quality"]
+    assert job.status == ExportJob.Status.DONE  # what trains was verified, so it builds ...
+    assert quality["human_rows"] == 131 and quality["rule_mix"] == {"share_accept": 132}
+    drop = [w for w in quality["warnings"] if w["kind"] == "agreement_drop"]
+    assert [w["rule"] for w in drop] == ["share_accept"]  # ... and says the rule drifted
 
 
 def test_occurred_at_of_the_fixtures_is_in_the_past():

@@ -4,6 +4,7 @@ import secrets
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 from rest_framework.authtoken.models import Token
 
 from feedback import labelling, services
@@ -90,12 +91,44 @@ class Command(BaseCommand):
             f"Simulated reviews: {annotated} answers by alice, bob, carol and dave (careless); "
             f"part of every queue is left for you."
         )
+        self._export(project, User.objects.get(username="mel"))
         self.stdout.write(self.style.SUCCESS(f"\nDemo project '{project.slug}' is ready."))
         self.stdout.write("Logins (username / password / role):")
         for username, password, role in logins:
             self.stdout.write(f"  {username:<6} {password:<14} {role}")
         self.stdout.write(f"Ingestion key for '{project.slug}': {raw_key}")
         self.stdout.write(f"API token for mel: {token.key}")
+
+    def _export(self, project, user) -> None:  # noqa: ANN001
+        """One DPO export, as the ML user would ask for it, so the exports page shows a
+        manifest with its measured quality (built now: in-process tasks; on a worker, once
+        it runs). Skipped when the demo already has one. Imported here: review never
+        imports exports; this demo command is tooling that leaves the app with issue 11."""
+        from exports import services as export_services
+        from exports.models import ExportJob
+        from exports.selectors import parse_filters
+
+        if ExportJob.objects.filter(project=project).exists():
+            return
+        with transaction.atomic():
+            job = export_services.export_job_create(
+                project=project,
+                created_by=user,
+                fmt="dpo",
+                file_format="jsonl",
+                filters=parse_filters({}, project=project),
+            )
+        job.refresh_from_db()
+        quality = (job.manifest or {}).get("quality")
+        if job.status == ExportJob.Status.DONE and quality and quality["rows"]:
+            precision = quality["precision"]
+            self.stdout.write(
+                f"Export #{job.pk} (DPO): {job.rows} rows, human-verified "
+                f"{quality['human_share']:.0%}, estimated precision {precision['estimate']} "
+                f"[{precision['low']}, {precision['high']}]."
+            )
+        else:
+            self.stdout.write(f"Export #{job.pk} (DPO): {job.status}. {job.error}".rstrip())
 
     def _simulate_reviews(self, project, queues, seed: int) -> int:  # noqa: ANN001
         """Answers from simulated annotators, a held-out share and a few gold items, then
@@ -105,10 +138,10 @@ class Command(BaseCommand):
         User = get_user_model()
         # (accuracy, share of the queue answered); dave answers first and carelessly.
         profile = {
-            "dave": (0.45, 0.08),
+            "dave": (0.45, 0.05),
             "alice": (0.97, 0.6),
             "bob": (0.95, 0.6),
-            "carol": (0.9, 0.6),
+            "carol": (0.93, 0.6),
         }
         annotators = {User.objects.get(username=name): p for name, p in profile.items()}
         stored = 0
