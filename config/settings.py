@@ -54,12 +54,14 @@ INSTALLED_APPS = [
     "feedback",
     "review",
     "exports",
+    "playground",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "config.middleware.PermissionsPolicyMiddleware",
+    "config.cors.EventsCorsMiddleware",
     "config.middleware.ServiceUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -264,12 +266,23 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# The playground (/playground/): a canned chat instrumented with the capture snippet, on
+# the demo project. For development and demos; off in production unless asked for.
+GLEANER_PLAYGROUND = envbool("GLEANER_PLAYGROUND", "1" if DEBUG else "0")
+
 # Ingestion limits (DESIGN.md): per request and per text field.
 GLEANER_MAX_EVENTS_PER_REQUEST = envint("GLEANER_MAX_EVENTS_PER_REQUEST", "1000")
 GLEANER_MAX_REQUEST_BYTES = envint("GLEANER_MAX_REQUEST_BYTES", str(5 * 1024 * 1024))
 GLEANER_MAX_TEXT_BYTES = envint("GLEANER_MAX_TEXT_BYTES", str(100 * 1024))
 # Requests per minute for one ingestion key (a key may override it in admin).
 GLEANER_INGEST_RATE_PER_MINUTE = envint("GLEANER_INGEST_RATE_PER_MINUTE", "600")
+# The same for a publishable (browser) key: its value is public, so a lower default bounds
+# what anyone who reads it from a page can send. Also per key, also overridable in admin.
+GLEANER_PUBLISHABLE_RATE_LIMIT_PER_MINUTE = envint(
+    "GLEANER_PUBLISHABLE_RATE_LIMIT_PER_MINUTE", "120"
+)
+# Seconds a browser may keep the answer to a CORS preflight of /api/v1/events (config/cors.py).
+GLEANER_CORS_MAX_AGE_SECONDS = envint("GLEANER_CORS_MAX_AGE_SECONDS", "600")
 # Django refuses bodies above this before our own 413 check could name the limit.
 DATA_UPLOAD_MAX_MEMORY_SIZE = GLEANER_MAX_REQUEST_BYTES + 1024 * 1024
 

@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from config.schema import RETRY_AFTER, error_responses
 from feedback import event_schema, selectors, services
 from feedback.authentication import HasProjectKey, ProjectKeyAuthentication
-from feedback.models import Event, Label, Session
+from feedback.models import PUBLISHABLE_EVENT_TYPES, Event, Label, Session
 from feedback.ratelimit import IngestKeyThrottle
 
 
@@ -190,7 +190,14 @@ class EventIngestApi(APIView):
 
     @extend_schema(
         operation_id="events_ingest",
-        request={"application/json": InputSerializer},
+        description="A secret key (glk_..., from a server) may send every event type. A "
+        "publishable key (glpub_..., from a web page) only sends browser events (never "
+        "'generation': refused in errors naming 'type'), only with an Origin listed on the "
+        "key (403 otherwise, also with no Origin), and may come as ?key= for "
+        "navigator.sendBeacon, which also sends the JSON as text/plain. A preflight OPTIONS "
+        "from an origin listed on an active publishable key is answered 204 with the CORS "
+        "headers; from any other origin 403 without them (docs/ingestion.md).",
+        request={"application/json": InputSerializer, "text/plain": InputSerializer},
         responses={
             200: OpenApiResponse(
                 OutputSerializer, description="Every event stored or a duplicate."
@@ -202,16 +209,28 @@ class EventIngestApi(APIView):
             ),
             **error_responses(
                 400,
+                403,
                 413,
                 described={
                     400: "The body is not JSON, or not an object with an 'events' list.",
-                    401: "Missing, unknown or revoked ingestion key.",
+                    401: "Missing, unknown or revoked ingestion key, or a secret key in ?key=.",
+                    403: "A publishable key from an origin it does not list, or without "
+                    "an Origin header; errors names 'Origin'.",
                     413: "Over 1,000 events or 5 MB.",
                     429: "Over the key's rate limit, or too many failed keys from this address.",
                 },
             ),
         },
-        parameters=[RETRY_AFTER],
+        parameters=[
+            RETRY_AFTER,
+            OpenApiParameter(
+                "key",
+                str,
+                OpenApiParameter.QUERY,
+                description="A publishable key (glpub_...), for navigator.sendBeacon, which "
+                "cannot send an Authorization header. Never a secret key: 401.",
+            ),
+        ],
         auth=[{"ProjectKey": []}],
     )
     def post(self, request: Request) -> Response:
@@ -235,8 +254,13 @@ class EventIngestApi(APIView):
         if len(events) > limit:
             return _error(413, "events", f"At most {limit} events per request ({len(events)}).")
 
-        services.api_key_mark_used(key=request.auth)
-        result = services.events_ingest(project=request.auth.project, events=events)
+        key = request.auth
+        services.api_key_mark_used(key=key)
+        result = services.events_ingest(
+            project=key.project,
+            events=events,
+            allowed_types=PUBLISHABLE_EVENT_TYPES if key.is_publishable else None,
+        )
         code = status.HTTP_207_MULTI_STATUS if result.rejected else status.HTTP_200_OK
         return Response(result.as_response(), status=code)
 

@@ -23,7 +23,7 @@ from django.http import HttpRequest, HttpResponse
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 
-from feedback.models import ApiKey, hash_api_key
+from feedback.models import PUBLISHABLE_KEY_PREFIX, ApiKey, hash_api_key
 from feedback.ratelimit import (
     CACHE_UNAVAILABLE_ERRORS,
     ServiceUnavailable,
@@ -70,14 +70,19 @@ class FailureThrottledAuthentication(authentication.BaseAuthentication):
 
     Only requests that offer this scheme's credentials touch the cache. A failure raised with
     code "revoked" is not counted: a revoked key is known, not guessed, and a client still
-    sending one must not lock out the good keys behind the same address.
+    sending one must not lock out the good keys behind the same address. Nor is one coded
+    "secret_in_url", refused by its form before any lookup (nothing can be guessed there).
     """
 
     keyword = ""
+    UNCOUNTED_FAILURES = ("revoked", "secret_in_url")
+
+    def offers_credentials(self, request: Request) -> bool:
+        scheme = authentication.get_authorization_header(request).split(b" ", 1)[0]
+        return scheme.lower() == self.keyword.lower().encode()
 
     def authenticate(self, request: Request) -> tuple[Any, Any] | None:
-        scheme = authentication.get_authorization_header(request).split(b" ", 1)[0]
-        if scheme.lower() != self.keyword.lower().encode():
+        if not self.offers_credentials(request):
             return None
         buckets = [
             (
@@ -96,7 +101,7 @@ class FailureThrottledAuthentication(authentication.BaseAuthentication):
         try:
             return self.authenticate_offered(request)
         except exceptions.AuthenticationFailed as failure:
-            if failure.get_codes() != "revoked":
+            if failure.get_codes() not in self.UNCOUNTED_FAILURES:
                 try:
                     auth_failure_record(buckets)
                 except CACHE_UNAVAILABLE_ERRORS as error:
@@ -108,13 +113,34 @@ class FailureThrottledAuthentication(authentication.BaseAuthentication):
 
 
 class ProjectKeyAuthentication(FailureThrottledAuthentication):
+    """`Authorization: Bearer <key>`, or `?key=<publishable key>` for navigator.sendBeacon
+    (which cannot set headers). A publishable key also needs the request's `Origin` listed
+    on it: 403 otherwise, also when a request has no Origin at all (browsers always send
+    one on a cross-origin or POST request; a caller without one is no page, and should
+    use a secret key). Origin can be forged outside a browser: the check keeps other sites
+    from using the key in their visitors' browsers, it does not make the key secret."""
+
     keyword = "Bearer"
+    query_parameter = "key"
+
+    def offers_credentials(self, request: Request) -> bool:
+        return super().offers_credentials(request) or self.query_parameter in request.GET
 
     def authenticate_offered(self, request: Request) -> tuple[AnonymousUser, ApiKey]:
         header = authentication.get_authorization_header(request).decode(errors="replace")
-        raw_key = header.partition(" ")[2].strip()
-        if not raw_key:
-            raise exceptions.AuthenticationFailed("Authorization: no API key after 'Bearer'.")
+        in_url = request.GET.get(self.query_parameter)
+        if in_url is not None:
+            if header:
+                raise exceptions.AuthenticationFailed(
+                    "Send the key once: in the Authorization header or as ?key=, not both."
+                )
+            raw_key = in_url.strip()
+            if not raw_key.startswith(PUBLISHABLE_KEY_PREFIX):
+                raise self._secret_in_url()
+        else:
+            raw_key = header.partition(" ")[2].strip()
+            if not raw_key:
+                raise exceptions.AuthenticationFailed("Authorization: no API key after 'Bearer'.")
         key = (
             ApiKey.objects.select_related("project")
             .filter(hashed_key=hash_api_key(raw_key))
@@ -126,7 +152,37 @@ class ProjectKeyAuthentication(FailureThrottledAuthentication):
             raise exceptions.AuthenticationFailed(
                 "Authorization: this API key was revoked.", code="revoked"
             )
+        if key.is_publishable:
+            self._check_origin(request, key)
+        elif in_url is not None:
+            raise self._secret_in_url()
         return AnonymousUser(), key
+
+    @staticmethod
+    def _secret_in_url() -> exceptions.AuthenticationFailed:
+        return exceptions.AuthenticationFailed(
+            "?key= takes only a publishable key (glpub_...). A secret key must never be put "
+            "in a URL, where logs and browsers keep it: send it as 'Authorization: Bearer "
+            "<key>' from your server, and revoke a key that was sent this way.",
+            code="secret_in_url",
+        )
+
+    @staticmethod
+    def _check_origin(request: Request, key: ApiKey) -> None:
+        origin = request.META.get("HTTP_ORIGIN")
+        if not origin:
+            message = (
+                "A publishable key is only accepted from a web page: this request has no "
+                "Origin header. Send server-side events with a secret key."
+            )
+        elif origin not in key.allowed_origins:
+            message = (
+                "This publishable key does not allow the origin of this page; add it to the "
+                "key's allowed origins."
+            )
+        else:
+            return
+        raise exceptions.PermissionDenied({"detail": message, "errors": {"Origin": message}})
 
     def authenticate_header(self, request: Request) -> str:
         return f'{self.keyword} realm="gleaner"'

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -52,6 +53,16 @@ class Membership(models.Model):
 
 
 KEY_PREFIX = "glk_"
+PUBLISHABLE_KEY_PREFIX = "glpub_"
+# What a page in a browser may report about a generation it was shown. A generation itself
+# (the prompt and the model's answer) comes from the server, with a secret key: a page that
+# could send one could make up training data.
+PUBLISHABLE_EVENT_TYPES = frozenset(
+    {"edit", "regenerate", "copy", "share", "view", "rating", "session_outcome"}
+)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# The cache entry holding the origins of all active publishable keys (config/cors.py).
+PUBLISHABLE_ORIGINS_CACHE_KEY = "publishable-origins"
 
 
 def hash_api_key(raw_key: str) -> str:
@@ -60,15 +71,75 @@ def hash_api_key(raw_key: str) -> str:
     return hashlib.sha256(raw_key.encode()).hexdigest()
 
 
+def origin_normalize(value: object) -> str:
+    """`value` as a browser sends it in `Origin` (scheme://host[:port], lower case, no default
+    port), or raises ValidationError saying what is wrong. A trailing "/" is dropped."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError("An origin must be a non-empty string like https://app.example.com.")
+    text = value.strip()
+    if text.endswith("/") and text.count("/") == 3:
+        text = text[:-1]
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as error:
+        raise ValidationError(f"{value!r} is not an origin: {error}.") from None
+    if parts.scheme not in _DEFAULT_PORTS:
+        raise ValidationError(f"{value!r}: the scheme must be http or https.")
+    if not parts.hostname or parts.username is not None or parts.password is not None:
+        raise ValidationError(f"{value!r}: an origin is scheme://host[:port], with no user.")
+    if parts.path or parts.query or parts.fragment or "?" in text or "#" in text:
+        raise ValidationError(f"{value!r}: an origin has no path, query or fragment.")
+    if "*" in parts.hostname or any(c.isspace() for c in text):
+        raise ValidationError(f"{value!r}: list exact origins; no wildcards or spaces.")
+    host = parts.hostname
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
+    origin = f"{parts.scheme}://{host}"
+    if port is not None and port != _DEFAULT_PORTS[parts.scheme]:
+        origin += f":{port}"
+    return origin
+
+
+def validate_origins(value: object) -> None:
+    if not isinstance(value, list):
+        raise ValidationError("Allowed origins must be a list of origins.")
+    for origin in value:
+        if origin_normalize(origin) != origin:
+            raise ValidationError(
+                f"{origin!r}: write it as {origin_normalize(origin)!r} (as browsers send it)."
+            )
+
+
 class ApiKey(models.Model):
-    """A project's ingestion key. Only its hash is stored; the key is shown once."""
+    """A project's ingestion key. Only its hash is stored; the key is shown once.
+
+    A secret key (glk_...) lives on the client's server and may send every event type. A
+    publishable key (glpub_...) may sit in a web page: it only sends the events a browser
+    sees (PUBLISHABLE_EVENT_TYPES), only from the origins listed on it.
+    """
+
+    class Kind(models.TextChoices):
+        SECRET = "secret", "Secret (server)"
+        PUBLISHABLE = "publishable", "Publishable (browser)"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=100, blank=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.SECRET)
     prefix = models.CharField(max_length=16, help_text="First characters, to recognise a key.")
     hashed_key = models.CharField(max_length=64, unique=True, editable=False)
+    allowed_origins = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_origins],
+        help_text="Publishable keys: the exact origins (https://app.example.com) whose pages "
+        "may send events with this key.",
+    )
     rate_limit_per_minute = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Requests per minute; empty uses the site default."
+        null=True,
+        blank=True,
+        help_text="Requests per minute; empty uses the site default (its own for publishable "
+        "keys).",
     )
     created_at = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(
@@ -88,10 +159,15 @@ class ApiKey(models.Model):
     def is_active(self) -> bool:
         return self.revoked_at is None
 
+    @property
+    def is_publishable(self) -> bool:
+        return self.kind == self.Kind.PUBLISHABLE
+
     @staticmethod
-    def generate() -> tuple[str, str, str]:
+    def generate(kind: str = "secret") -> tuple[str, str, str]:
         """A new raw key with its display prefix and hash: (raw, prefix, hashed)."""
-        raw = KEY_PREFIX + secrets.token_urlsafe(32)
+        start = PUBLISHABLE_KEY_PREFIX if kind == ApiKey.Kind.PUBLISHABLE else KEY_PREFIX
+        raw = start + secrets.token_urlsafe(32)
         return raw, raw[:12], hash_api_key(raw)
 
 

@@ -79,7 +79,11 @@ class IngestKeyThrottle(BaseThrottle):
         key = request.auth
         if not isinstance(key, ApiKey):
             return True
-        limit = key.rate_limit_per_minute or settings.GLEANER_INGEST_RATE_PER_MINUTE
+        limit = key.rate_limit_per_minute or (
+            settings.GLEANER_PUBLISHABLE_RATE_LIMIT_PER_MINUTE
+            if key.is_publishable
+            else settings.GLEANER_INGEST_RATE_PER_MINUTE
+        )
         try:
             allowed, self._wait = window_hit(f"key:{key.hashed_key[:16]}", limit)
         except CACHE_UNAVAILABLE_ERRORS as error:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Case, DateTimeField, F, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Greatest, Least
@@ -24,6 +27,7 @@ from feedback.event_schema import (
 )
 from feedback.labelling import derivation_schedule
 from feedback.models import (
+    PUBLISHABLE_ORIGINS_CACHE_KEY,
     ApiKey,
     Event,
     Generation,
@@ -32,7 +36,9 @@ from feedback.models import (
     Project,
     RoutingPolicy,
     Session,
+    origin_normalize,
 )
+from feedback.ratelimit import CACHE_UNAVAILABLE_ERRORS
 
 LAST_USED_GRANULARITY = timedelta(minutes=1)
 
@@ -70,21 +76,72 @@ def membership_set(*, project: Project, user: AbstractBaseUser, role: str) -> Me
 
 
 def api_key_create(
-    *, project: Project, name: str = "", created_by: AbstractBaseUser | None = None
+    *,
+    project: Project,
+    name: str = "",
+    created_by: AbstractBaseUser | None = None,
+    publishable: bool = False,
+    origins: Sequence[str] = (),
+    rate_limit_per_minute: int | None = None,
 ) -> tuple[ApiKey, str]:
-    """A new ingestion key and its raw value, which is not stored and cannot be shown again."""
-    raw, prefix, hashed = ApiKey.generate()
+    """A new ingestion key and its raw value, which is not stored and cannot be shown again.
+
+    A publishable key (glpub_..., for web pages) needs the origins its pages are served
+    from; each is normalised as browsers send it. Raises ValidationError naming
+    `origins` for a bad or missing origin, or origins given to a secret key.
+    """
+    if publishable:
+        if not origins:
+            raise ValidationError({"origins": "A publishable key needs at least one origin."})
+        allowed: list[str] = []
+        for origin in origins:
+            try:
+                normalised = origin_normalize(origin)
+            except ValidationError as error:
+                raise ValidationError({"origins": error.messages}) from None
+            if normalised not in allowed:
+                allowed.append(normalised)
+    elif origins:
+        raise ValidationError({"origins": "Only publishable keys have origins."})
+    else:
+        allowed = []
+    kind = ApiKey.Kind.PUBLISHABLE if publishable else ApiKey.Kind.SECRET
+    raw, prefix, hashed = ApiKey.generate(kind)
     key = ApiKey.objects.create(
-        project=project, name=name, prefix=prefix, hashed_key=hashed, created_by=created_by
+        project=project,
+        name=name,
+        kind=kind,
+        allowed_origins=allowed,
+        rate_limit_per_minute=rate_limit_per_minute,
+        prefix=prefix,
+        hashed_key=hashed,
+        created_by=created_by,
     )
+    if publishable:
+        publishable_origins_forget()
     return key, raw
 
 
 def api_keys_revoke(*, keys: Iterable[ApiKey]) -> int:
     ids = [key.pk for key in keys]
-    return ApiKey.objects.filter(pk__in=ids, revoked_at__isnull=True).update(
+    count = ApiKey.objects.filter(pk__in=ids, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
+    publishable_origins_forget()
+    return count
+
+
+def publishable_origins_forget() -> None:
+    """Drop the cached origins of active publishable keys (config/cors.py), now and again
+    after commit so no request refills it from before the change. Without a cache, the
+    entry expires by itself within seconds."""
+
+    def forget() -> None:
+        with contextlib.suppress(*CACHE_UNAVAILABLE_ERRORS):
+            cache.delete(PUBLISHABLE_ORIGINS_CACHE_KEY)
+
+    forget()
+    transaction.on_commit(forget)
 
 
 def api_key_mark_used(*, key: ApiKey, now: datetime | None = None) -> None:
@@ -98,9 +155,16 @@ def api_key_mark_used(*, key: ApiKey, now: datetime | None = None) -> None:
 
 
 def events_ingest(
-    *, project: Project, events: Sequence[Any], now: datetime | None = None
+    *,
+    project: Project,
+    events: Sequence[Any],
+    now: datetime | None = None,
+    allowed_types: Collection[str] | None = None,
 ) -> IngestResult:
     """Validate and store a batch of events; each invalid one is reported, the rest kept.
+
+    `allowed_types` (None: all) are the event types the sender's key may send; an event of
+    another type is refused naming `type` (a publishable key cannot send generations).
 
     Idempotent per (project, event id): a replayed event counts as a duplicate and changes
     nothing, also when identical batches race (the unique index decides, not a prior read).
@@ -113,6 +177,8 @@ def events_ingest(
     seen: set[str] = set()
     for index, raw in enumerate(events):
         try:
+            if allowed_types is not None:
+                _check_type_allowed(raw, allowed_types)
             event = validate_event(raw, max_text_bytes=settings.GLEANER_MAX_TEXT_BYTES, now=now)
         except EventInvalid as invalid:
             client_id = raw.get("id") if isinstance(raw, dict) else None
@@ -150,6 +216,19 @@ def events_ingest(
             )
             transaction.on_commit(derivation_schedule)
     return result
+
+
+def _check_type_allowed(raw: Any, allowed_types: Collection[str]) -> None:
+    """Refuses, naming `type`, an event of a known type the key may not send (before the
+    other fields are checked, so that is the error the sender reads)."""
+    type_ = raw.get("type") if isinstance(raw, dict) else None
+    if type_ in Event.Type.values and type_ not in allowed_types:
+        raise EventInvalid(
+            {
+                "type": f"A publishable (browser) key cannot send '{type_}' events; send "
+                "them from your server with a secret key."
+            }
+        )
 
 
 def _sessions_upsert(project: Project, events: list[ValidEvent], now: datetime) -> dict[str, int]:
