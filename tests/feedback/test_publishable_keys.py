@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
+from django.urls import reverse
 from rest_framework.test import APIClient
 
 from feedback import services
-from feedback.models import ApiKey, Event
+from feedback.models import ApiKey, Event, hash_api_key
 from tests.factories import event, generation
 
 URL = "/api/v1/events"
@@ -284,3 +287,94 @@ def test_publishable_key_own_rate_limit_overrides_the_default(project, settings)
         project=project, publishable=True, origins=[APP], rate_limit_per_minute=1
     )
     assert [post(raw, []).status_code for _ in range(2)] == [200, 429]
+
+
+# manage.py create_key
+
+
+def create_key(*args: str) -> list[str]:
+    out = io.StringIO()
+    call_command("create_key", *args, stdout=out)
+    return out.getvalue().strip().splitlines()
+
+
+def test_create_key_prints_a_secret_key_alone_on_the_last_line(project):
+    lines = create_key("acme", "--name", "backend", "--rate-limit", "50")
+    key = ApiKey.objects.get(hashed_key=hash_api_key(lines[-1]))
+    assert lines[-1].startswith("glk_") and key.kind == ApiKey.Kind.SECRET
+    assert (key.project, key.name, key.rate_limit_per_minute) == (project, "backend", 50)
+
+
+def test_create_key_prints_a_publishable_key_that_works_from_its_origins(project):
+    lines = create_key(
+        "acme", "--publishable", "--origin", APP, "--origin", "http://127.0.0.1:8000"
+    )
+    raw = lines[-1]
+    assert raw.startswith("glpub_") and " " not in raw
+    key = ApiKey.objects.get(hashed_key=hash_api_key(raw))
+    assert key.allowed_origins == [APP, "http://127.0.0.1:8000"]
+    assert post(raw, browser_events(), origin="http://127.0.0.1:8000").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["nope"], "project"),
+        (["acme", "--publishable", "--origin", "https://app.example.com/path"], "--origin"),
+        (["acme", "--origin", APP], "--origin"),
+        (["acme", "--publishable"], "--origin"),
+        (["acme", "--rate-limit", "0"], "--rate-limit"),
+    ],
+)
+def test_create_key_refuses_bad_arguments_naming_them(project, args, named):
+    with pytest.raises(CommandError) as error:
+        create_key(*args)
+    assert str(error.value).startswith(named + ":")
+    assert not ApiKey.objects.exists()
+
+
+# Admin
+
+
+@pytest.fixture
+def admin_client(client, django_user_model):
+    user = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
+    client.force_login(user)
+    return client
+
+
+def test_admin_creates_a_publishable_key_with_its_origins_and_shows_it_once(admin_client, project):
+    response = admin_client.post(
+        reverse("admin:feedback_apikey_add"),
+        {
+            "project": project.pk,
+            "name": "web",
+            "kind": "publishable",
+            "allowed_origins": "https://App.example.com/\nhttp://127.0.0.1:8000",
+            "rate_limit_per_minute": "",
+        },
+        follow=True,
+    )
+    shown = [str(m) for m in response.context["messages"]]
+    raw = next(word for m in shown for word in m.split() if word.startswith("glpub_"))
+    key = ApiKey.objects.get(hashed_key=hash_api_key(raw))
+    assert key.kind == ApiKey.Kind.PUBLISHABLE and key.name == "web"
+    assert key.allowed_origins == [APP, "http://127.0.0.1:8000"]
+    listing = admin_client.get(reverse("admin:feedback_apikey_changelist")).content.decode()
+    assert "Publishable (browser)" in listing and "http://127.0.0.1:8000" in listing
+    change = admin_client.get(reverse("admin:feedback_apikey_change", args=[key.pk]))
+    assert raw not in change.content.decode()  # shown once, never again
+
+
+@pytest.mark.parametrize(
+    ("kind", "origins"),
+    [("publishable", ""), ("publishable", "https://app.example.com/x"), ("secret", APP)],
+)
+def test_admin_refuses_bad_origins_naming_the_field(admin_client, project, kind, origins):
+    response = admin_client.post(
+        reverse("admin:feedback_apikey_add"),
+        {"project": project.pk, "name": "web", "kind": kind, "allowed_origins": origins},
+    )
+    assert response.status_code == 200
+    assert "allowed_origins" in response.context["adminform"].form.errors
+    assert not ApiKey.objects.exists()
