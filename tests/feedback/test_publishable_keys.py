@@ -181,6 +181,16 @@ def test_preflight_from_listed_origin_has_the_cors_headers(publishable):
     assert "Origin" in response["Vary"]
 
 
+def test_preflight_keeps_the_site_headers_and_reads_the_origins_from_the_cache(
+    publishable, django_assert_num_queries
+):
+    first = preflight(APP)
+    assert first["Content-Security-Policy"] and first["Permissions-Policy"]
+    with django_assert_num_queries(0):
+        assert preflight(APP)["Access-Control-Allow-Origin"] == APP
+        assert preflight(EVIL).status_code == 403
+
+
 def test_preflight_from_unlisted_origin_has_no_cors_headers(publishable):
     response = preflight(EVIL)
     assert response.status_code == 403
@@ -263,6 +273,20 @@ def test_bad_body_with_publishable_key_is_400_readable_by_the_page(publishable):
     )
     assert response.status_code == 400
     assert response["Access-Control-Allow-Origin"] == APP
+
+
+def test_text_plain_body_nested_too_deeply_is_refused_not_a_500(publishable):
+    def beacon_body(body: str):
+        return APIClient().generic(
+            "POST", f"{URL}?key={publishable}", body, content_type="text/plain", HTTP_ORIGIN=APP
+        )
+
+    top = beacon_body("[" * 100_000 + "]" * 100_000)
+    assert top.status_code == 400 and "body" in top.json()["errors"]
+    inside = beacon_body('{"events": [' + "[" * 100_000 + "]" * 100_000 + "]}")
+    assert inside.status_code == 207
+    assert inside.json()["rejected"] == 1 and inside.json()["accepted"] == 0
+    assert not Event.objects.exists()
 
 
 # Rate limits
