@@ -7,10 +7,11 @@ request). The origins are cached for ORIGINS_CACHE_SECONDS (api_key_create and
 api_keys_revoke drop the entry).
 
 The real request is judged by feedback.authentication: a publishable key needs its own
-list to hold the Origin. Its answer, whatever the status (207, 400, 401, 403, 429, 503), carries
-Access-Control-Allow-Origin when the origin is one a preflight would allow and no secret
-key was used, so the page can read why it was refused. A request with a secret key gets
-no CORS headers: secret keys belong on servers.
+list to hold the Origin. Its answer, whatever the status (200, 207, 400, 413, 429), carries
+Access-Control-Allow-Origin when that key lists the origin; an answer given before any key
+was accepted (401, 403) carries it when a preflight would allow the origin, so the page
+can read why it was refused. A request with a secret key gets no CORS headers: secret keys
+belong on servers.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.cache import patch_vary_headers
 
@@ -73,12 +75,20 @@ class EventsCorsMiddleware:
             response = self.preflight(origin)
         else:
             response = self.get_response(request)
-            key = getattr(request, "auth", None)
-            secret = isinstance(key, ApiKey) and not key.is_publishable
-            if not secret and origin in publishable_origins():
+            if self.readable_by(request, origin):
                 _allow(response, origin)
         patch_vary_headers(response, ["Origin"])
         return response
+
+    @staticmethod
+    def readable_by(request: HttpRequest, origin: str) -> bool:
+        key = getattr(request, "auth", None)  # set by DRF once a key authenticated
+        if isinstance(key, ApiKey):
+            return key.is_publishable and origin in key.allowed_origins
+        try:
+            return origin in publishable_origins()
+        except DatabaseError:
+            return False  # the answer is already a 503; it stays one, unreadable
 
     def preflight(self, origin: str) -> HttpResponse:
         if origin not in publishable_origins():
