@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "feedback",
     "review",
     "exports",
+    "playground",
 ]
 
 MIDDLEWARE = [
@@ -264,6 +265,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# The playground (/playground/): a canned chat instrumented with the capture snippet, on
+# the demo project. For development and demos; off in production unless asked for.
+GLEANER_PLAYGROUND = envbool("GLEANER_PLAYGROUND", "1" if DEBUG else "0")
 
 # Ingestion limits (DESIGN.md): per request and per text field.
 GLEANER_MAX_EVENTS_PER_REQUEST = envint("GLEANER_MAX_EVENTS_PER_REQUEST", "1000")

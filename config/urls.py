@@ -35,6 +35,9 @@ urlpatterns = [
     ),
 ]
 
+if settings.GLEANER_PLAYGROUND:
+    urlpatterns.append(path("playground/", include("playground.urls")))
+
 handler400 = "config.middleware.bad_request"
 handler404 = "config.middleware.page_not_found"
 handler500 = "config.middleware.server_error"
