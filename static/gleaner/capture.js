@@ -15,8 +15,10 @@ const FLUSH_MS = 2000;
 const DWELL_REPORT_MS = 15000;
 const MIN_DWELL_MS = 100; // a glance while scrolling past is not reading
 const MAX_QUEUE = 1000;
-const MAX_TEXT_CHARS = 30000; // under the server's 100 kB per text at up to 3 bytes a char
-const BEACON_BYTES = 60000; // sendBeacon and keepalive fetches share a 64 kB budget
+// sendBeacon and keepalive fetches share a 64 kB budget, so one event must fit in one:
+// 16,000 UTF-16 units are at most 48 kB of UTF-8.
+const BEACON_BYTES = 60000;
+const MAX_TEXT_CHARS = 16000;
 const COPY_DEDUPE_MS = 1000;
 
 const ANSWER = "[data-gleaner-generation]";
@@ -51,6 +53,10 @@ function sessionIdDefault() {
   } catch {
     return `s_${Date.now().toString(36)}_${randomSuffix()}`;
   }
+}
+
+function byteLength(text) {
+  return new TextEncoder().encode(text).length;
 }
 
 function clip(text) {
@@ -127,7 +133,7 @@ class Tracker {
       const body = JSON.stringify({ events: batch });
       fetch(this.endpoint, {
         method: "POST",
-        keepalive: body.length < BEACON_BYTES,
+        keepalive: byteLength(body) < BEACON_BYTES,
         headers: { Authorization: `Bearer ${this.key}`, "Content-Type": "application/json" },
         body,
       }).then(
@@ -166,7 +172,7 @@ class Tracker {
     };
     let size = 0;
     for (const event of this.queue.splice(0)) {
-      const length = JSON.stringify(event).length;
+      const length = byteLength(JSON.stringify(event));
       if (batch.length && (size + length > BEACON_BYTES || batch.length >= BATCH_SIZE)) {
         send();
         size = 0;
