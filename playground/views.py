@@ -1,7 +1,8 @@
 """The playground: a chat page with a canned model, instrumented with the capture snippet.
 
-State (the playground session's id and its generations' prompts) lives in the visitor's
-Django session: the answer endpoint only regenerates generations this visitor was given.
+State (the visitor's playground sessions and their generations' prompts) lives in the
+visitor's Django session: the answer endpoint only answers in sessions this visitor opened
+and only regenerates answers this visitor was given.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ PROJECT_SLUG = "demo"
 STATE = "playground"
 MAX_PROMPT_CHARS = 2000
 SESSION_ID = re.compile(r"pg_[0-9a-f]{16}")
-MAX_GENERATIONS = 200  # per playground session, to bound the Django session's size
+# Bound the Django session's size: answers per playground session, sessions per visitor.
+MAX_GENERATIONS = 200
+MAX_SESSIONS = 10
 
 
 def _project(request: HttpRequest) -> Project | None:
@@ -53,7 +56,10 @@ def chat(request: HttpRequest) -> HttpResponse:
     origin = origin_normalize(f"{request.scheme}://{request.get_host()}")
     key = services.playground_key_for(project=project, origin=origin)
     session_id = f"pg_{secrets.token_hex(8)}"  # matches SESSION_ID
-    request.session[STATE] = {"session_id": session_id, "generations": {}}
+    sessions = request.session.get(STATE, {})
+    sessions[session_id] = {}
+    # Several tabs each keep their session; the oldest are forgotten (dicts keep order).
+    request.session[STATE] = dict(list(sessions.items())[-MAX_SESSIONS:])
     context = {
         "key": key,
         "session_id": session_id,
@@ -63,45 +69,63 @@ def chat(request: HttpRequest) -> HttpResponse:
     return render(request, "playground/chat.html", context)
 
 
+class AnswerInvalid(Exception):
+    def __init__(self, field: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.field, self.message, self.status = field, message, status
+
+
+def _answer_request(body: bytes, sessions: dict) -> tuple[str, str, int, str | None]:
+    """(session id, prompt, variant, replaces) of an answer request, or AnswerInvalid."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        data = None
+    if not isinstance(data, dict):
+        raise AnswerInvalid("body", "The body must be a JSON object.")
+    session_id = data.get("session_id")
+    if not isinstance(session_id, str) or session_id not in sessions:
+        raise AnswerInvalid("session_id", "Not your playground session: reload the page.", 404)
+    generations = sessions[session_id]
+    if len(generations) >= MAX_GENERATIONS:
+        raise AnswerInvalid("session_id", "This session has enough answers: start another.", 409)
+    replaces = data.get("replaces")
+    if replaces is not None:
+        if not isinstance(replaces, str) or replaces not in generations:
+            raise AnswerInvalid("replaces", "Not an answer of this playground session.")
+        prompt, variant = generations[replaces]
+        return session_id, prompt, variant + 1, replaces
+    prompt = data.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise AnswerInvalid("prompt", "Ask something: the prompt is empty.")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise AnswerInvalid("prompt", f"At most {MAX_PROMPT_CHARS} characters.")
+    return session_id, prompt, 0, None
+
+
 @login_required
 @require_POST
 def answer(request: HttpRequest) -> JsonResponse:
-    """The canned model answers: {"prompt": "..."} asks, {"replaces": "<generation id>"}
-    regenerates one of this session's answers. The generation is ingested here, server side."""
+    """The canned model answers: {"session_id", "prompt"} asks, {"session_id", "replaces":
+    "<generation id>"} regenerates one of the session's answers. The generation is ingested
+    here, server side; the page gets its id and text."""
     project = _project(request)
-    state = request.session.get(STATE)
-    if project is None or state is None:
-        return _error("session", "No playground session: open the playground page.", 404)
+    if project is None:
+        return _error("project", "The playground's project is missing.", 404)
+    sessions = request.session.get(STATE, {})
     try:
-        body = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
-        return _error("body", "The body must be a JSON object.")
-    if not isinstance(body, dict):
-        return _error("body", "The body must be a JSON object.")
-    generations = state["generations"]
-    if len(generations) >= MAX_GENERATIONS:
-        return _error("session", "This session has enough answers: start a new one.", 409)
-    replaces = body.get("replaces")
-    if replaces is not None:
-        if not isinstance(replaces, str) or replaces not in generations:
-            return _error("replaces", "Not an answer of this playground session.")
-        prompt, variant = generations[replaces][0], generations[replaces][1] + 1
-    else:
-        prompt = body.get("prompt")
-        if not isinstance(prompt, str) or not prompt.strip():
-            return _error("prompt", "Ask something: the prompt is empty.")
-        if len(prompt) > MAX_PROMPT_CHARS:
-            return _error("prompt", f"At most {MAX_PROMPT_CHARS} characters.")
-        variant = 0
+        session_id, prompt, variant, replaces = _answer_request(request.body, sessions)
+    except AnswerInvalid as invalid:
+        return _error(invalid.field, invalid.message, invalid.status)
     generation_id, canned_answer = services.generation_create(
         project=project,
-        session_id=state["session_id"],
+        session_id=session_id,
         user_id=f"playground:{request.user.get_username()}",
         prompt=prompt,
         variant=variant,
         replaces=replaces,
     )
-    generations[generation_id] = [prompt, variant]
+    sessions[session_id][generation_id] = [prompt, variant]
     request.session.modified = True
     return JsonResponse(
         {"generation_id": generation_id, "output": canned_answer.text, "replaces": replaces}

@@ -47,7 +47,10 @@ def test_visitor_session_in_the_playground_gives_the_promised_labels(
         expect(answers).to_have_count(count + 1)
 
     # Ask, regenerate, copy the second answer.
-    ask("What is the capital of France?")
+    ask("What is the <b>capital</b> of France?")
+    # The prompt is shown as text, never as markup.
+    expect(page.locator(".prompt").first).to_have_text("What is the <b>capital</b> of France?")
+    expect(page.locator(".turns b")).to_have_count(0)
     first = answers.nth(0)
     expect(first.locator(".answer-text")).to_contain_text("Paris is the capital of France.")
     first.get_by_role("button", name="Regenerate").click()

@@ -47,6 +47,8 @@ def test_snippet_captures_each_action_and_sends_the_rest_with_a_beacon_on_pagehi
     _, key = services.api_key_create(project=project, publishable=True, origins=[live_server.url])
     generation_ingest(project, session_id="s-snippet", generation_id="g1", output=ANSWER)
     page = open_page(browser, live_server, key, "s-snippet")
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
     requests: list[tuple[str, str | None]] = []
     page.on("request", lambda r: requests.append((r.url, r.headers.get("authorization"))))
 
@@ -113,6 +115,8 @@ def test_snippet_captures_each_action_and_sends_the_rest_with_a_beacon_on_pagehi
     fetches = [auth for url, auth in requests if url.endswith("/api/v1/events")]
     assert fetches and fetches == [f"Bearer {key}"] * len(fetches)
     assert types_of(events).count("edit") == 1
+    # Silent: only Chromium's own line about the missing favicon.
+    assert [text for text in console if "Failed to load resource" not in text] == []
 
 
 def test_a_key_for_another_origin_stores_nothing(live_server, browser, project):

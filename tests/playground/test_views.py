@@ -33,7 +33,9 @@ def visitor(client, dave):
     return client
 
 
-def post(client, body) -> tuple[int, dict]:
+def post(client, body, session_id: str | None = None) -> tuple[int, dict]:
+    if session_id is not None:
+        body = {"session_id": session_id, **body}
     response = client.post(ANSWER_URL, json.dumps(body), content_type="application/json")
     return response.status_code, response.json()
 
@@ -73,9 +75,13 @@ def test_a_revoked_playground_key_is_replaced(visitor, demo):
     assert hash_api_key(PlaygroundKey.objects.get().raw_key) == active.get().hashed_key
 
 
+def open_session(client) -> str:
+    return client.get("/playground/").context["session_id"]
+
+
 def test_asking_ingests_the_generation_server_side(visitor, demo):
-    session_id = visitor.get("/playground/").context["session_id"]
-    status, body = post(visitor, {"prompt": "What is the capital of France?"})
+    session_id = open_session(visitor)
+    status, body = post(visitor, {"prompt": "What is the capital of France?"}, session_id)
     assert status == 200
     generation = Generation.objects.get(external_id=body["generation_id"])
     assert generation.project == demo
@@ -86,14 +92,28 @@ def test_asking_ingests_the_generation_server_side(visitor, demo):
 
 
 def test_regenerating_gives_another_answer_linked_to_the_first(visitor, demo):
-    visitor.get("/playground/")
-    _, first = post(visitor, {"prompt": "How do I sort a Python list?"})
-    status, second = post(visitor, {"replaces": first["generation_id"]})
+    session_id = open_session(visitor)
+    _, first = post(visitor, {"prompt": "How do I sort a Python list?"}, session_id)
+    status, second = post(visitor, {"replaces": first["generation_id"]}, session_id)
     assert status == 200
     assert second["output"] != first["output"]
     regenerated = Generation.objects.get(external_id=second["generation_id"])
     assert regenerated.replaces_ref == first["generation_id"]
     assert regenerated.input == Generation.objects.get(external_id=first["generation_id"]).input
+    _, third = post(visitor, {"replaces": second["generation_id"]}, session_id)
+    assert third["output"] not in (first["output"], second["output"])
+
+
+def test_two_tabs_keep_their_own_sessions(visitor, demo):
+    first_tab, second_tab = open_session(visitor), open_session(visitor)
+    _, answer = post(visitor, {"prompt": "Tea?"}, first_tab)
+    status, _ = post(visitor, {"replaces": answer["generation_id"]}, first_tab)
+    assert status == 200
+    status, errors = post(visitor, {"replaces": answer["generation_id"]}, second_tab)
+    assert status == 400 and list(errors["errors"]) == ["replaces"]
+    assert Generation.objects.get(external_id=answer["generation_id"]).session.external_id == (
+        first_tab
+    )
 
 
 @pytest.mark.parametrize(
@@ -103,36 +123,45 @@ def test_regenerating_gives_another_answer_linked_to_the_first(visitor, demo):
         ({"prompt": 3}, "prompt"),
         ({"prompt": "x" * 2001}, "prompt"),
         ({"replaces": "gen_not_mine"}, "replaces"),
-        (["not", "an", "object"], "body"),
     ],
 )
 def test_bad_requests_name_the_field(visitor, demo, body, field):
-    visitor.get("/playground/")
-    status, answer = post(visitor, body)
+    status, answer = post(visitor, body, open_session(visitor))
     assert status == 400
     assert list(answer["errors"]) == [field]
     assert not Generation.objects.exists()
 
 
-def test_another_visitors_answer_cannot_be_regenerated(client, visitor, demo, django_user_model):
-    visitor.get("/playground/")
-    _, mine = post(visitor, {"prompt": "Tea?"})
+def test_a_body_that_is_not_an_object_is_400(visitor, demo):
+    open_session(visitor)
+    response = visitor.post(ANSWER_URL, "[1]", content_type="application/json")
+    assert response.status_code == 400 and list(response.json()["errors"]) == ["body"]
+
+
+def test_another_visitors_session_and_answers_are_not_theirs(
+    client, visitor, demo, django_user_model
+):
+    session_id = open_session(visitor)
+    _, mine = post(visitor, {"prompt": "Tea?"}, session_id)
     other = django_user_model.objects.create_user(username="bob", password="pw-bob")
     services.membership_set(project=demo, user=other, role=Membership.Role.ANNOTATOR)
     client.logout()
     client.force_login(other)
-    client.get("/playground/")
-    status, answer = post(client, {"replaces": mine["generation_id"]})
+    own = open_session(client)
+    status, answer = post(client, {"replaces": mine["generation_id"]}, own)
     assert status == 400 and list(answer["errors"]) == ["replaces"]
+    status, answer = post(client, {"prompt": "Tea?"}, session_id)
+    assert status == 404 and list(answer["errors"]) == ["session_id"]
+    assert Generation.objects.count() == 1
 
 
 def test_answer_without_a_playground_session_is_404(visitor, demo):
-    status, answer = post(visitor, {"prompt": "Hello"})
-    assert status == 404 and list(answer["errors"]) == ["session"]
+    status, answer = post(visitor, {"prompt": "Hello"}, "pg_0000000000000000")
+    assert status == 404 and list(answer["errors"]) == ["session_id"]
 
 
 def test_ended_page_links_to_the_session(visitor, demo):
-    session_id = visitor.get("/playground/").context["session_id"]
+    session_id = open_session(visitor)
     response = visitor.get("/playground/ended", {"session": session_id})
     assert response.status_code == 200
     html = response.content.decode()

@@ -23,7 +23,7 @@ async function requestAnswer(body) {
   const response = await fetch(chat.dataset.answerUrl, {
     method: "POST",
     headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken },
-    body: JSON.stringify(body),
+    body: JSON.stringify({ session_id: chat.dataset.sessionId, ...body }),
   });
   const data = await response.json();
   if (!response.ok) {
