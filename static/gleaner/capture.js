@@ -285,8 +285,13 @@ class Tracker {
       this.reportDwell(true);
     });
     this.on(document, "visibilitychange", () => {
-      if (document.visibilityState === "visible") this.startClocks();
-      else this.reportDwell(true);
+      if (document.visibilityState === "visible") {
+        this.startClocks();
+      } else {
+        // A hidden tab may be frozen or killed without a pagehide (phones): send now.
+        this.reportDwell(true);
+        this.beaconAll();
+      }
     });
     this.on(window, "pagehide", () => {
       this.reportDwell(true);
