@@ -16,6 +16,7 @@ from gleaner_client._ids import new_event_id
 from gleaner_client._transport import backoff, parse_retry_after
 
 from feedback.models import ApiKey, Event, Label, Session
+from tests.clients.conftest import GleanerServer
 from tests.factories import CORRECTED, OUTPUT
 from tests.worker import free_port, wait_until
 
@@ -231,6 +232,33 @@ def test_retries_give_up_after_max_retries_and_count_the_events_dropped(api_key)
     stats = gleaner.stats()
     assert (stats.dropped, stats.requests, stats.retries, stats.queued) == (4, 3, 2, 0)
     gleaner.close()
+
+
+def test_a_server_whose_redis_is_down_answers_503_and_the_batch_is_retried(
+    gleaner_server, server_db, api_key, tmp_path
+):
+    errors: list[GleanerError] = []
+    no_redis = GleanerServer(
+        port=free_port(),
+        env={**gleaner_server.env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"},
+        log=tmp_path / "no-redis.log",
+    )
+    no_redis.start()
+    try:
+        gleaner = client(no_redis, api_key, max_retries=1, on_error=errors.append)
+        ids = [gleaner.share(session_id="s1", generation_id="g1") for _ in range(2)]
+        assert not gleaner.flush(timeout=1)  # waiting out the 503's Retry-After (10 s)
+        assert gleaner.stats().requests == 1
+        gleaner.close(timeout=0)
+    finally:
+        no_redis.stop()
+    [error] = errors
+    assert (error.kind, error.event_ids) == ("gave_up", ids)
+    assert "closed while retrying" in error.message
+    assert_posts(no_redis, 1)
+    assert '"POST /api/v1/events HTTP/1.1" 503 ' in no_redis.log.read_text()
+    assert gleaner.stats().dropped == 2
+    assert not stored(server_db).exists()
 
 
 def test_a_rate_limited_batch_waits_for_retry_after(gleaner_server, server_db, api_key):

@@ -79,19 +79,21 @@ class Delivery:
             )
             return None
         if retries >= self.max_retries:
-            self.give_up(batch, f"{retries + 1} attempts failed, the last: {verdict.message}")
+            why = f"{retries + 1} attempts failed, the last: {verdict.message}"
+            self.give_up(batch, why, status=answer.status or None)
             return None
         logger.debug("gleaner_client: retrying a batch of %d: %s", len(batch), verdict.message)
         return _transport.backoff(
             retries + 1, answer.retry_after, base=self.backoff_base, cap=self.max_backoff
         )
 
-    def give_up(self, batch: Sequence[QueuedEvent], why: str) -> None:
+    def give_up(self, batch: Sequence[QueuedEvent], why: str, *, status: int | None = None) -> None:
         self.counters.add(dropped=len(batch))
         self.report(
             GleanerError(
                 "gave_up",
                 f"Dropped a batch of {len(batch)} events: {why}",
+                status=status,
                 event_ids=[event.id for event in batch],
             )
         )

@@ -48,7 +48,8 @@ class GleanerError(Exception):
       entry per refused event, naming the fields. The other events were stored.
     - "request": the server refused the whole batch with a 4xx other than 429 (400 bad
       body, 401 bad key, 413 too large); nothing was stored and nothing is retried.
-    - "gave_up": every attempt failed (network, 429, 5xx): the events are dropped.
+    - "gave_up": every attempt failed (network, 429, 5xx): the events are dropped;
+      `status` is the last attempt's (None when no answer came).
     """
 
     def __init__(

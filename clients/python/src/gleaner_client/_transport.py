@@ -79,6 +79,17 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """urllib would follow a 301/302 of a POST as a GET without the body (then 405): a
+    redirect is answered as what it is, so the error names it (http:// to https://?)."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
 def post(url: str, key: str, body: bytes, *, timeout: float) -> Answer:
     """POST `body` to the events endpoint; never raises for HTTP or network failures."""
     request = urllib.request.Request(  # noqa: S310 - the URL is the caller's Gleaner
@@ -92,13 +103,17 @@ def post(url: str, key: str, body: bytes, *, timeout: float) -> Answer:
         },
     )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        with _opener.open(request, timeout=timeout) as response:
             return Answer(response.status, response.read())
     except urllib.error.HTTPError as error:
         with error:
             body = error.read()
         retry_after = parse_retry_after(error.headers.get("Retry-After"))
-        return Answer(error.code, body, retry_after, f"HTTP {error.code}")
+        reason = f"HTTP {error.code}"
+        if 300 <= error.code < 400:
+            reason += f", a redirect to {error.headers.get('Location')}: use that URL"
+            body = b""
+        return Answer(error.code, body, retry_after, reason)
     except (OSError, ValueError) as error:  # URLError, refused, reset, timeout, bad answer
         return Answer(0, reason=f"{type(error).__name__}: {error}")
     except Exception as error:  # http.client.HTTPException and kin: a broken answer
@@ -127,7 +142,7 @@ def judge(answer: Answer, events: Sequence[QueuedEvent]) -> Verdict:
         return Verdict("retry", message=answer.reason or "no answer")
     if answer.status == 429 or answer.status >= 500:
         return Verdict("retry", message=f"HTTP {answer.status}{_detail(answer.body)}")
-    return Verdict("fail", message=f"HTTP {answer.status}{_detail(answer.body)}")
+    return Verdict("fail", message=f"{answer.reason or answer.status}{_detail(answer.body)}")
 
 
 def _event_error(error: Mapping[str, Any], events: Sequence[QueuedEvent]) -> EventError:
