@@ -215,9 +215,25 @@ class Tracker {
       node.querySelectorAll(ANSWER).forEach(track);
     };
     scan(this.root.nodeType === Node.DOCUMENT_NODE ? this.root.documentElement : this.root);
-    // Chat UIs add answers as they arrive.
+    const forget = (node) => {
+      if (node.nodeType !== Node.ELEMENT_NODE) return;
+      const answers = [...node.querySelectorAll(ANSWER)];
+      if (node.matches(ANSWER)) answers.push(node);
+      for (const element of answers) {
+        const state = this.dwell.get(element);
+        if (!state || element.isConnected) continue;
+        this.stopClock(state);
+        this.reportOne(state);
+        this.intersections.unobserve(element);
+        this.dwell.delete(element);
+      }
+    };
+    // Chat UIs add answers as they arrive, and drop them.
     this.mutations = new MutationObserver((records) => {
-      for (const record of records) record.addedNodes.forEach(scan);
+      for (const record of records) {
+        record.removedNodes.forEach(forget);
+        record.addedNodes.forEach(scan);
+      }
     });
     this.mutations.observe(this.root, { childList: true, subtree: true });
   }

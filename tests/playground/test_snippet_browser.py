@@ -153,3 +153,31 @@ def test_a_publishable_key_cannot_send_a_generation(live_server, browser, projec
     assert list(answer["body"]["errors"][0]["errors"]) == ["type"]
     assert not Event.objects.filter(session__external_id="s-forged").exists()
     expect(page.locator("#text")).to_have_text(ANSWER)  # nothing was written into the page
+
+
+def test_reading_time_is_reported_while_read_and_when_the_answer_goes(
+    live_server, browser, project, ingest_watch
+):
+    _, key = services.api_key_create(project=project, publishable=True, origins=[live_server.url])
+    context = browser.new_context()
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.clock.install()  # run_for() moves the page's timers and performance.now() on
+    query = urlencode({"key": key, "session": "s-dwell", "generation": "g1"})
+    page.goto(f"{live_server.url}/snippet-test?{query}")
+    page.wait_for_function("window.Gleaner && window.Gleaner.sessionId !== null")
+
+    # 17.5 s on screen: the 15 s report, sent by the batch timer 2 s later.
+    page.clock.run_for(17_500)
+    views = ingest_watch.poll(
+        lambda: [e.payload["dwell_ms"] for e in events_of("s-dwell")], lambda d: len(d) == 1
+    )
+    assert 14_500 <= views[0] <= 15_000
+    # The chat drops the answer: the time read since is reported at once.
+    page.locator("#answer").evaluate("el => el.remove()")
+    page.clock.run_for(2_500)
+    views = ingest_watch.poll(
+        lambda: [e.payload["dwell_ms"] for e in events_of("s-dwell")], lambda d: len(d) == 2
+    )
+    # 2.5 s, plus the real time the test took in between (the page's clock keeps running).
+    assert 2_500 <= views[1] <= 4_500
