@@ -114,9 +114,7 @@ def post(url: str, key: str, body: bytes, *, timeout: float) -> Answer:
             reason += f", a redirect to {error.headers.get('Location')}: use that URL"
             body = b""
         return Answer(error.code, body, retry_after, reason)
-    except (OSError, ValueError) as error:  # URLError, refused, reset, timeout, bad answer
-        return Answer(0, reason=f"{type(error).__name__}: {error}")
-    except Exception as error:  # http.client.HTTPException and kin: a broken answer
+    except Exception as error:  # refused, reset, timeout, TLS, a broken answer: no answer
         return Answer(0, reason=f"{type(error).__name__}: {error}")
 
 
