@@ -27,7 +27,7 @@ def open_page(browser, live_server, key: str, session: str, generation: str = "g
     page = context.new_page()
     query = urlencode({"key": key, "session": session, "generation": generation})
     page.goto(f"{live_server.url}/snippet-test?{query}")
-    page.wait_for_function("window.Gleaner && window.Gleaner.sessionId !== null")
+    page.wait_for_function("() => window.Gleaner && window.Gleaner.sessionId !== null")
     return page
 
 
@@ -165,7 +165,7 @@ def test_reading_time_is_reported_while_read_and_when_the_answer_goes(
     page.clock.install()  # run_for() moves the page's timers and performance.now() on
     query = urlencode({"key": key, "session": "s-dwell", "generation": "g1"})
     page.goto(f"{live_server.url}/snippet-test?{query}")
-    page.wait_for_function("window.Gleaner && window.Gleaner.sessionId !== null")
+    page.wait_for_function("() => window.Gleaner && window.Gleaner.sessionId !== null")
 
     # 17.5 s on screen: the 15 s report, sent by the batch timer 2 s later.
     page.clock.run_for(17_500)
@@ -181,3 +181,42 @@ def test_reading_time_is_reported_while_read_and_when_the_answer_goes(
     )
     # 2.5 s, plus the real time the test took in between (the page's clock keeps running).
     assert 2_500 <= views[1] <= 4_500
+
+
+def test_a_page_on_another_origin_loads_the_snippet_and_sends_through_cors(
+    live_server, browser, project, ingest_watch
+):
+    gleaner = live_server.url
+    shop = gleaner.replace("localhost", "127.0.0.1")
+    assert shop != gleaner
+    _, key = services.api_key_create(project=project, publishable=True, origins=[shop])
+    context = browser.new_context()
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    endpoint = f"{gleaner}/api/v1/events"
+    query = urlencode(
+        {
+            "key": key,
+            "session": "s-cors",
+            "generation": "g1",
+            "gleaner": gleaner,
+            "endpoint": endpoint,
+        }
+    )
+    page.goto(f"{shop}/snippet-test?{query}")
+    page.wait_for_function("() => window.Gleaner && window.Gleaner.sessionId !== null")
+
+    # A header-carrying fetch: preflighted, then answered with the origin allowed.
+    with page.expect_response(lambda r: r.url == endpoint and r.request.method == "POST") as answer:
+        page.locator("#share").click()
+        page.evaluate("Gleaner.flush()")
+    assert answer.value.status == 200
+    assert answer.value.headers["access-control-allow-origin"] == shop
+    # A beacon: a simple request, the key in the URL.
+    page.evaluate("Gleaner.end('abandoned')")
+    page.goto("about:blank")
+    events = ingest_watch.poll(
+        lambda: events_of("s-cors"), lambda e: "session_outcome" in types_of(e)
+    )
+    assert {"share", "view"} <= set(types_of(events))  # flush() reports reading time too
+    assert ingest_watch.beacons == 1

@@ -1,6 +1,11 @@
 """The site's URLs plus a bare page instrumented by the capture snippet's script tag alone,
-for the snippet's browser tests (tests/playground/test_snippet_browser.py)."""
+for the snippet's browser tests (tests/playground/test_snippet_browser.py).
 
+With `?gleaner=<origin>` the page plays a customer's site on another origin: its policy
+allows sending events there. (It serves the snippet itself: the test server's static handler
+sends no Access-Control-Allow-Origin, which a cross-origin module needs; WhiteNoise does.)"""
+
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.templatetags.static import static
 from django.urls import path
@@ -12,7 +17,7 @@ ANSWER = "The meeting is on Tuesday at 10:00 in room 4."
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Snippet test</title>
-<script type="module" src="{script}" data-key="{key}" data-endpoint="{endpoint}"
+<script type="module" src="{script}" data-key="{key}"{endpoint}
         data-session-id="{session}" data-user-id="user-1"></script></head>
 <body>
 <article id="answer" data-gleaner-generation="{generation}">
@@ -28,18 +33,27 @@ PAGE = """<!doctype html>
 
 
 def snippet_page(request: HttpRequest) -> HttpResponse:
-    """The key, session and generation come from the query (escaped like any text)."""
-    return HttpResponse(
+    """The key, session, generation and origins come from the query (escaped like any text)."""
+    gleaner = request.GET.get("gleaner", "")
+    endpoint = request.GET.get("endpoint")
+    response = HttpResponse(
         format_html(
             PAGE,
             script=static("gleaner/capture.js"),
             key=request.GET.get("key", ""),
-            endpoint=request.GET.get("endpoint", "/api/v1/events"),
+            endpoint=format_html(' data-endpoint="{}"', endpoint) if endpoint else "",
             session=request.GET.get("session", ""),
             generation=request.GET.get("generation", ""),
             answer=ANSWER,
         )
     )
+    if gleaner:
+        policy = settings.SECURE_CSP
+        response._csp_config = {
+            **policy,
+            "connect-src": [*policy["connect-src"], gleaner],
+        }
+    return response
 
 
 urlpatterns = [*site_urlpatterns, path("snippet-test", snippet_page)]
