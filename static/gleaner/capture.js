@@ -94,6 +94,7 @@ class Tracker {
     this.userId = options.userId || null;
     this.root = options.root || document;
     this.queue = [];
+    this.retried = new WeakSet(); // events sent once already and failed
     this.timer = null;
     this.outcome = null;
     this.lastCopy = new Map(); // generation id -> time of its last copy event
@@ -147,11 +148,16 @@ class Tracker {
     }
   }
 
+  // Each event is sent again once; one that failed twice is dropped (the page must not pile
+  // up events for a server that stays away).
   requeue(batch) {
-    if (this.detached || batch.retried) return;
-    batch.retried = true;
-    this.queue.unshift(...batch.slice(0, MAX_QUEUE - this.queue.length));
-    if (!this.timer) this.timer = setTimeout(() => this.flush(), FLUSH_MS * 5);
+    if (this.detached) return;
+    const again = batch.filter((event) => !this.retried.has(event));
+    again.forEach((event) => this.retried.add(event));
+    this.queue.unshift(...again.slice(0, MAX_QUEUE - this.queue.length));
+    if (this.queue.length && !this.timer) {
+      this.timer = setTimeout(() => this.flush(), FLUSH_MS * 5);
+    }
   }
 
   // The page is going away: everything left goes with sendBeacon, which survives unload but
@@ -449,7 +455,7 @@ window.Gleaner = Gleaner;
 // <script type="module" src=".../capture.js" data-key="glpub_..."> attaches by itself.
 // (A module has no document.currentScript: find the tag that loaded this file.)
 for (const script of document.querySelectorAll("script[src][data-key]")) {
-  if (script.src === import.meta.url) {
+  if (script.src === import.meta.url && script.dataset.key) {
     Gleaner.attach({
       key: script.dataset.key,
       endpoint: script.dataset.endpoint,
