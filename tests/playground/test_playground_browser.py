@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 
 from feedback import labelling, services
 from feedback.models import Event, Label
+from tests.browser import ARTIFACTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -76,6 +77,7 @@ def test_visitor_session_in_the_playground_gives_the_promised_labels(
     # A last question, read and left as it is; then the session ends as completed.
     ask("When did Apollo land on the Moon?")
     generation_ids = [answers.nth(i).get_attribute("data-gleaner-generation") for i in range(4)]
+    page.screenshot(path=str(ARTIFACTS / "playground.png"), full_page=True)
     page.get_by_role("button", name="End session: completed").click()
     expect(page.get_by_role("heading", name="Session ended")).to_be_visible()
 
