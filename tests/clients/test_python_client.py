@@ -16,7 +16,7 @@ from gleaner_client._ids import new_event_id
 from gleaner_client._transport import backoff, parse_retry_after
 
 from feedback.models import ApiKey, Event, Label, Session
-from tests.clients.conftest import GleanerServer
+from tests.clients.servers import GleanerServer
 from tests.factories import CORRECTED, OUTPUT
 from tests.worker import free_port, wait_until
 
