@@ -51,7 +51,10 @@ class ChartLine:
 
 
 @dataclass(frozen=True)
-class AlphaChart:
+class ChartFrame:
+    """A line chart's canvas and plot area, with its axes' ticks (shared by the charts of
+    the agreement and quality pages)."""
+
     width: int
     height: int
     left: int
@@ -60,10 +63,6 @@ class AlphaChart:
     bottom: int
     y_ticks: list[Tick]
     x_ticks: list[Tick]
-    lines: list[ChartLine]
-    minimum_y: float
-    minimum_value: str
-    summary: str
 
     @property
     def middle_x(self) -> float:
@@ -72,6 +71,14 @@ class AlphaChart:
     @property
     def middle_y(self) -> float:
         return (self.top + self.bottom) / 2
+
+
+@dataclass(frozen=True)
+class AlphaChart(ChartFrame):
+    lines: list[ChartLine]
+    minimum_y: float
+    minimum_value: str
+    summary: str
 
 
 def marker_path(shape: str, x: float, y: float, r: float = 4.5) -> str:

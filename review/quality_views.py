@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET
 
 from feedback.quality import Cell, QualityReport, project_quality
 from feedback.selectors import READ_ROLES, access_project
-from review.charts import SERIES_STYLES, Tick, marker_path
+from review.charts import SERIES_STYLES, ChartFrame, Tick, marker_path
 
 DIMENSIONS = [("", "Overall"), ("model", "Model"), ("feature", "Feature"), ("band", "Band")]
 
@@ -47,29 +47,13 @@ class WeekPoint:
 
 
 @dataclass(frozen=True)
-class WeeklyChart:
-    width: int
-    height: int
-    left: int
-    right: int
-    top: int
-    bottom: int
+class WeeklyChart(ChartFrame):
     colour: str
-    y_ticks: list[Tick]
-    x_ticks: list[Tick]
     line: str  # polyline points
     points: list[WeekPoint]
     target_y: float
     target_value: str
     summary: str
-
-    @property
-    def middle_x(self) -> float:
-        return (self.left + self.right) / 2
-
-    @property
-    def middle_y(self) -> float:
-        return (self.top + self.bottom) / 2
 
 
 @dataclass
