@@ -4,12 +4,15 @@ carol (lead), mel (ML engineer), owen (admin of another project)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
+from django.core import signals
 from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
-from django.db import connection
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections, connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -156,3 +159,16 @@ def token_client(user) -> APIClient:
 @pytest.fixture
 def on_postgres() -> bool:
     return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def wsgi_app() -> Iterator[object]:
+    """The Django WSGI app, served inside the test's transaction: like Django's test client,
+    requests must not close the connection at their start and end."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        yield get_wsgi_application()
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)

@@ -27,8 +27,7 @@ import pytest
 import schemathesis
 from django.core import signals
 from django.core.management import call_command
-from django.core.wsgi import get_wsgi_application
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
 from hypothesis import HealthCheck, settings
@@ -201,19 +200,6 @@ def _steer(case, world: World, *, real: bool) -> None:  # noqa: ANN001
         case.query["project"] = world.project_slug
     if real and isinstance(case.body, dict) and "project" in case.body:
         case.body["project"] = world.project_slug
-
-
-@pytest.fixture
-def wsgi_app() -> Iterator[object]:
-    """The Django WSGI app, served inside the test's transaction: like Django's test client,
-    requests must not close the connection at their start and end."""
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    try:
-        yield get_wsgi_application()
-    finally:
-        signals.request_started.connect(close_old_connections)
-        signals.request_finished.connect(close_old_connections)
 
 
 @pytest.fixture

@@ -10,9 +10,7 @@ from itertools import count
 
 import pytest
 import schemathesis
-from django.core import signals
-from django.core.wsgi import get_wsgi_application
-from django.db import close_old_connections, connection
+from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from drf_spectacular.generators import SchemaGenerator
@@ -215,18 +213,6 @@ def test_the_schema_types_the_quality_answer():
     assert "/api/v1/projects/{slug}/quality" in body
     for component in ("QualityReport", "QualityCell", "QualityWeek", "QualityWarning"):
         assert f"{component}:" in body or f'"{component}"' in body
-
-
-@pytest.fixture
-def wsgi_app():
-    """The Django WSGI app inside the test's transaction (as in tests/test_api_schema.py)."""
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    try:
-        yield get_wsgi_application()
-    finally:
-        signals.request_started.connect(close_old_connections)
-        signals.request_finished.connect(close_old_connections)
 
 
 @pytest.mark.django_db
