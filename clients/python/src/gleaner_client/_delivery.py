@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 from gleaner_client import _transport
-from gleaner_client._events import GleanerError, QueuedEvent, _Counters
+from gleaner_client._events import EventMethods, GleanerError, QueuedEvent, _Counters
 
 logger = logging.getLogger("gleaner_client")
 
@@ -117,3 +117,54 @@ class Delivery:
                 return
             retries += 1
             self.counters.add(retries=1)
+
+
+def check_options(batch_size: int, flush_interval: float, max_queue: int) -> None:
+    if not 1 <= batch_size <= _transport.MAX_BATCH_EVENTS:
+        raise ValueError(f"batch_size: from 1 to {_transport.MAX_BATCH_EVENTS} ({batch_size}).")
+    if flush_interval <= 0:
+        raise ValueError(f"flush_interval: must be > 0 seconds ({flush_interval}).")
+    if max_queue < 1:
+        raise ValueError(f"max_queue: must be >= 1 ({max_queue}).")
+
+
+class ClientBase(EventMethods):
+    """The options and the delivery both clients share; each adds its queue and sender
+    in `_start()`."""
+
+    def __init__(
+        self,
+        key: str,
+        url: str,
+        *,
+        batch_size: int = 100,
+        flush_interval: float = 1.0,
+        max_queue: int = 10_000,
+        max_retries: int = 6,
+        timeout: float = 10.0,
+        backoff_base: float = 0.5,
+        max_backoff: float = 30.0,
+        shutdown_timeout: float = 10.0,
+        on_error: ErrorCallback | None = None,
+    ) -> None:
+        check_options(batch_size, flush_interval, max_queue)
+        self._counters = _Counters()
+        self._delivery = Delivery(
+            key=key,
+            url=url,
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff_base=backoff_base,
+            max_backoff=max_backoff,
+            on_error=on_error,
+            counters=self._counters,
+        )
+        self._batch_size = batch_size
+        self._flush_interval = flush_interval
+        self._max_queue = max_queue
+        self._shutdown_timeout = shutdown_timeout
+        self._closed = False
+        self._start()
+
+    def _start(self) -> None:
+        raise NotImplementedError

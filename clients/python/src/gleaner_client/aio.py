@@ -11,12 +11,11 @@ from collections import deque
 from itertools import islice
 
 from gleaner_client import _transport
-from gleaner_client._delivery import Delivery, ErrorCallback, logger
-from gleaner_client._events import EventMethods, QueuedEvent, Stats, _Counters
-from gleaner_client.client import check_options
+from gleaner_client._delivery import ClientBase, logger
+from gleaner_client._events import QueuedEvent, Stats
 
 
-class AsyncGleaner(EventMethods):
+class AsyncGleaner(ClientBase):
     """`Gleaner` for asyncio applications. Event methods are plain (not coroutines): they
     queue without blocking and return the event id. Call them from the event loop's thread.
 
@@ -26,42 +25,11 @@ class AsyncGleaner(EventMethods):
     the interpreter exits without `aclose()` are sent then, synchronously.
     """
 
-    def __init__(
-        self,
-        key: str,
-        url: str,
-        *,
-        batch_size: int = 100,
-        flush_interval: float = 1.0,
-        max_queue: int = 10_000,
-        max_retries: int = 6,
-        timeout: float = 10.0,
-        backoff_base: float = 0.5,
-        max_backoff: float = 30.0,
-        shutdown_timeout: float = 10.0,
-        on_error: ErrorCallback | None = None,
-    ) -> None:
-        check_options(batch_size, flush_interval, max_queue)
-        self._counters = _Counters()
-        self._delivery = Delivery(
-            key=key,
-            url=url,
-            timeout=timeout,
-            max_retries=max_retries,
-            backoff_base=backoff_base,
-            max_backoff=max_backoff,
-            on_error=on_error,
-            counters=self._counters,
-        )
-        self._batch_size = batch_size
-        self._flush_interval = flush_interval
-        self._max_queue = max_queue
-        self._shutdown_timeout = shutdown_timeout
+    def _start(self) -> None:
         self._queue: deque[QueuedEvent] = deque()  # in flight events stay until settled
         self._enqueued = 0
         self._finished = 0
         self._flush_to = 0
-        self._closed = False
         self._task: asyncio.Task[None] | None = None
         self._wakeup = asyncio.Event()
         self._progress = asyncio.Condition()

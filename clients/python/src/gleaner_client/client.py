@@ -10,20 +10,11 @@ from collections import deque
 from itertools import islice
 
 from gleaner_client import _transport
-from gleaner_client._delivery import Delivery, ErrorCallback, logger
-from gleaner_client._events import EventMethods, QueuedEvent, Stats, _Counters
+from gleaner_client._delivery import ClientBase, logger
+from gleaner_client._events import QueuedEvent, Stats
 
 
-def check_options(batch_size: int, flush_interval: float, max_queue: int) -> None:
-    if not 1 <= batch_size <= _transport.MAX_BATCH_EVENTS:
-        raise ValueError(f"batch_size: from 1 to {_transport.MAX_BATCH_EVENTS} ({batch_size}).")
-    if flush_interval <= 0:
-        raise ValueError(f"flush_interval: must be > 0 seconds ({flush_interval}).")
-    if max_queue < 1:
-        raise ValueError(f"max_queue: must be >= 1 ({max_queue}).")
-
-
-class Gleaner(EventMethods):
+class Gleaner(ClientBase):
     """Sends events to Gleaner in the background.
 
     Event methods never block and never raise for delivery problems: an event is queued
@@ -38,38 +29,7 @@ class Gleaner(EventMethods):
     Thread-safe: one client is meant to be shared by the whole process.
     """
 
-    def __init__(
-        self,
-        key: str,
-        url: str,
-        *,
-        batch_size: int = 100,
-        flush_interval: float = 1.0,
-        max_queue: int = 10_000,
-        max_retries: int = 6,
-        timeout: float = 10.0,
-        backoff_base: float = 0.5,
-        max_backoff: float = 30.0,
-        shutdown_timeout: float = 10.0,
-        on_error: ErrorCallback | None = None,
-    ) -> None:
-        check_options(batch_size, flush_interval, max_queue)
-        self._counters = _Counters()
-        self._delivery = Delivery(
-            key=key,
-            url=url,
-            timeout=timeout,
-            max_retries=max_retries,
-            backoff_base=backoff_base,
-            max_backoff=max_backoff,
-            on_error=on_error,
-            counters=self._counters,
-        )
-        self._batch_size = batch_size
-        self._flush_interval = flush_interval
-        self._max_queue = max_queue
-        self._shutdown_timeout = shutdown_timeout
-        self._closed = False
+    def _start(self) -> None:
         self._reset()
         atexit.register(self._at_exit)
 
