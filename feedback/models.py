@@ -313,6 +313,10 @@ class Event(models.Model):
         return f"{self.type} {self.client_id}"
 
 
+# A generation metadata key that may name the product feature (feedback/quality.py).
+FEATURE_KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"
+
+
 class RoutingPolicy(models.Model):
     """A project's thresholds for label conversion and routing (DESIGN.md defaults)."""
 
@@ -378,7 +382,7 @@ class RoutingPolicy(models.Model):
     quality_feature_key = models.CharField(
         max_length=64,
         default="feature",
-        validators=[RegexValidator(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$", "Letters, digits, _ and -.")],
+        validators=[RegexValidator(FEATURE_KEY_PATTERN, "Letters, digits, _ and -.")],
         help_text="Generation metadata key that names the product feature, for precision "
         "by feature.",
     )

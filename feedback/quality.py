@@ -35,7 +35,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce, Floor, Length, TruncWeek
 from django.utils import timezone
 
-from feedback.models import Label, Project, RoutingPolicy
+from feedback.models import FEATURE_KEY_PATTERN, Label, Project, RoutingPolicy
 from feedback.precision import band_of, calibrated, wilson
 
 WEEKLY_MIN_VERDICTS: Final = 10  # a week with fewer verdicts says nothing about drift
@@ -44,7 +44,7 @@ DRIFT_MIN: Final = 50  # labels each window needs before a drift measure is read
 CALIBRATION_TTL: Final = 30.0  # seconds a project's calibration is reused by derivation
 TRAINABLE: Final = (Label.Kind.PREFERENCE_PAIR, Label.Kind.COMPLETION)
 VERDICTS: Final = (Label.Outcome.ACCEPTED, Label.Outcome.REJECTED)
-FEATURE_KEY: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+FEATURE_KEY: Final = re.compile(FEATURE_KEY_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,21 +290,9 @@ def _drift_warnings(
                         f"answers in the last 7 days, against {old_models.get(model, 0.0):.0%}",
                     )
                 )
-    ratio = Avg(Length("chosen") * 1.0 / (Length("rejected") + 1))
-    enough = Q(n__gte=DRIFT_MIN)
-    now_ratio = dict(
-        recent.filter(pairs)
-        .values("rule")
-        .annotate(r=ratio, n=Count("pk"))
-        .filter(enough)
-        .values_list("rule", "r")
-    )
-    old_ratio = dict(
-        before.filter(pairs)
-        .values("rule")
-        .annotate(r=ratio, n=Count("pk"))
-        .filter(enough)
-        .values_list("rule", "r")
+    now_ratio, old_ratio = (
+        _length_ratios(recent.filter(pairs)),
+        _length_ratios(before.filter(pairs)),
     )
     for rule in sorted(set(now_ratio) & set(old_ratio)):
         old, new = old_ratio[rule], now_ratio[rule]
@@ -318,6 +306,13 @@ def _drift_warnings(
                 )
             )
     return warnings
+
+
+def _length_ratios(pairs: QuerySet[Label]) -> dict[str, float]:
+    """Per pair rule with DRIFT_MIN labels at least: mean chosen / rejected length."""
+    ratio = Avg(Length("chosen") * 1.0 / (Length("rejected") + 1))
+    rows = pairs.values("rule").annotate(r=ratio, n=Count("pk")).filter(n__gte=DRIFT_MIN)
+    return dict(rows.values_list("rule", "r"))
 
 
 def _warnings(
@@ -433,7 +428,7 @@ def export_quality(
         estimate += auto * point
         low += auto * cell_low
         high += auto * cell_high
-    report = project_quality(project)
+    warnings = _warnings(project, policy, _weekly(project), now=timezone.now())
     if not total:
         precision = {"estimate": None, "low": None, "high": None}
     else:
@@ -450,5 +445,5 @@ def export_quality(
         "target": policy.target_precision,
         "min_human_share": policy.min_human_share,
         "rule_mix": dict(sorted(mix.items())),
-        "warnings": [w.as_dict() for w in report.warnings],
+        "warnings": [w.as_dict() for w in warnings],
     }
