@@ -77,7 +77,7 @@ def test_annotator_and_other_projects_admin_get_404_on_every_lead_page_and_form(
     request, queue, who, monkeypatch
 ):
     scheduled = []
-    monkeypatch.setattr("review.views.claims.agreement_schedule", scheduled.append)
+    monkeypatch.setattr("review.claims.agreement_schedule", scheduled.append)
     (item,) = make_items(queue, 1)
     client = logged_in(request.getfixturevalue(who))
     for method, path, data in lead_requests(queue, item):
@@ -140,7 +140,7 @@ def test_agreement_page_without_a_snapshot_says_so_and_offers_a_recompute(
     queue, carol, monkeypatch
 ):
     scheduled = []
-    monkeypatch.setattr("review.views.claims.agreement_schedule", scheduled.append)
+    monkeypatch.setattr("review.claims.agreement_schedule", scheduled.append)
     client = logged_in(carol)
     html = client.get(url(queue, "agreement")).content.decode()
     assert "No agreement has been computed for this queue yet" in html

@@ -22,8 +22,8 @@ from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_GET
 
 from feedback.quality import Cell, QualityReport, project_quality
-from feedback.selectors import READ_ROLES, access_project
 from review.charts import SERIES_STYLES, ChartFrame, Tick, marker_path
+from tenancy.access import READ_ROLES, access_project
 
 DIMENSIONS = [("", "Overall"), ("model", "Model"), ("feature", "Feature"), ("band", "Band")]
 

@@ -1,0 +1,141 @@
+"""The annotator's pages: my queues, and the work page (claim, answer, skip).
+
+With htmx (`request.htmx`) submit and skip answer with the next item's partial; without
+JavaScript they redirect to the work page (post/redirect/get).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import prefetch_related_objects
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from review import claims, selectors
+from review.answers import AnswersInvalid
+from review.forms import QuestionField, answers_from_post, question_fields, seconds_from_post
+from review.models import Assignment, Queue
+
+
+@login_required
+@require_GET
+def queue_list(request: HttpRequest) -> HttpResponse:
+    queues = selectors.queues_with_progress(request.user)
+    led = selectors.led_project_ids(request.user)
+    for queue in queues:
+        queue.is_led = led is None or queue.project_id in led
+    return render(request, "review/queue_list.html", {"queues": queues})
+
+
+@never_cache  # Back must show the current claim, not a stale copy of an answered item.
+@login_required
+@require_GET
+def work(request: HttpRequest, queue_id: int) -> HttpResponse:
+    queue = selectors.access_queue(request.user, queue_id)
+    return _render_work(request, queue)
+
+
+@login_required
+@require_POST
+def item_submit(request: HttpRequest, queue_id: int, item_id: int) -> HttpResponse:
+    queue = selectors.access_queue(request.user, queue_id)
+    item = selectors.access_item(queue, item_id)
+    # One read of the questions serves parsing, validation (annotation_submit reads
+    # item.queue.questions) and the page that follows.
+    prefetch_related_objects([queue], "questions")
+    item.queue = queue
+    questions = list(queue.questions.all())
+    answers = answers_from_post(questions, request.POST)
+    try:
+        claims.annotation_submit(
+            item=item,
+            user=request.user,
+            answers=answers,
+            seconds_spent=seconds_from_post(request.POST.get("seconds_spent")),
+        )
+    except AnswersInvalid as invalid:
+        mine = Assignment.objects.filter(item=item, user=request.user).first()
+        return _render_work(
+            request,
+            queue,
+            assignment=mine or Assignment(item=item, queue=queue, user=request.user),
+            answers=answers,
+            errors=invalid.errors,
+            status=400,
+        )
+    except claims.ReviewConflict as conflict:
+        messages.warning(request, f"{conflict} Here is the next item.")
+    else:
+        messages.success(request, f"Saved your answers to item {item.pk}.")
+    return _next_item(request, queue)
+
+
+@login_required
+@require_POST
+def item_skip(request: HttpRequest, queue_id: int, item_id: int) -> HttpResponse:
+    queue = selectors.access_queue(request.user, queue_id)
+    item = selectors.access_item(queue, item_id)
+    try:
+        claims.item_skip(item=item, user=request.user)
+    except claims.ReviewConflict as conflict:
+        messages.warning(request, f"{conflict} Here is the next item.")
+    else:
+        messages.info(request, f"Skipped item {item.pk}.")
+    return _next_item(request, queue)
+
+
+def _next_item(request: HttpRequest, queue: Queue) -> HttpResponse:
+    if request.htmx:
+        return _render_work(request, queue)
+    return redirect("review:work", queue_id=queue.pk)
+
+
+def _render_work(
+    request: HttpRequest,
+    queue: Queue,
+    *,
+    assignment: Assignment | None = None,
+    answers: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The work page (or, for htmx, its work area) showing `assignment`'s item, else the
+    user's next claim (resumed or new), else the "queue done" state."""
+    busy = False
+    if assignment is None:
+        try:
+            assignment = claims.item_claim_next(queue=queue, user=request.user)
+        except claims.ClaimBusy:
+            busy = True
+    item = None
+    fields: list[QuestionField] = []
+    if assignment is not None:
+        if assignment.pk is not None:
+            assignment = selectors.assignment_for_display(assignment)
+        questions = list(queue.questions.all())
+        item = selectors.item_display(
+            assignment.item,
+            assignment.presentation,
+            blind=selectors.is_blind_comparison(questions),
+        )
+        fields = question_fields(questions, answers or {}, errors or {})
+    known = {f.question.key for f in fields}
+    context = {
+        "queue": queue,
+        "item": item,
+        "fields": fields,
+        "general_errors": [msg for key, msg in (errors or {}).items() if key not in known],
+        "progress": selectors.annotator_progress(queue, request.user),
+        "busy": busy,
+    }
+    template = "review/work.html#work" if request.htmx else "review/work.html"
+    if busy and not request.htmx:  # htmx swaps only 2xx in: there the notice is the answer
+        response = render(request, template, context, status=503)
+        response["Retry-After"] = str(claims.CLAIM_RETRY_AFTER_SECONDS)
+        return response
+    return render(request, template, context, status=status)

@@ -1,0 +1,338 @@
+"""The lead's pages of a queue: overview, agreement (with its charts), disputed items to
+adjudicate, and the item list where items are marked gold or held out.
+
+Every lead page and form goes through `access_queue(..., lead=True)`: 404 for anyone who
+does not lead the queue's project, annotators included (they must never see each other's
+answers). `claims` and `services` do every write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import prefetch_related_objects
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from review import claims, selectors, services
+from review.agreement import gated
+from review.answers import AnswersInvalid
+from review.charts import alpha_chart, annotator_chart
+from review.forms import (
+    GoldField,
+    field_error,
+    gold_field,
+    gold_from_post,
+    item_ids_from_post,
+    share_from_post,
+)
+from review.models import Adjudication, Annotation, Item, Question, Queue
+from review.templatetags.review_text import message_text
+
+DISPUTED_PAGE_SIZE = 100
+ITEMS_PAGE_SIZE = 50
+
+
+@login_required
+@require_GET
+def queue_overview(request: HttpRequest, queue_id: int) -> HttpResponse:
+    queue = selectors.access_queue(request.user, queue_id, lead=True)
+    overview = selectors.queue_overview(queue, now=timezone.now())
+    return render(
+        request,
+        "review/overview.html",
+        {"queue": queue, "overview": overview, "lead_page": "overview"},
+    )
+
+
+@login_required
+@require_GET
+def queue_agreement(request: HttpRequest, queue_id: int) -> HttpResponse:
+    """The latest snapshot's figures: never recomputed on a page view."""
+    queue = selectors.access_queue(request.user, queue_id, lead=True)
+    snapshot = selectors.latest_agreement(queue)
+    report = selectors.agreement_report(queue, snapshot) if snapshot is not None else None
+    context: dict[str, Any] = {
+        "queue": queue,
+        "report": report,
+        "snapshots": selectors.recent_snapshots(queue),
+        "lead_page": "agreement",
+    }
+    if report is not None:
+        context["alpha_chart"] = alpha_chart(report, minimum=queue.min_alpha)
+        context["annotator_chart"] = annotator_chart(
+            report.annotators, minimum=queue.min_annotator_agreement
+        )
+    return render(request, "review/agreement.html", context)
+
+
+@login_required
+@require_POST
+def agreement_recompute(request: HttpRequest, queue_id: int) -> HttpResponse:
+    queue = selectors.access_queue(request.user, queue_id, lead=True)
+    if claims.agreement_schedule(queue.pk):
+        messages.info(request, "Recomputation requested. The figures below change once it has run.")
+    else:  # requested within the debounce window already, or Redis is unreachable
+        messages.info(request, "A recomputation is due within a few minutes; no need to ask again.")
+    return redirect("review:agreement", queue_id=queue.pk)
+
+
+@login_required
+@require_GET
+def queue_disputed(request: HttpRequest, queue_id: int) -> HttpResponse:
+    queue = selectors.access_queue(request.user, queue_id, lead=True)
+    return _render_disputed(request, queue)
+
+
+@login_required
+@require_POST
+def item_adjudicate(request: HttpRequest, queue_id: int, item_id: int) -> HttpResponse:
+    queue = selectors.access_queue(request.user, queue_id, lead=True)
+    item = selectors.access_item(queue, item_id)
+    decision = request.POST.get("decision", "")
+    note = request.POST.get("note", "")
+    posted = {"decision": decision, "note": note}
+    try:
+        adjudication = services.item_adjudicate(
+            item=item, lead=request.user, decision=decision, note=note
+        )
+    except ValueError as error:
+        errors = dict([field_error(error, "decision")])
+        return _render_disputed(request, queue, item_id=item.pk, posted=posted, errors=errors)
+    messages.success(
+        request,
+        f"Item {item.pk}: {adjudication.get_decision_display().lower()}. "
+        "The gate applies it at the next recomputation.",
+    )
+    return redirect("review:disputed", queue_id=queue.pk)
+
+
+@login_required
+@require_GET
+def queue_items(request: HttpRequest, queue_id: int) -> HttpResponse:
+    queue = selectors.access_queue(request.user, queue_id, lead=True)
+    return _render_items(request, queue)
+
+
+@login_required
+@require_POST
+def item_gold(request: HttpRequest, queue_id: int, item_id: int) -> HttpResponse:
+    queue = selectors.access_queue(request.user, queue_id, lead=True)
+    item = selectors.access_item(queue, item_id)
+    prefetch_related_objects([queue], "questions")
+    item.queue = queue
+    answers = gold_from_post(list(queue.questions.all()), request.POST)
+    try:
+        services.item_set_gold(item=item, answers=answers)
+    except AnswersInvalid as invalid:
+        return _render_items(request, queue, gold_item=item.pk, gold_errors=invalid.errors)
+    messages.success(request, f"Item {item.pk} is gold now.")
+    return _redirect_to_items(request, queue)
+
+
+@login_required
+@require_POST
+def items_hold_out(request: HttpRequest, queue_id: int) -> HttpResponse:
+    """Hold out the checked items, or (when the form carries `share`) a random share."""
+    queue = selectors.access_queue(request.user, queue_id, lead=True)
+    try:
+        if "share" in request.POST:
+            count = services.items_hold_out(
+                queue=queue, share=share_from_post(request.POST["share"])
+            )
+        else:
+            count = services.items_hold_out(
+                queue=queue, item_ids=item_ids_from_post(request.POST.getlist("item_ids"))
+            )
+    except ValueError as error:
+        default = "share" if "share" in request.POST else "item_ids"
+        return _render_items(request, queue, held_out_errors=dict([field_error(error, default)]))
+    messages.success(request, f"Held out {count} item{pluralize(count)}.")
+    return _redirect_to_items(request, queue)
+
+
+# The disputed page --------------------------------------------------------------------------
+
+
+@dataclass
+class AnswerCell:
+    value: str
+    given: str = ""  # the answer as given, where the side the annotator saw renames it
+
+
+@dataclass
+class AnnotationRow:
+    username: str
+    cells: list[AnswerCell]
+    seconds: float | None
+    created_at: datetime
+
+
+@dataclass
+class DisputedRow:
+    item: Item
+    display: dict[str, Any]
+    annotations: list[AnnotationRow]
+    decision: str = ""
+    note: str = ""
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def _render_disputed(
+    request: HttpRequest,
+    queue: Queue,
+    *,
+    item_id: int | None = None,
+    posted: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+) -> HttpResponse:
+    """The disputed page; with `errors`, a 400 showing them on `item_id`'s form."""
+    questions = list(queue.questions.all())
+    rows = []
+    for item in selectors.disputed_items(queue, limit=DISPUTED_PAGE_SIZE):
+        row = DisputedRow(
+            item=item,
+            display=_lead_display(item),
+            annotations=[_annotation_row(a, questions) for a in item.annotations.all()],
+        )
+        if item.pk == item_id and posted is not None:
+            row.decision, row.note, row.errors = posted["decision"], posted["note"], errors or {}
+        rows.append(row)
+    context = {
+        "queue": queue,
+        "rows": rows,
+        "questions": questions,
+        "decisions": Adjudication.Decision.choices,
+        "counts": selectors.lead_item_counts(queue),
+        "error_item": item_id if errors else None,
+        "errors": errors or {},
+        "lead_page": "disputed",
+    }
+    return render(request, "review/disputed.html", context, status=400 if errors else 200)
+
+
+def _lead_display(item: Item) -> dict[str, Any]:
+    """`item_display` in the stored order, with the responses named the way annotations'
+    canonical values name them (chosen / rejected, response 1 / 2), not left / right."""
+    display = selectors.item_display(item)
+    responses = display["responses"]
+    if len(responses) == 2:
+        is_pair = item.label_id is not None and item.label.kind == "preference_pair"
+        names = ["Chosen by the user", "Rejected"] if is_pair else ["Response 1", "Response 2"]
+        for response, name in zip(responses, names, strict=True):
+            response["side"] = name
+        if is_pair:
+            display["claim"] = "the answer the user chose is better"
+    return display
+
+
+def _annotation_row(annotation: Annotation, questions: list[Question]) -> AnnotationRow:
+    cells = []
+    for question in questions:
+        value = annotation.values.get(question.key, annotation.answers.get(question.key))
+        given = annotation.answers.get(question.key)
+        cells.append(
+            AnswerCell(
+                value="" if value is None else str(value).replace("_", " "),
+                given=str(given) if given is not None and given != value else "",
+            )
+        )
+    return AnnotationRow(
+        username=annotation.user.get_username(),
+        cells=cells,
+        seconds=annotation.seconds_spent,
+        created_at=annotation.created_at,
+    )
+
+
+# The items page: gold and held out ----------------------------------------------------------
+
+
+@dataclass
+class ItemRow:
+    item: Item
+    summary: str
+    gold: list[GoldField]
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def _items_query(request: HttpRequest) -> dict[str, str]:
+    """The list's filter and page, as given in the query string (forms post back to it)."""
+    query = {}
+    show = request.GET.get("show", "all")
+    if show in selectors.LEAD_ITEM_FILTERS and show != "all":
+        query["show"] = show
+    page = request.GET.get("page", "")
+    if page.isdigit() and page != "1":
+        query["page"] = page
+    return query
+
+
+def _redirect_to_items(request: HttpRequest, queue: Queue) -> HttpResponse:
+    query = urlencode(_items_query(request))
+    return redirect(reverse("review:items", args=[queue.pk]) + (f"?{query}" if query else ""))
+
+
+def _render_items(
+    request: HttpRequest,
+    queue: Queue,
+    *,
+    gold_item: int | None = None,
+    gold_errors: dict[str, str] | None = None,
+    held_out_errors: dict[str, str] | None = None,
+) -> HttpResponse:
+    """The item list; with errors (of `gold_item`'s gold form or of the held-out forms), a
+    400 showing them beside the form they belong to."""
+    query = _items_query(request)
+    show = query.get("show", "all")
+    page = Paginator(selectors.lead_items(queue, show), ITEMS_PAGE_SIZE).get_page(
+        query.get("page", 1)
+    )
+    gate_questions = gated(queue.questions.all())
+    rows = []
+    for item in page.object_list:
+        errors, shown = {}, item.gold_answers or {}
+        if item.pk == gold_item:  # a rejected form: show what was posted, with the errors
+            errors = gold_errors or {}
+            shown = {q.key: request.POST.get(f"gold-{q.key}") for q in gate_questions}
+        rows.append(
+            ItemRow(
+                item=item,
+                summary=_summary(item),
+                gold=[gold_field(q, item, shown.get(q.key), errors) for q in gate_questions],
+                errors=errors,
+            )
+        )
+    errors = gold_errors or held_out_errors or {}
+    context = {
+        "queue": queue,
+        "page": page,
+        "rows": rows,
+        "counts": selectors.lead_item_counts(queue),
+        "filters": [(key, label) for key, (label, _) in selectors.LEAD_ITEM_FILTERS.items()],
+        "show": show,
+        "query": urlencode(query),
+        "page_query": urlencode({k: v for k, v in query.items() if k != "page"}),
+        "gold_item": gold_item,
+        "errors": errors,
+        "held_out_errors": held_out_errors or {},
+        "lead_page": "items",
+    }
+    return render(request, "review/items.html", context, status=400 if errors else 200)
+
+
+def _summary(item: Item) -> str:
+    """The item's last user message (or first message) as one line of plain text."""
+    prompt = selectors.item_display(item)["prompt"]
+    users = [m for m in prompt if m.get("role") == "user"] or prompt
+    return " ".join(message_text(users[-1].get("content")).split()) if users else ""
