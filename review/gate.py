@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -269,17 +270,110 @@ def _annotator_quality(queue: Queue, qa: Answers) -> dict[str, Any]:
 PREFERRED = {"response_1": 0, "response_2": 1}
 
 
-def _decide(
-    queue: Queue, decision_question: Question | None, majorities: dict[str, Any]
-) -> tuple[str, str]:
-    if decision_question is None:
+@dataclass(frozen=True)
+class GateRules:
+    """What the per-item decision reads of a queue: the gated questions (`gate_keys`), the
+    one whose majority decides (`decision_key`; None for queues with ratings only), and
+    the thresholds."""
+
+    annotations_per_item: int
+    min_item_agreement: float
+    gate_keys: tuple[str, ...]
+    decision_key: str | None
+    accept_answers: tuple[Any, ...] = DEFAULT_ACCEPT
+    reject_answers: tuple[Any, ...] = DEFAULT_REJECT
+
+    @classmethod
+    def of(
+        cls, queue: Queue, gate_questions: list[Question], decision_question: Question | None
+    ) -> GateRules:
+        return cls(
+            annotations_per_item=queue.annotations_per_item,
+            min_item_agreement=queue.min_item_agreement,
+            gate_keys=tuple(q.key for q in gate_questions),
+            decision_key=decision_question.key if decision_question else None,
+            accept_answers=tuple(queue.accept_answers or DEFAULT_ACCEPT),
+            reject_answers=tuple(queue.reject_answers or DEFAULT_REJECT),
+        )
+
+
+@dataclass(frozen=True)
+class ItemFacts:
+    """One item as the gate sees it: `answers` maps each answered gated question's key to
+    (agreement share, majority answer); `adjudication` is a lead's decision, if any."""
+
+    status: str
+    annotation_count: int
+    answers: Mapping[str, tuple[float, Any]] = field(default_factory=dict)
+    adjudication: str | None = None
+
+
+@dataclass(frozen=True)
+class ItemVerdict:
+    """The gate's outcome for one item: `decision` is "" while the item waits (for
+    annotations or a lead); `preferred` is the response reviewers preferred (0 or 1) of
+    an accepted free pair."""
+
+    agreement: float | None
+    state: str
+    decision: str
+    reason: str
+    preferred: int | None = None
+
+
+def item_verdict(item: ItemFacts, *, rules: GateRules, on_queue: QueueVerdict) -> ItemVerdict:
+    """Decide one item (no database): pending until it has its annotations and is no
+    longer open; agreed at or above `min_item_agreement` (then excluded if the queue is
+    blocked, else decided by the majority answer to the deciding question); disputed
+    below it. A lead's adjudication overrides the decision, and a discarded item is
+    always excluded."""
+    shares = [item.answers[key][0] for key in rules.gate_keys if key in item.answers]
+    agreement = round(min(shares), 4) if shares else None
+    preferred = None
+    decision: str
+    if item.annotation_count < rules.annotations_per_item or item.status == Item.Status.OPEN:
+        state, decision, reason = Item.AgreementState.PENDING, "", "needs more annotations"
+    elif agreement is not None and agreement >= rules.min_item_agreement:
+        state = Item.AgreementState.AGREED
+        if on_queue.blocked:
+            decision, reason = Item.Decision.EXCLUDED, on_queue.blocked
+        else:
+            majorities = {key: value for key, (_, value) in item.answers.items()}
+            decision, reason = _decide(rules, majorities)
+            if on_queue.unanimous:
+                reason += (
+                    f" (every answer to {', '.join(on_queue.unanimous)} in the queue is the"
+                    " same, so item agreement decides)"
+                )
+            if on_queue.skewed:
+                reason += (
+                    f" (answers to {', '.join(on_queue.skewed)} are nearly all alike:"
+                    " alpha is low by construction, Gwet's AC1 meets the minimum)"
+                )
+            if decision == Item.Decision.ACCEPTED and rules.decision_key is not None:
+                preferred = PREFERRED.get(majorities.get(rules.decision_key))
+    else:
+        state, decision, reason = Item.AgreementState.DISPUTED, "", "disputed: for a lead"
+    if item.adjudication is not None:
+        verdict = item.adjudication
+        decision = Item.Decision.EXCLUDED if verdict == "discarded" else verdict
+        reason = f"adjudicated: {verdict}"
+    if item.status == Item.Status.DISCARDED:
+        decision, reason = Item.Decision.EXCLUDED, "item discarded"
+    if decision != Item.Decision.ACCEPTED:
+        preferred = None
+    return ItemVerdict(agreement, state, decision, reason, preferred)
+
+
+def _decide(rules: GateRules, majorities: dict[str, Any]) -> tuple[str, str]:
+    if rules.decision_key is None:
         return Item.Decision.ACCEPTED, "reviewers agreed"
-    answer = majorities.get(decision_question.key)
+    answer = majorities.get(rules.decision_key)
     if answer in PREFERRED:  # free content: people picked one of two responses
         return Item.Decision.ACCEPTED, f"reviewers preferred {answer.replace('_', ' ')}"
-    if answer in (queue.accept_answers or DEFAULT_ACCEPT):
+    if answer in rules.accept_answers:
         return Item.Decision.ACCEPTED, f"reviewers agreed: {answer}"
-    if answer in (queue.reject_answers or DEFAULT_REJECT):
+    if answer in rules.reject_answers:
         return Item.Decision.REJECTED, f"reviewers agreed: {answer}"
     return Item.Decision.EXCLUDED, f"reviewers agreed on '{answer}'"
 
@@ -294,6 +388,7 @@ def _apply_gate(
     on_queue = queue_verdict(
         [results["questions"][q.key] for q in gate_questions], min_alpha=queue.min_alpha
     )
+    rules = GateRules.of(queue, gate_questions, decision_question)
     adjudicated = dict(
         Adjudication.objects.filter(item__queue=queue).values_list("item_id", "decision")
     )
@@ -322,45 +417,21 @@ def _apply_gate(
             decision_reason=row[7],
             preferred_response=row[8],
         )
-        per_question = item_rows.get(item.pk, {})
-        preferred = None
-        shares = [per_question[q.key][0] for q in gate_questions if q.key in per_question]
-        agreement = round(min(shares), 4) if shares else None
-        if item.annotation_count < queue.annotations_per_item or item.status == Item.Status.OPEN:
-            state, decision, reason = Item.AgreementState.PENDING, "", "needs more annotations"
-        elif agreement is not None and agreement >= queue.min_item_agreement:
-            state = Item.AgreementState.AGREED
-            if on_queue.blocked:
-                decision, reason = Item.Decision.EXCLUDED, on_queue.blocked
-            else:
-                majorities = {key: value for key, (_, value) in per_question.items()}
-                decision, reason = _decide(queue, decision_question, majorities)
-                if on_queue.unanimous:
-                    reason += (
-                        f" (every answer to {', '.join(on_queue.unanimous)} in the queue is the"
-                        " same, so item agreement decides)"
-                    )
-                if on_queue.skewed:
-                    reason += (
-                        f" (answers to {', '.join(on_queue.skewed)} are nearly all alike:"
-                        " alpha is low by construction, Gwet's AC1 meets the minimum)"
-                    )
-                if decision == Item.Decision.ACCEPTED and decision_question is not None:
-                    preferred = PREFERRED.get(majorities.get(decision_question.key))
-        else:
-            state, decision, reason = Item.AgreementState.DISPUTED, "", "disputed: for a lead"
-        if item.pk in adjudicated:
-            verdict = adjudicated[item.pk]
-            decision = Item.Decision.EXCLUDED if verdict == "discarded" else verdict
-            reason = f"adjudicated: {verdict}"
-        if item.status == Item.Status.DISCARDED:
-            decision, reason = Item.Decision.EXCLUDED, "item discarded"
-        if decision != Item.Decision.ACCEPTED:
-            preferred = None
-        tally[str(state)] += 1
-        if decision:
-            tally[f"decision_{decision}"] += 1
-        new = (agreement, state, decision, reason[:255], preferred)
+        verdict = item_verdict(
+            ItemFacts(
+                status=item.status,
+                annotation_count=item.annotation_count,
+                answers=item_rows.get(item.pk, {}),
+                adjudication=adjudicated.get(item.pk),
+            ),
+            rules=rules,
+            on_queue=on_queue,
+        )
+        tally[str(verdict.state)] += 1
+        if verdict.decision:
+            tally[f"decision_{verdict.decision}"] += 1
+        reason = verdict.reason[:255]
+        new = (verdict.agreement, verdict.state, verdict.decision, reason, verdict.preferred)
         old = (
             item.agreement,
             item.agreement_state,
@@ -378,7 +449,7 @@ def _apply_gate(
             ) = new
             changed.append(item)
         if item.label_id is not None:
-            outcomes[item.label_id] = (decision, reason[:255] if decision else "")
+            outcomes[item.label_id] = (verdict.decision, reason if verdict.decision else "")
     _write_outcomes(queue, changed, outcomes)
     return dict(tally)
 
