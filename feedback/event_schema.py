@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal, overload
 
 EVENT_TYPES = (
     "generation",
@@ -49,6 +49,12 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _JSON_BRACKET_OR_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _skip_whitespace(text: str, pos: int = 0) -> int:
+    """The position of the first non-whitespace character at or after `pos`."""
+    match = _WHITESPACE.match(text, pos)  # matches everywhere, if only the empty string
+    return match.end() if match else pos
 
 
 @dataclass(frozen=True)
@@ -124,11 +130,11 @@ def loads_batch(body: bytes) -> Any:
         raise BodyInvalid("body", f"Request body is not valid JSON: {error}.") from None
     try:
         text = body.decode(json.detect_encoding(body), "surrogatepass")  # as json.loads does
-        start = _WHITESPACE.match(text).end()
+        start = _skip_whitespace(text)
         if not text.startswith("{", start):
             raise RecursionError
         value, end = _decode_shallow(text, start, levels=3)
-        if _WHITESPACE.match(text, end).end() != len(text):
+        if _skip_whitespace(text, end) != len(text):
             raise ValueError("Extra data after the JSON object")
     except RecursionError:
         raise BodyInvalid("body", "Request body is nested too deeply.") from None
@@ -150,7 +156,7 @@ def _decode_shallow(text: str, pos: int, *, levels: int) -> tuple[Any, int]:
             return TOO_DEEP, _skip_value(text, pos)
     closer = "]" if opener == "[" else "}"
     container: Any = [] if opener == "[" else {}
-    pos = _WHITESPACE.match(text, pos + 1).end()
+    pos = _skip_whitespace(text, pos + 1)
     if text[pos] == closer:
         return container, pos + 1
     while True:
@@ -159,20 +165,20 @@ def _decode_shallow(text: str, pos: int, *, levels: int) -> tuple[Any, int]:
             if key_match is None:
                 raise ValueError(f"Expecting a property name at char {pos}")
             key = json.loads(key_match.group())
-            pos = _WHITESPACE.match(text, key_match.end()).end()
+            pos = _skip_whitespace(text, key_match.end())
             if text[pos] != ":":
                 raise ValueError(f"Expecting ':' at char {pos}")
-            pos = _WHITESPACE.match(text, pos + 1).end()
+            pos = _skip_whitespace(text, pos + 1)
             container[key], pos = _decode_shallow(text, pos, levels=levels - 1)
         else:
             item, pos = _decode_shallow(text, pos, levels=levels - 1)
             container.append(item)
-        pos = _WHITESPACE.match(text, pos).end()
+        pos = _skip_whitespace(text, pos)
         if text[pos] == closer:
             return container, pos + 1
         if text[pos] != ",":
             raise ValueError(f"Expecting ',' or {closer!r} at char {pos}")
-        pos = _WHITESPACE.match(text, pos + 1).end()
+        pos = _skip_whitespace(text, pos + 1)
 
 
 def _skip_value(text: str, pos: int) -> int:
@@ -204,6 +210,10 @@ def clean_text(value: str) -> str:
     return value
 
 
+@overload
+def _text(value: Any, *, max_bytes: int, required: Literal[True] = True) -> str: ...
+@overload
+def _text(value: Any, *, max_bytes: int, required: bool) -> str | None: ...
 def _text(value: Any, *, max_bytes: int, required: bool = True) -> str | None:
     if value is None:
         if required:
@@ -217,6 +227,10 @@ def _text(value: Any, *, max_bytes: int, required: bool = True) -> str | None:
     return value
 
 
+@overload
+def _ref(value: Any, *, required: Literal[True] = True, max_length: int = MAX_ID_LENGTH) -> str: ...
+@overload
+def _ref(value: Any, *, required: bool, max_length: int = MAX_ID_LENGTH) -> str | None: ...
 def _ref(value: Any, *, required: bool = True, max_length: int = MAX_ID_LENGTH) -> str | None:
     """An id or a name: refused, not repaired, when it holds what cannot be stored or read."""
     if value is None or value == "":
@@ -235,7 +249,7 @@ def _ref(value: Any, *, required: bool = True, max_length: int = MAX_ID_LENGTH) 
     return value
 
 
-def _session_ref(value: Any) -> str | None:
+def _session_ref(value: Any) -> str:
     ref = _ref(value)
     # Read back as one path segment or more of /api/v1/sessions/<id>, where clients and
     # proxies remove "." and ".." segments: such an id could be written but never read.
