@@ -6,7 +6,7 @@ is answered 204 with the allow headers, otherwise 403 with none (the browser blo
 request). The origins are cached for ORIGINS_CACHE_SECONDS (api_key_create and
 api_keys_revoke drop the entry).
 
-The real request is judged by feedback.authentication: a publishable key needs its own
+The real request is judged by tenancy.authentication: a publishable key needs its own
 list to hold the Origin. Its answer, whatever the status (200, 207, 400, 413, 429), carries
 Access-Control-Allow-Origin when that key lists the origin; an answer given before any key
 was accepted (401, 403) carries it when a preflight would allow the origin, so the page
@@ -25,8 +25,8 @@ from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.cache import patch_vary_headers
 
-from feedback.models import PUBLISHABLE_ORIGINS_CACHE_KEY, ApiKey
-from feedback.ratelimit import CACHE_UNAVAILABLE_ERRORS
+from core.ratelimit import CACHE_UNAVAILABLE_ERRORS
+from tenancy.models import PUBLISHABLE_ORIGINS_CACHE_KEY, ApiKey
 
 EVENTS_PATH = "/api/v1/events"
 ORIGINS_CACHE_SECONDS = 30

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
-from feedback.ratelimit import CACHE_UNAVAILABLE_ERRORS, RETRY_AFTER_SECONDS
+from core.ratelimit import CACHE_UNAVAILABLE_ERRORS, RETRY_AFTER_SECONDS
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ from django import forms
 
 from exports.models import ExportJob
 from exports.selectors import REVIEW_SOURCE
-from feedback.models import Label, Project
+from feedback.models import Label
+from tenancy.models import Project
 
 DATE = {"type": "date"}
 FRACTION = {"step": "0.05", "inputmode": "decimal"}

@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from feedback.models import Project
+from tenancy.models import Project
 
 
 class ExportJob(models.Model):

@@ -28,11 +28,12 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from feedback.bulk import update_rows
+from core.bulk import update_rows
+from core.scheduling import schedule_task
 from feedback.derivation import EventRecord, GenerationRecord, Policy, derive_session
-from feedback.models import Event, Generation, Label, Project, RoutingPolicy, Session
+from feedback.models import Event, Generation, Label, RoutingPolicy, Session
 from feedback.quality import Calibration, calibration_for
-from feedback.scheduling import schedule_debounced
+from tenancy.models import Project
 
 logger = logging.getLogger(__name__)
 DERIVE_CHUNK = 200
@@ -97,22 +98,17 @@ def derivation_schedule() -> None:
 
     A burst of events for one session inside the window causes one derivation: the task
     runs at the window's end and reads everything that arrived by then. Runs after commit
-    and never raises (`feedback.scheduling.schedule_debounced`): with Redis down the events
+    and never raises (`core.scheduling.schedule_debounced`): with Redis down the events
     stay stored and pending, and the beat sweep `derive-pending-sessions` derives them.
-    In-process mode (no broker) derives at once, and there errors propagate: `apply` runs
-    the task here whatever Celery's own configuration says, so the decision rests on the
-    one setting alone.
+    In-process mode (no broker) derives at once, and there errors propagate.
     """
     from feedback.tasks import derive_pending_sessions
 
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        derive_pending_sessions.apply(throw=True)
-        return
-    debounce = settings.GLEANER_DERIVE_DEBOUNCE_SECONDS
-    schedule_debounced(
+    schedule_task(
+        derive_pending_sessions,
         mark=SCHEDULED_MARK,
-        window=debounce,
-        enqueue=lambda: derive_pending_sessions.apply_async(countdown=debounce),
+        window=settings.GLEANER_DERIVE_DEBOUNCE_SECONDS,
+        eager_raises=True,
     )
 
 
@@ -199,8 +195,8 @@ def _derive_one_by_one(sessions: list[Session], *, now: datetime) -> None:
         try:
             with transaction.atomic():
                 _derive([session], now=now)
-        except Exception as error:  # recorded on the session, see below
-            failed.append((session, error))
+        except Exception as exc:  # recorded on the session, see below
+            failed.append((session, exc))
     for session, error in failed:
         failures = session.derive_failures + 1
         retry_at = now + derive_retry_delay(failures)

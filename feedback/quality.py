@@ -35,8 +35,9 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce, Floor, Length, TruncWeek
 from django.utils import timezone
 
-from feedback.models import FEATURE_KEY_PATTERN, Label, Project, RoutingPolicy
+from feedback.models import FEATURE_KEY_PATTERN, Label, RoutingPolicy
 from feedback.precision import band_of, calibrated, wilson
+from tenancy.models import Project
 
 WEEKLY_MIN_VERDICTS: Final = 10  # a week with fewer verdicts says nothing about drift
 DRIFT_WEEKS: Final = 4  # the latest week is compared with this many weeks before it
@@ -239,7 +240,7 @@ def _training(project: Project | int) -> QuerySet[Label]:
     return Label.objects.filter(project=project, active=True, kind__in=TRAINABLE)
 
 
-def _shares(rows: Iterable[dict[str, Any]], key: str) -> dict[str, float]:
+def _shares(rows: Iterable[Mapping[str, Any]], key: str) -> dict[str, float]:
     rows = list(rows)
     total = sum(row["n"] for row in rows) or 1
     return {str(row[key]): row["n"] / total for row in rows}

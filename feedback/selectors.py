@@ -1,49 +1,21 @@
-"""Reads of the feedback app. `access_*` functions check permission or raise Http404."""
+"""Reads of the feedback app. `access_*` functions check permission or raise Http404
+(projects: tenancy.access)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Case, DateTimeField, F, Prefetch, Q, QuerySet, When
+from django.db.models import Case, DateTimeField, F, Prefetch, Q, When
 from django.http import Http404
 
-from feedback.models import Event, Generation, Label, Membership, Project, Session
-from feedback.storable import text_problem
+from feedback.models import Event, Generation, Label, Session
+from tenancy.access import READ_ROLES, access_project, storable
 
-READ_ROLES = (Membership.Role.ADMIN, Membership.Role.LEAD, Membership.Role.ML)
 SESSION_EVENTS_SHOWN = 1000
 # A day inside datetime's range, so no timezone shift of a value read back can overflow.
 READABLE_SINCE = datetime.min.replace(tzinfo=UTC) + timedelta(days=1)
 READABLE_UNTIL = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
-
-
-def projects_for_user(
-    user: AbstractBaseUser | AnonymousUser, roles: tuple[str, ...] | None = None
-) -> QuerySet[Project]:
-    if not user.is_authenticated:
-        return Project.objects.none()
-    if user.is_superuser:
-        return Project.objects.all()
-    memberships = Membership.objects.filter(user=user)
-    if roles is not None:
-        memberships = memberships.filter(role__in=roles)
-    return Project.objects.filter(pk__in=memberships.values("project_id"))
-
-
-def access_project(
-    user: AbstractBaseUser | AnonymousUser, slug: str, roles: tuple[str, ...] | None = None
-) -> Project:
-    """The project if `user` holds one of `roles` in it (any role when None), else Http404.
-
-    Not-a-member and no-such-project answer alike, so slugs cannot be probed.
-    """
-    if not _storable(slug):
-        raise Http404("No such project.")
-    project = projects_for_user(user, roles).filter(slug=slug).first()
-    if project is None:
-        raise Http404("No such project.")
-    return project
 
 
 def access_session(
@@ -51,7 +23,7 @@ def access_session(
 ) -> Session:
     """The session, with timestamps Python cannot hold shown as None (see `_readable`)."""
     project = access_project(user, project_slug, READ_ROLES)
-    if not _storable(external_id):
+    if not storable(external_id):
         raise Http404("No such session.")
     session = (
         Session.objects.filter(project=project, external_id=external_id)
@@ -68,11 +40,6 @@ def access_session(
     session.first_event_at = session.readable_first_event_at
     session.last_event_at = session.readable_last_event_at
     return session
-
-
-def _storable(text: str) -> bool:
-    """False for text no row can hold (PostgreSQL refuses NUL in a query): matches nothing."""
-    return text_problem(text) is None
 
 
 def _readable(field: str) -> Case:

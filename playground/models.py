@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from feedback.models import Project
+from tenancy.models import Project
 
 
 class PlaygroundKey(models.Model):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from feedback.models import Label, Project
+from feedback.models import Label
+from tenancy.models import Project
 
 
 def session_label_ids(*, project: Project, session_id: str) -> list[int]:

@@ -13,9 +13,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from feedback import services as feedback_services
-from feedback.models import ApiKey, Project, hash_api_key
 from playground import canned
 from playground.models import PlaygroundKey
+from tenancy.keys import api_key_create
+from tenancy.models import ApiKey, Project, hash_api_key
 
 
 class IngestRefused(Exception):
@@ -35,7 +36,7 @@ def playground_key_for(*, project: Project, origin: str) -> str:
         return stored.raw_key
     try:
         with transaction.atomic():
-            _, raw = feedback_services.api_key_create(
+            _, raw = api_key_create(
                 project=project,
                 name=f"playground {origin}"[:100],
                 publishable=True,

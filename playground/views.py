@@ -18,9 +18,9 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from feedback.models import Project, origin_normalize
-from feedback.selectors import access_project
 from playground import selectors, services
+from tenancy.access import access_project
+from tenancy.models import Project, origin_normalize
 
 PROJECT_SLUG = "demo"
 STATE = "playground"

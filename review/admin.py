@@ -9,8 +9,6 @@ from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from feedback.admin import ProjectAdmin
-from feedback.models import Project
 from review import services
 from review.claims import agreement_schedule
 from review.models import (
@@ -22,6 +20,8 @@ from review.models import (
     Question,
     Queue,
 )
+from tenancy.admin import ProjectAdmin
+from tenancy.models import Project
 
 
 class EscapedJSONField(forms.JSONField):

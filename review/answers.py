@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from feedback.storable import INT_MAX, INT_MIN, printable, text_problem
+from core.storable import INT_MAX, INT_MIN, printable, text_problem
 from review.models import Question
 
 MAX_TEXT_ANSWER = 5000

@@ -14,7 +14,6 @@ with the gate (outcomes on items, then the recount).
 
 from __future__ import annotations
 
-import logging
 import secrets
 from datetime import datetime, timedelta
 from functools import partial
@@ -26,12 +25,10 @@ from django.db.models import Count, F, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from feedback.scheduling import schedule_debounced
+from core.scheduling import on_commit_once, schedule_task
 from review.agreement import canonical_values
 from review.answers import validate_answers, validate_seconds_spent
 from review.models import Annotation, Assignment, Item, Queue
-
-logger = logging.getLogger(__name__)
 
 
 def agreement_schedule(queue_id: int) -> bool:
@@ -41,18 +38,12 @@ def agreement_schedule(queue_id: int) -> bool:
     `review.tasks.recompute_stale_agreements` finds the queue instead."""
     from review.tasks import recompute_queue_agreement
 
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        try:  # `apply` runs it here whatever Celery's own configuration says
-            recompute_queue_agreement.apply(args=[queue_id], throw=True)
-        except Exception:  # after commit: the answer stands; the sweep retries the queue
-            logger.warning("Agreement of queue %s not recomputed", queue_id, exc_info=True)
-            return False
-        return True
-    debounce = settings.GLEANER_AGREEMENT_DEBOUNCE_SECONDS
-    return schedule_debounced(
+    return schedule_task(
+        recompute_queue_agreement,
+        args=(queue_id,),
         mark=f"gleaner:agreement-scheduled:{queue_id}",
-        window=debounce,
-        enqueue=lambda: recompute_queue_agreement.apply_async(args=[queue_id], countdown=debounce),
+        window=settings.GLEANER_AGREEMENT_DEBOUNCE_SECONDS,
+        eager_raises=False,  # after commit: the answer stands; the sweep retries the queue
     )
 
 
@@ -60,13 +51,7 @@ def agreement_schedule_on_commit(queue_id: int) -> None:
     """Schedule a recomputation when the current transaction commits, once per queue
     however many answers the transaction holds (a bulk import is one recomputation).
     A rolled-back transaction takes its callback with it."""
-    connection = transaction.get_connection()
-    for _, registered, _ in connection.run_on_commit:
-        if getattr(registered, "agreement_queue_id", None) == queue_id:
-            return
-    run = partial(agreement_schedule, queue_id)
-    run.agreement_queue_id = queue_id  # type: ignore[attr-defined]
-    transaction.on_commit(run)
+    on_commit_once(("agreement", queue_id), partial(agreement_schedule, queue_id))
 
 
 class ReviewConflict(Exception):
@@ -99,10 +84,7 @@ def _live_claims(now: datetime):
 def _presentation(item: Item) -> dict:
     """Left/right order for items with two responses, drawn at random to avoid position
     bias, and recorded so answers can be mapped back."""
-    if item.label_id is not None and item.reason_detail.get("kind") == "preference_pair":
-        return {"order": [0, 1] if secrets.randbelow(2) else [1, 0]}
-    responses = item.content.get("responses") if isinstance(item.content, dict) else None
-    if isinstance(responses, list) and len(responses) == 2:
+    if item.is_label_pair or item.is_free_pair:
         return {"order": [0, 1] if secrets.randbelow(2) else [1, 0]}
     return {}
 
@@ -257,7 +239,7 @@ def annotation_submit(
                     values=canonical_values(
                         cleaned,
                         presentation,
-                        is_label_pair=item.reason_detail.get("kind") == "preference_pair",
+                        is_label_pair=item.is_label_pair,
                     ),
                     presentation=presentation,
                     seconds_spent=seconds_spent,

@@ -10,14 +10,15 @@ from collections.abc import Iterable
 
 from django.db import transaction
 
-from feedback.bulk import insert_ignoring_conflicts
-from feedback.models import Label, Project
+from core.bulk import insert_ignoring_conflicts
+from core.storable import printable, text_problem
+from feedback.models import Label
 from feedback.services import labels_set_review_outcome
-from feedback.storable import printable, text_problem
 from review.agreement import domain_of, gated
 from review.answers import AnswersInvalid
 from review.claims import agreement_schedule_on_commit, queue_counts_change
 from review.models import Adjudication, Item, Question, Queue
+from tenancy.models import Project
 
 HIGH_RETRY_GUIDELINES = (
     "The user regenerated three or more times in a row.\n\n"

@@ -17,8 +17,10 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from feedback import services
-from feedback.models import Membership
 from feedback.quality import calibration_forget
+from tenancy.keys import api_key_create
+from tenancy.members import membership_set
+from tenancy.models import Membership
 
 pytest_plugins = ["tests.browser", "tests.worker"]
 
@@ -106,7 +108,7 @@ def other_project(db):
 
 @pytest.fixture
 def api_key(project):
-    _, raw = services.api_key_create(project=project, name="test")
+    _, raw = api_key_create(project=project, name="test")
     return raw
 
 
@@ -120,7 +122,7 @@ def ingest_client(api_key):
 def _user(django_user_model, username: str, project=None, role: str | None = None):
     user = django_user_model.objects.create_user(username=username, password="pw-" + username)
     if project is not None and role is not None:
-        services.membership_set(project=project, user=user, role=role)
+        membership_set(project=project, user=user, role=role)
     return user
 
 

@@ -48,7 +48,7 @@ def test_policy_admin_rejects_min_above_max_naming_the_field(admin_client_with_d
 
 
 def test_admin_creates_an_api_key_and_shows_it_once(admin_client_with_data, project):
-    url = reverse("admin:feedback_apikey_add")
+    url = reverse("admin:tenancy_apikey_add")
     response = admin_client_with_data.post(
         url, {"project": project.pk, "name": "from admin", "rate_limit_per_minute": ""}, follow=True
     )
@@ -58,11 +58,11 @@ def test_admin_creates_an_api_key_and_shows_it_once(admin_client_with_data, proj
 
 
 def test_project_made_in_admin_gets_its_policy_and_default_queues(admin_client_with_data):
-    from feedback.models import Project
     from review.models import Queue
+    from tenancy.models import Project
 
     response = admin_client_with_data.post(
-        reverse("admin:feedback_project_add"),
+        reverse("admin:tenancy_project_add"),
         {
             "slug": "fresh",
             "name": "Fresh",

@@ -32,10 +32,11 @@ from rest_framework.request import Request
 from rest_framework.test import APIClient, APIRequestFactory
 
 from config.middleware import unavailable_service
-from feedback import services
+from core.ratelimit import ServiceUnavailable
 from feedback.models import Event
-from feedback.ratelimit import IngestKeyThrottle, ServiceUnavailable
 from review.models import Queue
+from tenancy.authentication import IngestKeyThrottle
+from tenancy.keys import api_key_create, api_keys_revoke
 from tests.conftest import token_client
 from tests.factories import generation
 from tests.worker import wait_until
@@ -160,7 +161,7 @@ def test_ingestion_answers_503_while_redis_is_down_and_stores_nothing(redis_serv
 def test_ingestion_rate_limiter_fails_closed_when_redis_is_down(redis_server, project):
     # Authentication also reads the cache first, so over HTTP it is the one that answers;
     # the rate limiter on its own must refuse too, not wave requests through.
-    key, _ = services.api_key_create(project=project, name="direct")
+    key, _ = api_key_create(project=project, name="direct")
     request = Request(APIRequestFactory().post("/api/v1/events"))
     request.auth = key
     throttle = IngestKeyThrottle()
@@ -365,8 +366,8 @@ def test_unknown_ingestion_keys_are_throttled_but_a_revoked_one_is_not_counted(
     settings, project, api_key
 ):
     settings.GLEANER_API_AUTH_FAILURES_PER_IP = 3
-    revoked, revoked_raw = services.api_key_create(project=project, name="old")
-    services.api_keys_revoke(keys=[revoked])
+    revoked, revoked_raw = api_key_create(project=project, name="old")
+    api_keys_revoke(keys=[revoked])
     client = APIClient(REMOTE_ADDR="192.0.2.60")
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {revoked_raw}")
     for _ in range(5):
@@ -431,7 +432,7 @@ def test_every_page_carries_the_security_headers(project, alice, carol, django_u
         (lead, f"/review/q/{queue.pk}/agreement"),
         (lead, "/exports/"),
         (superuser, "/admin/"),
-        (superuser, "/admin/feedback/project/"),
+        (superuser, "/admin/tenancy/project/"),
         (anonymous, "/api/docs/"),
         (anonymous, "/healthz"),
         (anonymous, "/api/v1/queues"),

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from feedback.models import ApiKey, Project, hash_api_key
+from tenancy.models import ApiKey, Project, hash_api_key
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.django_db

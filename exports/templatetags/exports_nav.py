@@ -3,7 +3,7 @@ from __future__ import annotations
 from django import template
 
 from exports.selectors import EXPORT_ROLES
-from feedback.selectors import projects_for_user
+from tenancy.access import projects_for_user
 
 register = template.Library()
 

@@ -15,7 +15,8 @@ from gleaner_client import AsyncGleaner, Gleaner, GleanerError
 from gleaner_client._ids import new_event_id
 from gleaner_client._transport import backoff, parse_retry_after
 
-from feedback.models import ApiKey, Event, Label, Session
+from feedback.models import Event, Label, Session
+from tenancy.models import ApiKey
 from tests.clients.servers import GleanerServer
 from tests.factories import CORRECTED, OUTPUT
 from tests.worker import free_port, wait_until

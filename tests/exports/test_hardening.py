@@ -24,8 +24,8 @@ from config.celery import app
 from exports import selectors, services
 from exports.models import ExportJob
 from exports.tasks import build_export
-from feedback import services as feedback_services
-from feedback.models import Membership
+from tenancy.members import membership_set
+from tenancy.models import Membership
 from tests.conftest import token_client
 from tests.pg import other_connection, waiting_on_locks
 from tests.worker import free_port, use_broker, wait_until
@@ -83,7 +83,7 @@ def test_exports_list_answers_in_every_state_of_user_and_job(
     """No membership, several projects, failed, running and queued jobs, odd filters."""
     nobody = django_user_model.objects.create_user("nobody")
     root = django_user_model.objects.create_superuser("root")
-    feedback_services.membership_set(project=other_project, user=mel, role=Membership.Role.ML)
+    membership_set(project=other_project, user=mel, role=Membership.Role.ML)
     for status in ExportJob.Status.values:
         ExportJob.objects.create(
             project=project, format="dpo", file_format="jsonl", status=status, error="x"

@@ -16,8 +16,9 @@ from exports.models import ExportJob
 from exports.tasks import build_export
 from exports.writers import file_sha256
 from feedback import services as feedback_services
-from feedback.models import Membership
 from review.models import Queue
+from tenancy.members import membership_set
+from tenancy.models import Membership
 
 pytestmark = pytest.mark.django_db
 
@@ -166,7 +167,7 @@ def test_pages_refuse_other_methods(project, mel, path):
 @pytest.mark.parametrize("role", Membership.Role.values)
 def test_exports_link_is_shown_exactly_to_roles_that_may_export(project, django_user_model, role):
     user = django_user_model.objects.create_user("dora", password="pw-dora")
-    feedback_services.membership_set(project=project, user=user, role=role)
+    membership_set(project=project, user=user, role=role)
     html = logged_in(user).get("/review/").content.decode()
     assert ('href="/exports/"' in html) == (role in selectors.EXPORT_ROLES)
 
@@ -178,7 +179,7 @@ def test_exports_link_costs_one_query_however_many_projects(project, django_user
     assert html.count('href="/exports/"') == 1
     for n in range(5):
         other, _ = feedback_services.project_create(slug=f"p{n}", name=f"P{n}")
-        feedback_services.membership_set(project=other, user=mel, role="ml")
+        membership_set(project=other, user=mel, role="ml")
     with CaptureQueriesContext(connection) as six:
         html = client.get("/review/").content.decode()
     assert html.count('href="/exports/"') == 1
@@ -223,7 +224,7 @@ def test_export_page_offers_formats_filters_and_the_projects_queues(world, proje
 
 
 def test_user_with_several_projects_picks_one(project, other_project, mel):
-    feedback_services.membership_set(project=other_project, user=mel, role="ml")
+    membership_set(project=other_project, user=mel, role="ml")
     other_queue = Queue.objects.create(project=other_project, name="Globex checks")
     client = logged_in(mel)
     html = client.get("/exports/").content.decode()

@@ -13,6 +13,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.scheduling import schedule_debounced
 from feedback import labelling, services
 from feedback.derivation import (
     DWELL_MAX_MS,
@@ -24,7 +25,6 @@ from feedback.derivation import (
     derive_session,
 )
 from feedback.models import Event, Label, Session
-from feedback.scheduling import schedule_debounced
 from tests.factories import BASE_TIME, event, generation
 from tests.worker import free_port, use_broker
 
@@ -189,7 +189,7 @@ def test_scheduling_with_redis_down_logs_and_returns_and_the_events_stay_stored(
         }
     }
     with (
-        caplog.at_level(logging.WARNING, logger="feedback.scheduling"),
+        caplog.at_level(logging.WARNING, logger="core.scheduling"),
         django_capture_on_commit_callbacks(execute=True) as callbacks,
     ):
         result = ingest(project, [generation("g1")])
@@ -207,7 +207,7 @@ def test_scheduling_with_the_broker_down_drops_its_mark_so_the_next_call_tries_a
     mark = "gleaner:test-schedule-broker-down"
     with (
         use_broker(f"redis://127.0.0.1:{free_port()}/0"),
-        caplog.at_level(logging.WARNING, logger="feedback.scheduling"),
+        caplog.at_level(logging.WARNING, logger="core.scheduling"),
     ):
         assert schedule_debounced(mark=mark, window=60, enqueue=enqueue) is False
     assert "the broker is unavailable" in caplog.text

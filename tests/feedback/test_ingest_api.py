@@ -7,8 +7,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from feedback import services
-from feedback.models import ApiKey, Event, Generation, Session
+from feedback.models import Event, Generation, Session
+from tenancy.keys import api_key_create, api_keys_revoke
+from tenancy.models import ApiKey
 from tests.factories import edit, event, generation, one_of_each
 
 URL = "/api/v1/events"
@@ -191,7 +192,7 @@ def test_unknown_key_is_401(db):
 
 
 def test_revoked_key_is_401(ingest_client, project):
-    services.api_keys_revoke(keys=ApiKey.objects.filter(project=project))
+    api_keys_revoke(keys=ApiKey.objects.filter(project=project))
     response = post(ingest_client, [generation("g1")])
     assert response.status_code == 401
     assert "revoked" in response.json()["detail"]
@@ -225,7 +226,7 @@ def test_rate_limit_per_key_answers_429(ingest_client, project):
 
 
 def test_events_go_to_the_keys_project_only(ingest_client, project, other_project):
-    _, other_key = services.api_key_create(project=other_project)
+    _, other_key = api_key_create(project=other_project)
     other = APIClient()
     other.credentials(HTTP_AUTHORIZATION=f"Bearer {other_key}")
     same_ids = one_of_each()

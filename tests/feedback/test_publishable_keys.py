@@ -11,8 +11,9 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from feedback import services
-from feedback.models import ApiKey, Event, hash_api_key
+from feedback.models import Event
+from tenancy.keys import api_key_create, api_keys_revoke
+from tenancy.models import ApiKey, hash_api_key
 from tests.factories import event, generation
 
 URL = "/api/v1/events"
@@ -23,13 +24,13 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def publishable(project) -> str:
-    _, raw = services.api_key_create(project=project, name="web", publishable=True, origins=[APP])
+    _, raw = api_key_create(project=project, name="web", publishable=True, origins=[APP])
     return raw
 
 
 @pytest.fixture
 def secret(project) -> str:
-    _, raw = services.api_key_create(project=project, name="server")
+    _, raw = api_key_create(project=project, name="server")
     return raw
 
 
@@ -64,7 +65,7 @@ def preflight(origin: str):
 
 
 def test_publishable_key_has_its_own_prefix_kind_and_normalised_origins(project):
-    key, raw = services.api_key_create(
+    key, raw = api_key_create(
         project=project,
         publishable=True,
         origins=["HTTPS://App.Example.com:443/", "http://127.0.0.1:8000"],
@@ -72,7 +73,7 @@ def test_publishable_key_has_its_own_prefix_kind_and_normalised_origins(project)
     assert raw.startswith("glpub_") and key.prefix == raw[:12]
     assert key.kind == ApiKey.Kind.PUBLISHABLE
     assert key.allowed_origins == [APP, "http://127.0.0.1:8000"]
-    secret_key, secret_raw = services.api_key_create(project=project)
+    secret_key, secret_raw = api_key_create(project=project)
     assert secret_raw.startswith("glk_") and secret_key.kind == ApiKey.Kind.SECRET
 
 
@@ -90,17 +91,17 @@ def test_publishable_key_has_its_own_prefix_kind_and_normalised_origins(project)
 )
 def test_bad_origin_is_refused_naming_origins(project, origin):
     with pytest.raises(ValidationError) as error:
-        services.api_key_create(project=project, publishable=True, origins=[origin])
+        api_key_create(project=project, publishable=True, origins=[origin])
     assert "origins" in error.value.message_dict
     assert not ApiKey.objects.exists()
 
 
 def test_publishable_key_needs_an_origin_and_a_secret_key_has_none(project):
     with pytest.raises(ValidationError) as missing:
-        services.api_key_create(project=project, publishable=True, origins=[])
+        api_key_create(project=project, publishable=True, origins=[])
     assert "origins" in missing.value.message_dict
     with pytest.raises(ValidationError) as secret_with_origin:
-        services.api_key_create(project=project, origins=[APP])
+        api_key_create(project=project, origins=[APP])
     assert "origins" in secret_with_origin.value.message_dict
 
 
@@ -146,7 +147,7 @@ def test_publishable_key_without_origin_is_403(publishable):
 
 
 def test_origin_listed_on_another_projects_key_is_still_403(publishable, other_project):
-    services.api_key_create(project=other_project, publishable=True, origins=[EVIL])
+    api_key_create(project=other_project, publishable=True, origins=[EVIL])
     response = post(publishable, browser_events(), origin=EVIL)
     assert response.status_code == 403
     assert not Event.objects.exists()
@@ -161,9 +162,9 @@ def test_secret_key_ignores_origin_and_gets_no_cors_headers(secret, publishable)
 
 
 def test_revoked_publishable_key_is_401_and_its_origin_no_longer_preflights(project):
-    key, raw = services.api_key_create(project=project, publishable=True, origins=[APP])
+    key, raw = api_key_create(project=project, publishable=True, origins=[APP])
     assert preflight(APP).status_code == 204
-    services.api_keys_revoke(keys=[key])
+    api_keys_revoke(keys=[key])
     assert post(raw, browser_events()).status_code == 401
     assert "Access-Control-Allow-Origin" not in preflight(APP)
 
@@ -295,9 +296,9 @@ def test_text_plain_body_nested_too_deeply_is_refused_not_a_500(publishable):
 def test_publishable_rate_limit_is_per_key_with_its_own_default(project, settings):
     settings.GLEANER_PUBLISHABLE_RATE_LIMIT_PER_MINUTE = 2
     settings.GLEANER_INGEST_RATE_PER_MINUTE = 100
-    _, first = services.api_key_create(project=project, publishable=True, origins=[APP])
-    _, second = services.api_key_create(project=project, publishable=True, origins=[APP])
-    _, secret = services.api_key_create(project=project)
+    _, first = api_key_create(project=project, publishable=True, origins=[APP])
+    _, second = api_key_create(project=project, publishable=True, origins=[APP])
+    _, secret = api_key_create(project=project)
     assert [post(first, []).status_code for _ in range(3)] == [200, 200, 429]
     refused = post(first, [])
     assert refused["Access-Control-Allow-Origin"] == APP and refused["Retry-After"]
@@ -307,7 +308,7 @@ def test_publishable_rate_limit_is_per_key_with_its_own_default(project, setting
 
 def test_publishable_key_own_rate_limit_overrides_the_default(project, settings):
     settings.GLEANER_PUBLISHABLE_RATE_LIMIT_PER_MINUTE = 100
-    _, raw = services.api_key_create(
+    _, raw = api_key_create(
         project=project, publishable=True, origins=[APP], rate_limit_per_minute=1
     )
     assert [post(raw, []).status_code for _ in range(2)] == [200, 429]
@@ -369,7 +370,7 @@ def admin_client(client, django_user_model):
 
 def test_admin_creates_a_publishable_key_with_its_origins_and_shows_it_once(admin_client, project):
     response = admin_client.post(
-        reverse("admin:feedback_apikey_add"),
+        reverse("admin:tenancy_apikey_add"),
         {
             "project": project.pk,
             "name": "web",
@@ -384,9 +385,9 @@ def test_admin_creates_a_publishable_key_with_its_origins_and_shows_it_once(admi
     key = ApiKey.objects.get(hashed_key=hash_api_key(raw))
     assert key.kind == ApiKey.Kind.PUBLISHABLE and key.name == "web"
     assert key.allowed_origins == [APP, "http://127.0.0.1:8000"]
-    listing = admin_client.get(reverse("admin:feedback_apikey_changelist")).content.decode()
+    listing = admin_client.get(reverse("admin:tenancy_apikey_changelist")).content.decode()
     assert "Publishable (browser)" in listing and "http://127.0.0.1:8000" in listing
-    change = admin_client.get(reverse("admin:feedback_apikey_change", args=[key.pk]))
+    change = admin_client.get(reverse("admin:tenancy_apikey_change", args=[key.pk]))
     assert raw not in change.content.decode()  # shown once, never again
 
 
@@ -396,7 +397,7 @@ def test_admin_creates_a_publishable_key_with_its_origins_and_shows_it_once(admi
 )
 def test_admin_refuses_bad_origins_naming_the_field(admin_client, project, kind, origins):
     response = admin_client.post(
-        reverse("admin:feedback_apikey_add"),
+        reverse("admin:tenancy_apikey_add"),
         {"project": project.pk, "name": "web", "kind": kind, "allowed_origins": origins},
     )
     assert response.status_code == 200

@@ -9,8 +9,8 @@ from urllib.parse import urlencode
 import pytest
 from playwright.sync_api import Page, expect
 
-from feedback import services
 from feedback.models import Event
+from tenancy.keys import api_key_create
 from tests.playground.conftest import generation_ingest
 from tests.playground.urls import ANSWER
 
@@ -44,7 +44,7 @@ def types_of(events: list[Event]) -> list[str]:
 def test_snippet_captures_each_action_and_sends_the_rest_with_a_beacon_on_pagehide(
     live_server, browser, project, ingest_watch
 ):
-    _, key = services.api_key_create(project=project, publishable=True, origins=[live_server.url])
+    _, key = api_key_create(project=project, publishable=True, origins=[live_server.url])
     generation_ingest(project, session_id="s-snippet", generation_id="g1", output=ANSWER)
     page = open_page(browser, live_server, key, "s-snippet")
     console: list[str] = []
@@ -120,9 +120,7 @@ def test_snippet_captures_each_action_and_sends_the_rest_with_a_beacon_on_pagehi
 
 
 def test_a_key_for_another_origin_stores_nothing(live_server, browser, project):
-    _, key = services.api_key_create(
-        project=project, publishable=True, origins=["https://shop.example"]
-    )
+    _, key = api_key_create(project=project, publishable=True, origins=["https://shop.example"])
     page = open_page(browser, live_server, key, "s-elsewhere")
     with page.expect_response(lambda r: r.url.endswith("/api/v1/events")) as answer:
         page.locator("#share").click()
@@ -132,7 +130,7 @@ def test_a_key_for_another_origin_stores_nothing(live_server, browser, project):
 
 
 def test_a_publishable_key_cannot_send_a_generation(live_server, browser, project):
-    _, key = services.api_key_create(project=project, publishable=True, origins=[live_server.url])
+    _, key = api_key_create(project=project, publishable=True, origins=[live_server.url])
     page = open_page(browser, live_server, key, "s-forged")
     answer = page.evaluate(
         """async (key) => {
@@ -158,7 +156,7 @@ def test_a_publishable_key_cannot_send_a_generation(live_server, browser, projec
 def test_reading_time_is_reported_while_read_and_when_the_answer_goes(
     live_server, browser, project, ingest_watch
 ):
-    _, key = services.api_key_create(project=project, publishable=True, origins=[live_server.url])
+    _, key = api_key_create(project=project, publishable=True, origins=[live_server.url])
     context = browser.new_context()
     context.set_default_timeout(10_000)
     page = context.new_page()
@@ -189,7 +187,7 @@ def test_a_page_on_another_origin_loads_the_snippet_and_sends_through_cors(
     gleaner = live_server.url
     shop = gleaner.replace("localhost", "127.0.0.1")
     assert shop != gleaner
-    _, key = services.api_key_create(project=project, publishable=True, origins=[shop])
+    _, key = api_key_create(project=project, publishable=True, origins=[shop])
     context = browser.new_context()
     context.set_default_timeout(10_000)
     page = context.new_page()

@@ -7,9 +7,12 @@ import pytest
 from django.urls import NoReverseMatch, clear_url_caches, reverse
 
 from feedback import services
-from feedback.models import ApiKey, Generation, Membership, hash_api_key
+from feedback.models import Generation
 from playground import canned
 from playground.models import PlaygroundKey
+from tenancy.keys import api_keys_revoke
+from tenancy.members import membership_set
+from tenancy.models import ApiKey, Membership, hash_api_key
 
 ANSWER_URL = "/playground/answer"
 
@@ -23,7 +26,7 @@ def demo(db):
 @pytest.fixture
 def dave(django_user_model, demo):
     user = django_user_model.objects.create_user(username="dave", password="pw-dave")
-    services.membership_set(project=demo, user=user, role=Membership.Role.ANNOTATOR)
+    membership_set(project=demo, user=user, role=Membership.Role.ANNOTATOR)
     return user
 
 
@@ -68,7 +71,7 @@ def test_page_carries_a_publishable_key_for_its_origin_made_once(visitor, demo):
 
 def test_a_revoked_playground_key_is_replaced(visitor, demo):
     visitor.get("/playground/")
-    services.api_keys_revoke(keys=ApiKey.objects.all())
+    api_keys_revoke(keys=ApiKey.objects.all())
     visitor.get("/playground/")
     active = ApiKey.objects.filter(project=demo, revoked_at__isnull=True)
     assert active.count() == 1
@@ -144,7 +147,7 @@ def test_another_visitors_session_and_answers_are_not_theirs(
     session_id = open_session(visitor)
     _, mine = post(visitor, {"prompt": "Tea?"}, session_id)
     other = django_user_model.objects.create_user(username="bob", password="pw-bob")
-    services.membership_set(project=demo, user=other, role=Membership.Role.ANNOTATOR)
+    membership_set(project=demo, user=other, role=Membership.Role.ANNOTATOR)
     client.logout()
     client.force_login(other)
     own = open_session(client)

@@ -21,8 +21,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
-from feedback.models import Membership
-from feedback.storable import INT_MAX, INT_MIN, json_problem
+from core.storable import INT_MAX, INT_MIN, json_problem
 from review.answers import MAX_TEXT_ANSWER, AnswersInvalid, validate_answers
 from review.claims import annotation_submit
 from review.gate import queue_agreement_recompute
@@ -38,6 +37,7 @@ from review.models import (
 from review.selectors import queues_with_stale_agreement
 from review.tasks import recompute_stale_agreements
 from review.templatetags.review_text import markdown_sanitised
+from tenancy.models import Membership
 from tests.conftest import token_client
 from tests.review.conftest import GOOD, make_items
 
@@ -622,7 +622,7 @@ def test_answer_with_redis_down_is_stored_and_answered_201(
     item = make_items(queue, 1)[0]
     url = f"/api/v1/queues/{queue.pk}/items/{item.pk}/annotations"
     with (
-        caplog.at_level(logging.WARNING, logger="feedback.scheduling"),
+        caplog.at_level(logging.WARNING, logger="core.scheduling"),
         django_capture_on_commit_callbacks(execute=True) as callbacks,
     ):
         # Signed in by session: token checks are throttled in the cache, and with it down

@@ -23,8 +23,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from feedback import services
-from feedback.models import Generation, Label, Membership, Project, RoutingPolicy, Session
+from feedback.models import Generation, Label, RoutingPolicy, Session
+from tenancy.members import membership_set
+from tenancy.models import Membership, Project
 from tests.browser import ARTIFACTS
 from tests.conftest import token_client
 from tests.review.test_views import logged_in
@@ -117,7 +118,7 @@ def measured(project):
 def dana(django_user_model, project):
     """An admin of `project`."""
     user = django_user_model.objects.create_user(username="dana", password="pw-dana")
-    services.membership_set(project=project, user=user, role=Membership.Role.ADMIN)
+    membership_set(project=project, user=user, role=Membership.Role.ADMIN)
     return user
 
 

@@ -13,6 +13,7 @@ from feedback.models import Generation, Label
 from review import services
 from review.models import Annotation, Assignment, Item, Question, Queue
 from review.services import item_adjudicate
+from tenancy.members import membership_set
 from tests.factories import edit, generation
 from tests.review.conftest import make_items
 
@@ -90,7 +91,7 @@ def test_anonymous_visitor_is_sent_to_login(client, queue, method, path):
 def test_non_member_gets_404_for_every_page_of_the_queue(queue, owen, project, django_user_model):
     (item,) = make_items(queue, 1)
     outsider = django_user_model.objects.create_user("dave", password="pw-dave")
-    feedback_services.membership_set(project=project, user=outsider, role="annotator")
+    membership_set(project=project, user=outsider, role="annotator")
     for user in (owen, outsider):
         client = logged_in(user)
         assert client.get(work_url(queue)).status_code == 404

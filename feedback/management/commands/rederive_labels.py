@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from feedback import labelling
-from feedback.models import Project
+from tenancy.models import Project
 
 
 class Command(BaseCommand):

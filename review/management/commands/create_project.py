@@ -5,6 +5,7 @@ from django.utils.text import slugify
 
 from feedback import services
 from review.services import project_queues_ensure
+from tenancy.keys import api_key_create
 
 
 class Command(BaseCommand):
@@ -26,7 +27,7 @@ class Command(BaseCommand):
             )
         project, created = services.project_create(slug=slug, name=options["name"])
         queues = project_queues_ensure(project=project)
-        _, raw = services.api_key_create(project=project, name=options["key_name"])
+        _, raw = api_key_create(project=project, name=options["key_name"])
         self.stdout.write(
             f"{'Created' if created else 'Found'} project {project.slug} "
             f"with review queues: {', '.join(q.name for q in queues.values())}."

@@ -5,8 +5,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from feedback import services
-from feedback.models import Project
+from tenancy import keys
+from tenancy.models import Project
 
 
 class Command(BaseCommand):
@@ -56,7 +56,7 @@ class Command(BaseCommand):
         if rate_limit is not None and rate_limit < 1:
             raise CommandError("--rate-limit: give a number of requests per minute above 0.")
         try:
-            key, raw = services.api_key_create(
+            key, raw = keys.api_key_create(
                 project=project,
                 name=options["name"],
                 publishable=publishable,

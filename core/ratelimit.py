@@ -1,7 +1,7 @@
 """Request and failure counters in fixed windows of the shared cache.
 
 Ingestion keys get a per-minute request rate; logins and API credentials get a count of
-failures per window (feedback/authentication.py). When the cache cannot be reached the
+failures per window (tenancy/authentication.py). When the cache cannot be reached the
 limiter cannot tell an allowed request from a flood, so it fails closed: 503 with
 Retry-After, before anything is read or stored.
 """
@@ -11,13 +11,8 @@ from __future__ import annotations
 import time
 
 import redis.exceptions
-from django.conf import settings
 from django.core.cache import cache
 from rest_framework import exceptions, status
-from rest_framework.request import Request
-from rest_framework.throttling import BaseThrottle
-
-from feedback.models import ApiKey
 
 WINDOW_SECONDS = 60
 # Seconds a client is asked to wait when a service we depend on is down: long enough not to
@@ -72,23 +67,3 @@ def window_count(
     now = time.time() if now is None else now
     key, reset_in = _window(bucket, now, window_seconds)
     return int(cache.get(key) or 0), reset_in
-
-
-class IngestKeyThrottle(BaseThrottle):
-    def allow_request(self, request: Request, view: object) -> bool:
-        key = request.auth
-        if not isinstance(key, ApiKey):
-            return True
-        limit = key.rate_limit_per_minute or (
-            settings.GLEANER_PUBLISHABLE_RATE_LIMIT_PER_MINUTE
-            if key.is_publishable
-            else settings.GLEANER_INGEST_RATE_PER_MINUTE
-        )
-        try:
-            allowed, self._wait = window_hit(f"key:{key.hashed_key[:16]}", limit)
-        except CACHE_UNAVAILABLE_ERRORS as error:
-            raise ServiceUnavailable() from error
-        return allowed
-
-    def wait(self) -> float | None:
-        return getattr(self, "_wait", None)

@@ -22,14 +22,15 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.http import HttpRequest, HttpResponse
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
+from rest_framework.throttling import BaseThrottle
 
-from feedback.models import PUBLISHABLE_KEY_PREFIX, ApiKey, hash_api_key
-from feedback.ratelimit import (
+from core.ratelimit import (
     CACHE_UNAVAILABLE_ERRORS,
     ServiceUnavailable,
     window_count,
     window_hit,
 )
+from tenancy.models import PUBLISHABLE_KEY_PREFIX, ApiKey, hash_api_key
 
 Bucket = tuple[str, int]  # (cache bucket, failures allowed per window)
 
@@ -259,3 +260,23 @@ class LoginView(auth_views.LoginView):
             response.status_code = 429
             response["Retry-After"] = str(form.locked_for)
         return response
+
+
+class IngestKeyThrottle(BaseThrottle):
+    def allow_request(self, request: Request, view: object) -> bool:
+        key = request.auth
+        if not isinstance(key, ApiKey):
+            return True
+        limit = key.rate_limit_per_minute or (
+            settings.GLEANER_PUBLISHABLE_RATE_LIMIT_PER_MINUTE
+            if key.is_publishable
+            else settings.GLEANER_INGEST_RATE_PER_MINUTE
+        )
+        try:
+            allowed, self._wait = window_hit(f"key:{key.hashed_key[:16]}", limit)
+        except CACHE_UNAVAILABLE_ERRORS as error:
+            raise ServiceUnavailable() from error
+        return allowed
+
+    def wait(self) -> float | None:
+        return getattr(self, "_wait", None)

@@ -1,0 +1,42 @@
+"""Project moved to the tenancy app (same table): model state only."""
+
+import django.db.models.deletion
+from django.db import migrations, models
+
+
+MOVED = ["project", "membership", "apikey"]
+
+
+def content_types_follow(apps, schema_editor):
+    ContentType = apps.get_model("contenttypes", "ContentType")
+    taken = set(
+        ContentType.objects.filter(app_label="tenancy", model__in=MOVED).values_list(
+            "model", flat=True
+        )
+    )
+    ContentType.objects.filter(app_label="feedback", model__in=MOVED).exclude(
+        model__in=taken
+    ).update(app_label="tenancy")
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ('exports', '0003_allow_below_policy'),
+        ('tenancy', '0001_initial'),
+    ]
+
+    operations = [
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name='exportjob',
+                    name='project',
+                    field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='exports', to='tenancy.project'),
+                ),
+            ],
+            database_operations=[
+                migrations.RunPython(content_types_follow, migrations.RunPython.noop)
+            ],
+        )
+    ]
