@@ -4,6 +4,7 @@ Development defaults are safe and need no services (SQLite, in-process tasks).
 Production is selected by environment: DEBUG=0, SECRET_KEY, DATABASE_URL, REDIS_URL.
 """
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -51,11 +52,15 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "tenancy",
     "feedback",
     "review",
     "exports",
     "playground",
 ]
+# Demo tooling (seed_demo, simulate_traffic): a checkout has it, an installed wheel does not.
+if importlib.util.find_spec("demo") is not None:
+    INSTALLED_APPS.append("demo")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -214,7 +219,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
-# Failed logins and API credentials, counted in the cache per window (feedback/authentication.py).
+# Failed logins and API credentials, counted in the cache per window (tenancy/authentication.py).
 GLEANER_AUTH_FAILURE_WINDOW_SECONDS = envint("GLEANER_AUTH_FAILURE_WINDOW_SECONDS", "900")
 GLEANER_LOGIN_FAILURES_PER_USERNAME = envint("GLEANER_LOGIN_FAILURES_PER_USERNAME", "10")
 GLEANER_LOGIN_FAILURES_PER_IP = envint("GLEANER_LOGIN_FAILURES_PER_IP", "30")
@@ -244,7 +249,7 @@ MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "feedback.authentication.UserTokenAuthentication",
+        "tenancy.authentication.UserTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
