@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
+from functools import partial
+from typing import Any, Literal
 
 import krippendorff
 import numpy as np
@@ -127,24 +128,36 @@ class Answers:
         return units, flat.reshape(len(units), width)
 
 
+# Question.Level's values are krippendorff's names for the levels of measurement.
+_KRIPPENDORFF_LEVEL: dict[str, Literal["nominal", "ordinal", "interval", "ratio"]] = {
+    Question.Level.NOMINAL: "nominal",
+    Question.Level.ORDINAL: "ordinal",
+    Question.Level.INTERVAL: "interval",
+    Question.Level.RATIO: "ratio",
+}
+
+
 def alpha_from_counts(question: Question, counts: np.ndarray) -> QuestionAgreement:
     """Alpha over the rows (items) of `counts` with two or more answers."""
     counts = counts[counts.sum(axis=1) >= 2]
-    base = {"key": question.key, "level": question.level, "items": int(counts.shape[0])}
+    agreement = partial(
+        QuestionAgreement, key=question.key, level=question.level, items=int(counts.shape[0])
+    )
     answers = int(counts.sum())
     if counts.shape[0] == 0:
-        return QuestionAgreement(**base, answers=0, alpha=None, undefined_reason=NO_PAIRS)
+        return agreement(answers=0, alpha=None, undefined_reason=NO_PAIRS)
     if int((counts.sum(axis=0) > 0).sum()) < 2:
-        return QuestionAgreement(**base, answers=answers, alpha=None, undefined_reason=ONE_VALUE)
+        return agreement(answers=answers, alpha=None, undefined_reason=ONE_VALUE)
     numeric = question.type == Question.Type.RATING
     domain = domain_of(question) if numeric else list(range(counts.shape[1]))
     alpha = krippendorff.alpha(
-        value_counts=counts, value_domain=domain, level_of_measurement=question.level
+        value_counts=counts,
+        value_domain=domain,
+        level_of_measurement=_KRIPPENDORFF_LEVEL[question.level],
     )
     totals = counts.sum(axis=0)
     nominal = question.level == Question.Level.NOMINAL
-    return QuestionAgreement(
-        **base,
+    return agreement(
         answers=answers,
         alpha=round(float(alpha), 4),
         undefined_reason=None,
