@@ -32,9 +32,9 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection
 
+    from demo.traffic import simulate_traffic
     from feedback import labelling, services
     from feedback.models import Event, Label
-    from feedback.simulation import simulate_traffic
 
     if settings.CELERY_TASK_ALWAYS_EAGER:
         sys.exit("Set REDIS_URL: in-process mode would derive during ingestion.")

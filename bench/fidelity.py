@@ -5,8 +5,8 @@ agree with the simulator's ground truth, on the harder simulated traffic.
     .venv/bin/python bench/fidelity.py --sessions 1500 --easy   # the older, friendlier traffic
     .venv/bin/python bench/fidelity.py --threshold 0.8   # fewer reviews, less precision
 
-Traffic from `feedback.simulation.simulate_traffic(hard=True)` (its rates are printed) goes
-through ingestion and derivation; simulated annotators (`review.simulation`) answer every
+Traffic from `demo.traffic.simulate_traffic(hard=True)` (its rates are printed) goes
+through ingestion and derivation; simulated annotators (`demo.reviewers`) answer every
 review queue and the gate decides, as seed_demo does; then the default DPO and KTO exports
 are built with `exports.services` as the app builds them. Prints, per rule and overall,
 precision before review (auto-accepted labels) and after review (labels the export takes),
@@ -14,7 +14,7 @@ then each export's precision, correct rows and their ratio to the rated generati
 same traffic (what thumbs alone would give), beside the targets of issue 10.
 
 Ties count as errors: a pair whose chosen and rejected texts are equally good or equally
-bad teaches nothing (`review.simulation.label_truth`). A KTO row is correct when its own
+bad teaches nothing (`demo.reviewers.label_truth`). A KTO row is correct when its own
 label matches its text (a tie pair's chosen row of a good text is correct, its rejected
 row is not).
 """
@@ -79,9 +79,9 @@ class Tally:
 
 def _setup(args: argparse.Namespace) -> Any:
     """Ingest and derive the traffic; returns (project, traffic)."""
+    from demo.traffic import simulate_traffic
     from feedback import labelling, services
     from feedback.models import RoutingPolicy
-    from feedback.simulation import simulate_traffic
 
     project, _ = services.project_create(slug=f"bench-fidelity-{time.strftime('%Y%m%d%H%M%S')}")
     if args.threshold is not None:
@@ -103,7 +103,7 @@ def _setup(args: argparse.Namespace) -> Any:
 
 def _traffic_summary(traffic: Any, easy: bool, silent_rate: float) -> int:
     """Print what the traffic holds; returns the number of rated generations."""
-    from feedback import simulation
+    from demo import traffic as simulation
 
     events = {e["id"]: e for batch in traffic.batches for e in batch}.values()
     kinds = Counter(e["type"] for e in events)
@@ -147,9 +147,9 @@ def _traffic_summary(traffic: Any, easy: bool, silent_rate: float) -> int:
 def _rule_tallies(project: Any) -> dict[str, Tally]:
     """Per rule: truth of the labels the default KTO export would take now (pairs and
     completions that passed the gate or were auto-accepted)."""
+    from demo.reviewers import label_truth
     from exports import selectors
     from feedback.models import RoutingPolicy
-    from review.simulation import label_truth
 
     policy = RoutingPolicy.objects.get(project=project)
     tallies: dict[str, Tally] = defaultdict(Tally)
@@ -161,8 +161,8 @@ def _rule_tallies(project: Any) -> dict[str, Tally]:
 
 
 def _review_routed(project: Any) -> dict[str, Tally]:
+    from demo.reviewers import label_truth
     from feedback.models import Label
-    from review.simulation import label_truth
 
     tallies: dict[str, Tally] = defaultdict(Tally)
     labels = Label.objects.filter(project=project, active=True, needs_review=True).exclude(
@@ -175,9 +175,9 @@ def _review_routed(project: Any) -> dict[str, Tally]:
 
 def _edit_kinds(project: Any, accepted_only: bool) -> dict[str, Tally]:
     """Edit pairs by the simulated user's kind of edit."""
+    from demo.reviewers import label_truth
     from exports import selectors
     from feedback.models import Label, RoutingPolicy
-    from review.simulation import label_truth
 
     labels = Label.objects.filter(project=project, active=True, source="edit")
     if accepted_only:
@@ -214,11 +214,11 @@ def _diagnostics(project: Any) -> None:
 def _review(project: Any, seed: int) -> int:
     from django.contrib.auth import get_user_model
 
+    from demo.reviewers import simulate_annotations
     from feedback import services
     from feedback.models import Membership
     from review.gate import queue_agreement_recompute
     from review.services import project_queues_ensure
-    from review.simulation import simulate_annotations
 
     queues = project_queues_ensure(project=project)
     User = get_user_model()
@@ -240,10 +240,10 @@ def _export(project: Any, fmt: str) -> dict[str, Any]:
     """Build the default export of `fmt` and judge each of its data rows."""
     from django.conf import settings
 
+    from demo.reviewers import label_truth, pair_quality
     from exports import services
     from exports.models import ExportJob
     from feedback.models import Label
-    from review.simulation import label_truth, pair_quality
 
     # Built even below the project's policy, so the bench measures it either way; the
     # manifest says what the gate would have said (`below_policy`), printed by main().
@@ -286,9 +286,9 @@ def _estimates(project: Any) -> None:
     """Measured precision (feedback/quality.py) beside the simulator's truth, per rule and
     source: the QA sample estimates the auto-accepted labels of its rule, the routed
     verdicts the routed ones. `covered`: the 95% interval holds the true precision."""
+    from demo.reviewers import label_truth
     from feedback.models import Label
     from feedback.quality import project_quality
-    from review.simulation import label_truth
 
     report = project_quality(project)
     print("\nMeasured precision (people's verdicts) against the truth, per rule")
@@ -373,7 +373,7 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection
 
-    from feedback.simulation import SILENT_OUTCOME_RATE
+    from demo.traffic import SILENT_OUTCOME_RATE
 
     if args.silent_outcome_rate is None:
         args.silent_outcome_rate = SILENT_OUTCOME_RATE

@@ -37,8 +37,8 @@ def main() -> None:
     from django.db import connection
     from django.test import Client
 
+    from demo.traffic import simulate_traffic
     from feedback import services
-    from feedback.simulation import simulate_traffic
 
     call_command("migrate", verbosity=0)
     run = time.strftime("%Y%m%d%H%M%S")

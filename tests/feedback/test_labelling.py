@@ -240,7 +240,7 @@ def test_policy_change_changes_the_labels(project):
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_simulated_traffic_derives_cleanly_with_every_rule_represented(project, seed):
-    from feedback.simulation import simulate_traffic
+    from demo.traffic import simulate_traffic
 
     traffic = simulate_traffic(sessions=80, seed=seed, batch_size=150)
     for batch in traffic.batches:

@@ -1,4 +1,4 @@
-"""feedback.simulation: deterministic simulated traffic. Pure Python: no Django, no database."""
+"""demo.traffic: deterministic simulated traffic. Pure Python: no Django, no database."""
 
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from rapidfuzz.distance import Indel
 
-from feedback.simulation import (
+from demo.traffic import (
     ABANDONED_SENT_RATE,
     BEHAVIOURS,
     COPY_BAD_RATE,

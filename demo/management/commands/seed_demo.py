@@ -7,13 +7,19 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
+from demo.ingestion import send_simulated_traffic
+from demo.reviewers import simulate_annotations
+from exports import services as export_services
+from exports.models import ExportJob
+from exports.selectors import parse_filters
 from feedback import labelling, services
-from feedback.management.commands.simulate_traffic import send_simulated_traffic
-from feedback.models import Label, Membership
+from feedback.models import Label
 from review.gate import queue_agreement_recompute
 from review.models import Annotation, Item, Queue
 from review.services import items_hold_out, project_queues_ensure
-from review.simulation import simulate_annotations
+from tenancy.keys import api_key_create
+from tenancy.members import membership_set
+from tenancy.models import Membership
 
 DEMO_USERS = [
     # username, role in the demo project (None: site superuser)
@@ -56,7 +62,7 @@ class Command(BaseCommand):
             user.is_superuser = role is None
             user.save()
             if role is not None:
-                services.membership_set(project=project, user=user, role=role)
+                membership_set(project=project, user=user, role=role)
             logins.append((username, password, role or "superuser"))
 
         annotators = User.objects.filter(
@@ -66,7 +72,7 @@ class Command(BaseCommand):
         for queue in queues.values():
             queue.members.add(*annotators)
 
-        _, raw_key = services.api_key_create(project=project, name="seed_demo")
+        _, raw_key = api_key_create(project=project, name="seed_demo")
         token, _ = Token.objects.get_or_create(user=User.objects.get(username="mel"))
 
         self.stdout.write(f"Sending {options['sessions']} simulated sessions ...")
@@ -102,12 +108,7 @@ class Command(BaseCommand):
     def _export(self, project, user) -> None:  # noqa: ANN001
         """One DPO export, as the ML user would ask for it, so the exports page shows a
         manifest with its measured quality (built now: in-process tasks; on a worker, once
-        it runs). Skipped when the demo already has one. Imported here: review never
-        imports exports; this demo command is tooling that leaves the app with issue 11."""
-        from exports import services as export_services
-        from exports.models import ExportJob
-        from exports.selectors import parse_filters
-
+        it runs). Skipped when the demo already has one."""
         if ExportJob.objects.filter(project=project).exists():
             return
         with transaction.atomic():

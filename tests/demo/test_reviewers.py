@@ -1,10 +1,10 @@
-"""review.simulation: the ground truth the simulated annotators and bench/fidelity.py judge
+"""demo.reviewers: the ground truth the simulated annotators and bench/fidelity.py judge
 labels by. Unsaved model instances: no database needed."""
 
 import pytest
 
+from demo.reviewers import label_is_right, label_truth, pair_quality
 from feedback.models import Generation, Label
-from review.simulation import label_is_right, label_truth, pair_quality
 
 
 def _generation(good: bool | None, **sim: object) -> Generation:

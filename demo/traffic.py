@@ -131,7 +131,7 @@ LATE_RATE = 0.035
 LATE_BEFORE_OWN_ACTION_RATE = 0.12  # generations with an edit/copy: sent after that action
 
 # Harder traffic (`simulate_traffic(hard=True)`): what real users and products do that makes
-# behaviour mislead. Each is a rate per opportunity, checked by tests/feedback/test_simulation.py
+# behaviour mislead. Each is a rate per opportunity, checked by tests/demo/test_traffic.py
 # and printed by bench/fidelity.py.
 REGENERATE_GOOD_RATE = 0.15  # a good answer (chain position < 5) regenerated for variety
 COPY_BAD_RATE = 0.15  # a bad final answer copied (to paste into a bug report)

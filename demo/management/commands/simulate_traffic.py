@@ -4,9 +4,8 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from feedback import services
-from feedback.models import Project
-from feedback.simulation import simulate_traffic
+from demo.ingestion import send_simulated_traffic
+from tenancy.models import Project
 
 
 class Command(BaseCommand):
@@ -37,22 +36,3 @@ class Command(BaseCommand):
                 f"{totals.duplicates} duplicates, {totals.rejected} rejected."
             )
         )
-
-
-def send_simulated_traffic(
-    project: Project, *, sessions: int, seed: int, batch_size: int = 200, stdout=None
-) -> services.IngestResult:
-    """Simulate `sessions` and send them batch by batch through `events_ingest`."""
-    traffic = simulate_traffic(sessions=sessions, seed=seed, batch_size=batch_size)
-    totals = services.IngestResult()
-    for number, batch in enumerate(traffic.batches, start=1):
-        result = services.events_ingest(project=project, events=batch)
-        totals.accepted += result.accepted
-        totals.duplicates += result.duplicates
-        totals.rejected += result.rejected
-        totals.errors.extend(result.errors[:5])
-        if stdout is not None and (number % 10 == 0 or number == len(traffic.batches)):
-            stdout.write(f"  batch {number}/{len(traffic.batches)}", ending="\r")
-    if stdout is not None:
-        stdout.write("")
-    return totals
