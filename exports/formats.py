@@ -13,6 +13,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from feedback.models import Label
+
 META_FIELDS = ("id", "source", "weight", "created_at")
 BARE_FORMATS = frozenset({"openai_preference"})
 
@@ -42,6 +44,10 @@ class LabelRow:
     occurred_at: datetime
     id_prefix: str = "lbl"  # "item" for pairs judged directly by reviewers
 
+    @property
+    def is_pair(self) -> bool:
+        return self.kind == Label.Kind.PREFERENCE_PAIR
+
 
 def prompt_text(messages: list[dict[str, str]]) -> str:
     """The standard (string) prompt: a lone user message as it is, otherwise the
@@ -66,14 +72,9 @@ def _meta(row_id: str, label: LabelRow, weight: float) -> dict[str, Any]:
 
 def kinds_for(fmt: str) -> tuple[str, ...]:
     """Label kinds a format can use."""
-    return (
-        ("preference_pair",)
-        if fmt in ("dpo", "openai_preference")
-        else (
-            "preference_pair",
-            "completion",
-        )
-    )
+    if fmt in ("dpo", "openai_preference"):
+        return (Label.Kind.PREFERENCE_PAIR,)
+    return (Label.Kind.PREFERENCE_PAIR, Label.Kind.COMPLETION)
 
 
 def rows_for(fmt: str, style: str, label: LabelRow, weight: float) -> Iterator[dict[str, Any]]:
@@ -81,7 +82,7 @@ def rows_for(fmt: str, style: str, label: LabelRow, weight: float) -> Iterator[d
     conversational = style == "conversational"
     prompt: Any = label.prompt if conversational else prompt_text(label.prompt)
     base = f"{label.id_prefix}_{label.id}"
-    if fmt == "dpo" and label.kind == "preference_pair":
+    if fmt == "dpo" and label.is_pair:
         chosen = _assistant(label.chosen) if conversational else label.chosen
         rejected = _assistant(label.rejected) if conversational else label.rejected
         yield {
@@ -91,7 +92,7 @@ def rows_for(fmt: str, style: str, label: LabelRow, weight: float) -> Iterator[d
             **_meta(base, label, weight),
         }
     elif fmt == "kto":
-        if label.kind == "preference_pair":
+        if label.is_pair:
             pairs = [
                 (f"{base}_chosen", label.chosen, True),
                 (f"{base}_rejected", label.rejected, False),
@@ -107,10 +108,10 @@ def rows_for(fmt: str, style: str, label: LabelRow, weight: float) -> Iterator[d
                 **_meta(row_id, label, weight),
             }
     elif fmt == "sft":
-        text = label.chosen if label.kind == "preference_pair" else label.completion
-        if label.kind == "preference_pair" or label.label:
+        text = label.chosen if label.is_pair else label.completion
+        if label.is_pair or label.label:
             yield {"messages": [*label.prompt, *_assistant(text)], **_meta(base, label, weight)}
-    elif fmt == "openai_preference" and label.kind == "preference_pair":
+    elif fmt == "openai_preference" and label.is_pair:
         yield {
             "input": {"messages": label.prompt},
             "preferred_output": _assistant(label.chosen),

@@ -21,13 +21,14 @@ from django.core.validators import slug_re
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from django.http import FileResponse, Http404
 
+from core.storable import text_problem
 from exports.formats import LabelRow, kinds_for
 from exports.inputs import field_name
 from exports.models import ExportJob
-from feedback.models import Label, Membership, Project, RoutingPolicy
-from feedback.selectors import projects_for_user
-from feedback.storable import text_problem
+from feedback.models import Label, RoutingPolicy
 from review.models import Item
+from tenancy.access import projects_for_user
+from tenancy.models import Membership, Project
 
 EXPORT_ROLES = (Membership.Role.ADMIN, Membership.Role.ML)
 ROW_COLUMNS = [f for f in LabelRow.__dataclass_fields__ if f != "id_prefix"]
@@ -259,7 +260,7 @@ def _filters_q(filters: ExportFilters) -> Q:
 def _eligible(fmt: str) -> Q:
     q = Q(active=True, kind__in=kinds_for(fmt))
     if fmt == "sft":  # SFT learns only from good answers
-        q &= Q(kind="preference_pair") | Q(label=True)
+        q &= Q(kind=Label.Kind.PREFERENCE_PAIR) | Q(label=True)
     return q
 
 
@@ -371,7 +372,7 @@ def review_pair_rows(
         messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
         yield LabelRow(
             id=item_id,
-            kind="preference_pair",
+            kind=Label.Kind.PREFERENCE_PAIR.value,
             source=REVIEW_SOURCE,
             prompt=messages,
             chosen=responses[preferred],

@@ -7,8 +7,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from feedback.models import Generation, Label, Project
-from feedback.storable import json_problem
+from core.storable import json_problem
+from feedback.models import Generation, Label
+from tenancy.models import Project
 
 MAX_CLAIM_TIMEOUT_MINUTES = 7 * 24 * 60  # a week: a claim's expiry stays a real date
 MAX_GUIDELINES = 50_000
@@ -213,6 +214,25 @@ class Item(models.Model):
 
     def clean(self) -> None:
         _check_storable(self, "content", "reason_detail", "gold_answers")
+
+    @property
+    def is_label_pair(self) -> bool:
+        """A derived preference pair: its two responses are the user's chosen and rejected
+        ones. Read from the kind recorded when the label was routed, so the label itself
+        is not loaded."""
+        return (
+            self.label_id is not None
+            and self.reason_detail.get("kind") == Label.Kind.PREFERENCE_PAIR
+        )
+
+    @property
+    def is_free_pair(self) -> bool:
+        """Free content with two responses (response 1 and 2), of which reviewers may
+        prefer one: the gate then makes it a preference pair of source "review"."""
+        if self.label_id is not None:
+            return False
+        responses = self.content.get("responses") if isinstance(self.content, dict) else None
+        return isinstance(responses, list) and len(responses) == 2
 
 
 class Assignment(models.Model):

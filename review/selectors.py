@@ -27,9 +27,10 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.http import Http404
 
-from feedback.models import Membership
-from feedback.selectors import projects_for_user
+from feedback.models import Label
 from review.models import AgreementSnapshot, Annotation, Assignment, Item, Question, Queue
+from tenancy.access import projects_for_user
+from tenancy.models import Membership
 
 LEAD_ROLES = (Membership.Role.ADMIN, Membership.Role.LEAD)
 REASON_TEXT = {
@@ -179,17 +180,17 @@ def item_display(
     if item.label_id is not None:
         label = item.label
         prompt = label.prompt
-        if label.kind == "preference_pair":
+        if label.kind == Label.Kind.PREFERENCE_PAIR:
             responses = [label.chosen, label.rejected]
-            if label.source == "edit":
+            if label.source == Label.Source.EDIT:
                 diff = word_diff(label.rejected, label.chosen)
             claim = "preferred"
-        elif label.kind == "completion":
+        elif label.kind == Label.Kind.COMPLETION:
             responses = [label.completion]
             claim = "good answer" if label.label else "bad answer"
         else:
             responses = [label.generation.output]
-            claim = "high retry" if label.kind == "high_retry" else "rated"
+            claim = "high retry" if label.kind == Label.Kind.HIGH_RETRY else "rated"
     elif item.generation_id is not None:
         prompt = item.generation.input
         responses = [item.generation.output]
