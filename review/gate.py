@@ -33,7 +33,7 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from feedback.bulk import update_rows
+from core.bulk import update_rows
 from feedback.quality import calibration_forget
 from feedback.services import labels_set_review_outcome
 from review.agreement import (
