@@ -87,7 +87,7 @@ def peak_rss_mb() -> float:
 def run_one(slug: str, file_format: str) -> None:
     from exports import services
     from exports.models import ExportJob
-    from feedback.models import Project
+    from tenancy.models import Project
 
     job = ExportJob.objects.create(
         project=Project.objects.get(slug=slug),

@@ -215,17 +215,17 @@ def _review(project: Any, seed: int) -> int:
     from django.contrib.auth import get_user_model
 
     from demo.reviewers import simulate_annotations
-    from feedback import services
-    from feedback.models import Membership
     from review.gate import queue_agreement_recompute
     from review.services import project_queues_ensure
+    from tenancy.members import membership_set
+    from tenancy.models import Membership
 
     queues = project_queues_ensure(project=project)
     User = get_user_model()
     annotators = {}
     for name, profile in ANNOTATORS.items():
         user, _ = User.objects.get_or_create(username=f"{project.slug}-{name}")
-        services.membership_set(project=project, user=user, role=Membership.Role.ANNOTATOR)
+        membership_set(project=project, user=user, role=Membership.Role.ANNOTATOR)
         annotators[user] = profile
     stored = 0
     for offset, queue in enumerate(queues.values()):

@@ -39,11 +39,12 @@ def main() -> None:
 
     from demo.traffic import simulate_traffic
     from feedback import services
+    from tenancy.keys import api_key_create
 
     call_command("migrate", verbosity=0)
     run = time.strftime("%Y%m%d%H%M%S")
     project, _ = services.project_create(slug=f"bench-{run}")
-    _, key = services.api_key_create(project=project)
+    _, key = api_key_create(project=project)
     traffic = simulate_traffic(
         sessions=args.batches * 130, seed=int(run) % 2**31, batch_size=1000, id_prefix=run
     )

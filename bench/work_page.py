@@ -32,9 +32,9 @@ def main() -> None:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from feedback import services
-    from feedback.models import Membership
     from review.models import Assignment, Item
+    from tenancy.members import membership_set
+    from tenancy.models import Membership
 
     project = new_project("work")
     queue = review_queue(project)
@@ -49,7 +49,7 @@ def main() -> None:
         )
     analyze()
     user = get_user_model().objects.create_user(username=f"bench-{project.slug}")
-    services.membership_set(project=project, user=user, role=Membership.Role.ANNOTATOR)
+    membership_set(project=project, user=user, role=Membership.Role.ANNOTATOR)
     queue.members.add(user)
     client = Client()
     client.force_login(user)
