@@ -122,15 +122,15 @@ def _api_error(request: HttpRequest, status: int, detail: str) -> HttpResponse |
     return None
 
 
-def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     """handler400: a body Django itself refuses (too many fields, too large, a bad host) is
     answered as JSON under /api/, like every other API error."""
-    reason = str(exception) if exception is not None else ""
+    reason = str(exception)
     detail = f"Bad request: {reason or 'the request could not be read'}."
     return _api_error(request, 400, detail) or defaults.bad_request(request, exception)
 
 
-def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     """handler404: an API path that matches no route (e.g. an id with a newline) is JSON too."""
     return _api_error(request, 404, "Not found.") or defaults.page_not_found(request, exception)
 

@@ -26,7 +26,8 @@ class ErrorSerializer(serializers.Serializer):
     ({"name": ["This field is required."]}; nested under the field for lists and objects)."""
 
     detail = serializers.CharField(required=False, help_text="What went wrong.")
-    errors = serializers.DictField(
+    # Shadows Serializer.errors: this serializer only describes answers, it never validates.
+    errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.JSONField(),
         required=False,
         help_text="Field name -> message (an object of messages for a nested field).",

@@ -7,6 +7,7 @@ Production is selected by environment: DEBUG=0, SECRET_KEY, DATABASE_URL, REDIS_
 import importlib.util
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -247,7 +248,7 @@ STORAGES = {
 }
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
 
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "tenancy.authentication.UserTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
@@ -309,7 +310,7 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 # Scripts and styles only from our own files (no inline code: templates are checked by
 # tests/test_platform.py); images from here or data: URIs, so Markdown cannot make every
 # reader's browser fetch another host. The API docs relax styles (config/urls.py).
-SECURE_CSP = {
+SECURE_CSP: dict[str, list[str]] = {
     "default-src": [CSP.NONE],
     "script-src": [CSP.SELF],
     "style-src": [CSP.SELF],

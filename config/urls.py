@@ -14,7 +14,10 @@ from feedback.authentication import LoginView, ThrottledAdminAuthenticationForm
 admin.site.login_form = ThrottledAdminAuthenticationForm
 
 # Swagger UI's page carries one inline <style> block; its script is served as a file.
-api_docs_csp = {**settings.SECURE_CSP, "style-src": [CSP.SELF, CSP.UNSAFE_INLINE]}
+api_docs_csp: dict[str, list[str]] = {
+    **settings.SECURE_CSP,
+    "style-src": [CSP.SELF, CSP.UNSAFE_INLINE],
+}
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="review:queues", permanent=False), name="home"),
