@@ -6,7 +6,7 @@ the API, which `exports.selectors.parse_filters` has the last word on (as for th
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 
@@ -92,9 +92,8 @@ class ExportForm(forms.Form):
 
     def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["queues"].choices = list(
-            project.queues.order_by("name", "pk").values_list("pk", "name")
-        )
+        queues = cast(forms.TypedMultipleChoiceField, self.fields["queues"])  # declared above
+        queues.choices = list(project.queues.order_by("name", "pk").values_list("pk", "name"))
 
     def clean_models(self) -> list[str]:
         names = (name.strip() for name in self.cleaned_data["models"].split(","))

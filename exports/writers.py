@@ -41,7 +41,7 @@ class JsonlWriter:
     def close(self) -> dict[str, str]:
         self._file.close()
         digests = {self.path.name: self._hash.hexdigest()}
-        if self._meta is not None:
+        if self._meta is not None and self.sidecar is not None:  # both or neither
             self._meta.close()
             digests[self.sidecar.name] = self._meta_hash.hexdigest()
         return digests

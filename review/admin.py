@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from django import forms
@@ -34,7 +35,9 @@ class EscapedJSONField(forms.JSONField):
         return json.dumps(value, ensure_ascii=True, cls=self.encoder)
 
 
-JSON_AS_ASCII = {models.JSONField: {"form_class": EscapedJSONField}}
+JSON_AS_ASCII: Mapping[type[models.Field[Any, Any]], Mapping[str, Any]] = {
+    models.JSONField: {"form_class": EscapedJSONField}
+}
 
 
 # A project made in admin starts with its default review queues, as one made by

@@ -188,7 +188,9 @@ def _stale(detail: dict, reason: str, label: dict) -> str | None:
     old_kind = detail.get("kind")
     if old_kind and old_kind != label["kind"]:
         return f"kind {old_kind} -> {label['kind']}"
-    old_value = detail["label"] if "label" in detail else RULE_LABEL_VALUE.get(detail.get("rule"))
+    old_value = (
+        detail["label"] if "label" in detail else RULE_LABEL_VALUE.get(detail.get("rule", ""))
+    )
     if old_value is not None and old_value != label["label"]:
         return f"label {old_value} -> {label['label']}"
     if label["needs_review"] and label["review_reason"] and label["review_reason"] != reason:
