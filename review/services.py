@@ -7,7 +7,9 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Iterable
+from typing import Any
 
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from core.bulk import insert_ignoring_conflicts
@@ -100,7 +102,9 @@ def project_queues_ensure(*, project: Project) -> dict[str, Queue]:
     return queues
 
 
-def _default_question(queue: Queue, position: int, key: str, type_: str, prompt: str, extra):
+def _default_question(
+    queue: Queue, position: int, key: str, type_: str, prompt: str, extra: Any
+) -> Question:
     question = Question(
         queue=queue, key=key, type=type_, prompt=prompt, position=position, required=True
     )
@@ -356,7 +360,7 @@ def items_add(*, queue: Queue, items: list[dict]) -> list[int]:
 MAX_ADJUDICATION_NOTE = 5000
 
 
-def item_adjudicate(*, item: Item, lead, decision: str, note: str = "") -> Adjudication:
+def item_adjudicate(*, item: Item, lead: User, decision: str, note: str = "") -> Adjudication:
     """A lead's final decision on an item (disputed, usually), kept apart from the
     annotations; the gate applies it at the next recomputation, scheduled here."""
     if decision not in Adjudication.Decision.values:
