@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from feedback.storable import text_problem
+from core.storable import text_problem
 
 MAX_DEPTH = 20  # an export body is at most three levels deep (body, filters, a list)
 

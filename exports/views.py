@@ -18,11 +18,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from exports import selectors, services
+from exports.filters import FiltersInvalid, parse_filters
 from exports.forms import ExportForm
 from exports.models import ExportJob
-from feedback.models import Project
-from feedback.selectors import projects_for_user
 from review.models import Queue
+from tenancy.access import projects_for_user
+from tenancy.models import Project
 
 RECENT_EXPORTS = 50
 FINISHED = (ExportJob.Status.DONE, ExportJob.Status.FAILED)
@@ -51,8 +52,8 @@ def export_list(request: HttpRequest) -> HttpResponse:
         form = ExportForm(request.POST, project=project)
         if form.is_valid():
             try:
-                filters = selectors.parse_filters(form.filters(), project=project)
-            except selectors.FiltersInvalid as invalid:
+                filters = parse_filters(form.filters(), project=project)
+            except FiltersInvalid as invalid:
                 form.add_filter_errors(invalid.errors)
             else:
                 job = services.export_job_create(
@@ -91,8 +92,14 @@ def export_status(request: HttpRequest, export_id: int) -> HttpResponse:
 @login_required
 @require_GET
 def export_download(request: HttpRequest, export_id: int, file: str) -> FileResponse:
-    """Streams one file of a finished export from disk in blocks (constant memory)."""
-    return selectors.export_file_response(selectors.access_export(request.user, export_id), file)
+    return export_file_response(selectors.access_export(request.user, export_id), file)
+
+
+def export_file_response(job: ExportJob, key: str) -> FileResponse:
+    """One file of a finished export as a download, streamed from disk in blocks (constant
+    memory); Http404 for an unfinished job or a file it does not have."""
+    found = selectors.export_file(job, key)
+    return FileResponse(found.path.open("rb"), as_attachment=True, filename=found.download_name)
 
 
 # Page assembly ------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from exports import selectors
+from exports.filters import ExportFilters, FiltersInvalid, parse_filters
 from feedback.models import RoutingPolicy
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +30,7 @@ def test_world_is_what_the_fixture_says(world):
 
 def test_dpo_split_contains_exactly_the_gated_pairs(world, project):
     policy = RoutingPolicy.objects.get(project=project)
-    splits = selectors.split_querysets(project, "dpo", selectors.ExportFilters(), policy)
+    splits = selectors.split_querysets(project, "dpo", ExportFilters(), policy)
     expected = {world.labels[n].pk for n in ("s1", "s2", "s3")}
     assert ids(splits["train"]) == expected
     assert ids(splits["eval"]) == {world.labels["s6"].pk}
@@ -37,7 +38,7 @@ def test_dpo_split_contains_exactly_the_gated_pairs(world, project):
 
 def test_exclusions_are_counted_by_reason(world, project):
     policy = RoutingPolicy.objects.get(project=project)
-    counts = selectors.exclusion_counts(project, "dpo", selectors.ExportFilters(), policy)
+    counts = selectors.exclusion_counts(project, "dpo", ExportFilters(), policy)
     assert counts == {
         "in_review": 1,  # s4 disputed
         "rejected_by_review": 1,  # s5
@@ -50,13 +51,13 @@ def test_exclusions_are_counted_by_reason(world, project):
 
 def test_kto_takes_pairs_both_ways_and_completions(world, project):
     policy = RoutingPolicy.objects.get(project=project)
-    splits = selectors.split_querysets(project, "kto", selectors.ExportFilters(), policy)
+    splits = selectors.split_querysets(project, "kto", ExportFilters(), policy)
     assert ids(splits["train"]) == {world.labels[n].pk for n in ("s1", "s2", "s2_copy", "s3")}
 
 
 def test_filters_narrow_the_training_split_and_count_what_they_removed(world, project):
     policy = RoutingPolicy.objects.get(project=project)
-    filters = selectors.parse_filters({"sources": ["regenerate"]}, project=project)
+    filters = parse_filters({"sources": ["regenerate"]}, project=project)
     splits = selectors.split_querysets(project, "dpo", filters, policy)
     assert ids(splits["train"]) == {world.labels["s2"].pk}
     assert selectors.exclusion_counts(project, "dpo", filters, policy)["filtered_out"] == 2
@@ -64,7 +65,7 @@ def test_filters_narrow_the_training_split_and_count_what_they_removed(world, pr
 
 def test_min_agreement_keeps_only_reviews_that_agreed_that_much(world, project):
     policy = RoutingPolicy.objects.get(project=project)
-    filters = selectors.parse_filters({"min_agreement": 1.0}, project=project)
+    filters = parse_filters({"min_agreement": 1.0}, project=project)
     train = ids(selectors.split_querysets(project, "dpo", filters, policy)["train"])
     assert world.labels["s3"].pk in train  # reviewed, agreement 1.0
     policy.confidence_threshold = 0.99  # auto-accepted pairs now fall below it
@@ -88,6 +89,6 @@ def test_min_agreement_keeps_only_reviews_that_agreed_that_much(world, project):
     ],
 )
 def test_bad_filters_are_named(project, raw, field):
-    with pytest.raises(selectors.FiltersInvalid) as error:
-        selectors.parse_filters(raw, project=project)
+    with pytest.raises(FiltersInvalid) as error:
+        parse_filters(raw, project=project)
     assert field in error.value.errors

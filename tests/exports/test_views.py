@@ -12,6 +12,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from exports import selectors, services
+from exports.filters import parse_filters
 from exports.models import ExportJob
 from exports.tasks import build_export
 from exports.writers import file_sha256
@@ -43,7 +44,7 @@ def queued_job(project, user=None, **fields) -> ExportJob:
         created_by=user,
         fmt=fields.pop("fmt", "dpo"),
         file_format=fields.pop("file_format", "jsonl"),
-        filters=selectors.parse_filters(fields.pop("filters", {}), project=project),
+        filters=parse_filters(fields.pop("filters", {}), project=project),
     )
 
 
