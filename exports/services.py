@@ -22,12 +22,14 @@ from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from exports import selectors
+from exports.filters import ExportFilters, parse_filters
 from exports.formats import BARE_FORMATS, arrow_schema, rows_for
 from exports.models import ExportJob
 from exports.policy import below_policy_message, below_policy_reasons
 from exports.writers import JsonlWriter, ParquetWriter
-from feedback.models import Project, RoutingPolicy
+from feedback.models import RoutingPolicy
 from feedback.quality import export_quality
+from tenancy.models import Project
 
 logger = logging.getLogger(__name__)
 # A building worker bumps heartbeat_at every GLEANER_EXPORT_HEARTBEAT_SECONDS (default 10)
@@ -62,16 +64,27 @@ def export_job_create(
     fmt: str,
     file_format: str,
     style: str = ExportJob.Style.STANDARD,
-    filters: selectors.ExportFilters,
+    filters: ExportFilters,
     allow_below_policy: bool = False,
+    in_process: bool = False,
 ) -> ExportJob:
     """Queue an export; the build starts on a worker once this commits. With
     `allow_below_policy` it is built even below the project's policy (see `_build`).
 
     The job is committed whatever the broker does: if it cannot take the task (Redis is
     down), that is logged and `exports_resume_stale` hands the job over again once it has
-    waited UNCLAIMED_AFTER. So the job exists and will run: the caller answers as usual."""
+    waited UNCLAIMED_AFTER. So the job exists and will run: the caller answers as usual.
+
+    With `in_process` the job is not handed to the broker but created already claimed by
+    the caller (running, attempt 1), which builds it at once with `export_build` (the
+    export command). Should the caller die, its heartbeat goes stale and the sweep hands
+    the job to a worker, as for any dead worker's job."""
     now = timezone.now()
+    claim = (
+        {"status": ExportJob.Status.RUNNING, "attempts": 1, "started_at": now, "heartbeat_at": now}
+        if in_process
+        else {}
+    )
     job = ExportJob.objects.create(
         project=project,
         created_by=created_by,
@@ -82,8 +95,10 @@ def export_job_create(
         allow_below_policy=allow_below_policy,
         created_at=now,
         enqueued_at=now,
+        **claim,
     )
-    transaction.on_commit(partial(_enqueue, job.pk))
+    if not in_process:
+        transaction.on_commit(partial(_enqueue, job.pk))
     return job
 
 
@@ -260,7 +275,7 @@ def _build(
 ) -> ExportJob:
     project = job.project
     policy, _ = RoutingPolicy.objects.get_or_create(project=project)
-    filters = selectors.parse_filters(job.filters, project=project)
+    filters = parse_filters(job.filters, project=project)
     querysets = selectors.split_querysets(project, job.format, filters, policy)
     review_pairs = selectors.review_pair_querysets(project, job.format, filters)
     as_of = selectors.as_of_for(querysets, filters, review_pairs)

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from exports import selectors, services
+from exports import services
+from exports.filters import parse_filters
 from exports.models import ExportJob
 from exports.writers import file_sha256
 from tests.conftest import token_client
@@ -32,14 +33,15 @@ def hf_offline(tmp_path, monkeypatch):
 
 
 def build(project, fmt: str, file_format: str = "jsonl", style: str = "standard", **filters):
-    job = ExportJob.objects.create(
+    """Build in this process, as the export command does."""
+    job = services.export_job_create(
         project=project,
-        format=fmt,
+        created_by=None,
+        fmt=fmt,
         file_format=file_format,
         style=style,
-        filters=filters,
-        status="running",
-        attempts=1,
+        filters=parse_filters(filters, project=project),
+        in_process=True,
     )
     return services.export_build(job=job)
 
@@ -286,6 +288,18 @@ def test_export_command_writes_the_files_and_rejects_bad_options(world, project,
         )
 
 
+def test_the_export_command_builds_its_job_itself_and_never_queues_it(
+    world, project, tmp_path, django_capture_on_commit_callbacks
+):
+    out = tmp_path / "kto.jsonl"
+    with django_capture_on_commit_callbacks() as queued:
+        call_command("export", "--project", "acme", "--format", "kto", "--out", str(out))
+    assert queued == []  # nothing handed to the broker
+    job = ExportJob.objects.get()
+    assert (job.status, job.attempts, job.created_by, job.format) == ("done", 1, None, "kto")
+    assert job.started_at is not None and job.finished_at >= job.started_at
+
+
 def test_held_out_items_never_reach_training_exports(world, project, media):
     for fmt in ("dpo", "kto", "sft", "openai_preference"):
         job = build(project, fmt)
@@ -298,7 +312,7 @@ def test_held_out_items_never_reach_training_exports(world, project, media):
 
 
 def test_filters_are_parsed_like_the_api(project):
-    assert selectors.parse_filters({"since": "2026-11-01"}, project=project).since.day == 1
+    assert parse_filters({"since": "2026-11-01"}, project=project).since.day == 1
 
 
 def test_a_failing_build_marks_the_job_failed_and_the_request_still_answers(

@@ -9,10 +9,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.validators import slug_re
 
-from exports import selectors, services
+from core.storable import text_problem
+from exports import services
+from exports.filters import FiltersInvalid, parse_filters
 from exports.models import ExportJob
-from feedback.models import Project
-from feedback.storable import text_problem
+from tenancy.models import Project
 
 
 class Command(BaseCommand):
@@ -73,22 +74,22 @@ class Command(BaseCommand):
             except ValueError:
                 raise CommandError("--queues: must be comma-separated queue ids.") from None
         try:
-            filters = selectors.parse_filters(
+            filters = parse_filters(
                 {k: v for k, v in raw.items() if v is not None}, project=project
             )
-        except selectors.FiltersInvalid as invalid:
+        except FiltersInvalid as invalid:
             problems = "; ".join(f"--{k.replace('_', '-')}: {v}" for k, v in invalid.errors.items())
             raise CommandError(problems) from None
 
-        job = ExportJob.objects.create(
+        job = services.export_job_create(
             project=project,
-            format=options["format"],
+            created_by=None,
+            fmt=options["format"],
             file_format=file_format,
             style=options["style"],
-            filters=filters.as_json(),
+            filters=filters,
             allow_below_policy=options["allow_below_policy"],
-            status=ExportJob.Status.RUNNING,
-            attempts=1,
+            in_process=True,
         )
         try:
             job = services.export_build(job=job, on_progress=self._bar)
