@@ -18,6 +18,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from core.typing import AuthedRequest
 from playground import selectors, services
 from tenancy.access import access_project
 from tenancy.models import Project, origin_normalize
@@ -31,7 +32,7 @@ MAX_GENERATIONS = 200
 MAX_SESSIONS = 10
 
 
-def _project(request: HttpRequest) -> Project | None:
+def _project(request: AuthedRequest) -> Project | None:
     try:
         return access_project(request.user, PROJECT_SLUG)
     except Http404:
@@ -48,7 +49,7 @@ def _error(field: str, message: str, status: int = 400) -> JsonResponse:
 
 @login_required
 @require_GET
-def chat(request: HttpRequest) -> HttpResponse:
+def chat(request: AuthedRequest) -> HttpResponse:
     """A new playground session on every visit, with the publishable key for this origin."""
     project = _project(request)
     if project is None:
@@ -105,7 +106,7 @@ def _answer_request(body: bytes, sessions: dict) -> tuple[str, str, int, str | N
 
 @login_required
 @require_POST
-def answer(request: HttpRequest) -> JsonResponse:
+def answer(request: AuthedRequest) -> JsonResponse:
     """The canned model answers: {"session_id", "prompt"} asks, {"session_id", "replaces":
     "<generation id>"} regenerates one of the session's answers. The generation is ingested
     here, server side; the page gets its id and text."""
@@ -134,7 +135,7 @@ def answer(request: HttpRequest) -> JsonResponse:
 
 @login_required
 @require_GET
-def ended(request: HttpRequest) -> HttpResponse:
+def ended(request: AuthedRequest) -> HttpResponse:
     """Where the visitor lands after ending a session: links to what Gleaner made of it."""
     project = _project(request)
     if project is None:
