@@ -14,7 +14,14 @@ failed credentials), and any of them can meet a database or cache outage.
 
 from __future__ import annotations
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from typing import Any
+
+from drf_spectacular.extensions import (
+    OpenApiAuthenticationExtension,
+    OpenApiSerializerExtension,
+)
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
@@ -32,6 +39,38 @@ class ErrorSerializer(serializers.Serializer):
         required=False,
         help_text="Field name -> message (an object of messages for a nested field).",
     )
+
+
+# A field's error as DRF and our own checks give it: a message, a list of messages (or of
+# per-item errors, {} for a good item), or per-key errors of a nested field.
+FIELD_ERROR = {
+    "description": "A message, a list of them, or the errors of a nested field by key.",
+    "oneOf": [
+        {"type": "string"},
+        {"type": "array", "items": {"$ref": "#/components/schemas/FieldError"}},
+        {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/FieldError"}},
+    ],
+}
+
+
+class ErrorSchema(OpenApiSerializerExtension):
+    """The shared error body, with its field errors typed (a serializer cannot say
+    "any other key is a bad field's error")."""
+
+    target_class = ErrorSerializer
+
+    def map_serializer(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
+        field_error = ResolvedComponent(
+            name="FieldError",
+            type=ResolvedComponent.SCHEMA,
+            object="FieldError",
+            schema=FIELD_ERROR,
+        )
+        auto_schema.registry.register_on_missing(field_error)
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        schema["properties"]["errors"]["additionalProperties"] = field_error.ref
+        schema["additionalProperties"] = field_error.ref
+        return schema
 
 
 ERROR_DESCRIPTIONS = {
@@ -76,7 +115,7 @@ RETRY_AFTER = OpenApiParameter(
 class ProjectKeyScheme(OpenApiAuthenticationExtension):
     """`Authorization: Bearer <key>`: a project's ingestion key (it can only send events)."""
 
-    target_class = "feedback.authentication.ProjectKeyAuthentication"
+    target_class = "tenancy.authentication.ProjectKeyAuthentication"
     name = "ProjectKey"
 
     def get_security_definition(self, auto_schema: object) -> dict[str, str]:
