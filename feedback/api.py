@@ -1,158 +1,27 @@
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import (
-    OpenApiParameter,
-    OpenApiResponse,
-    PolymorphicProxySerializer,
-    extend_schema,
-    extend_schema_field,
-    extend_schema_serializer,
-    inline_serializer,
-)
-from rest_framework import serializers, status
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.schema import RETRY_AFTER, error_responses
 from feedback import event_schema, selectors, services
-from feedback.authentication import HasProjectKey, ProjectKeyAuthentication
-from feedback.models import PUBLISHABLE_EVENT_TYPES, Event, Label, Session
-from feedback.ratelimit import IngestKeyThrottle
+from feedback.models import Label
+from feedback.serializers import (
+    EventBatchSerializer,
+    IngestResultSerializer,
+    SessionDetailSerializer,
+)
+from tenancy.authentication import HasProjectKey, IngestKeyThrottle, ProjectKeyAuthentication
+from tenancy.keys import api_key_mark_used
+from tenancy.models import PUBLISHABLE_EVENT_TYPES
 
 
 def _error(status_code: int, field: str, message: str) -> Response:
     return Response({"detail": message, "errors": {field: message}}, status=status_code)
-
-
-# The event batch as the schema documents it. Documentation only: the view parses the body
-# itself and feedback.event_schema validates each event, naming every bad field (207).
-
-_TEXT_PARTS = {
-    "type": "array",
-    "minItems": 1,
-    "items": {
-        "type": "object",
-        "properties": {"type": {"type": "string", "enum": ["text"]}, "text": {"type": "string"}},
-        "required": ["type", "text"],
-    },
-}
-_MESSAGE = {
-    "type": "object",
-    "properties": {
-        "role": {"type": "string", "minLength": 1, "maxLength": event_schema.MAX_ROLE_LENGTH},
-        "content": {"oneOf": [{"type": "string"}, _TEXT_PARTS]},
-    },
-    "required": ["role", "content"],
-}
-_TEXT_HELP = (
-    "Free text, at most 100 kB as UTF-8 (GLEANER_MAX_TEXT_BYTES); NUL and unpaired "
-    "surrogates are stored as U+FFFD."
-)
-
-
-@extend_schema_field(
-    {
-        "oneOf": [{"type": "string"}, {"type": "array", "minItems": 1, "items": _MESSAGE}],
-        "description": "The prompt: a string, or chat messages {role, content} whose content "
-        "is a string or a list of text parts {type: 'text', text}.",
-    }
-)
-class _PromptField(serializers.JSONField):
-    pass
-
-
-@extend_schema_field(
-    {
-        "oneOf": [
-            {
-                "type": "number",
-                "minimum": -event_schema.MAX_RATING,
-                "maximum": event_schema.MAX_RATING,
-            },
-            {"type": "boolean"},
-        ],
-        "description": "A number, or true / false for thumbs up / down.",
-    }
-)
-class _RatingField(serializers.JSONField):
-    pass
-
-
-def _ref_field(**kwargs: object) -> serializers.CharField:
-    kwargs.setdefault("help_text", "No control characters.")
-    return serializers.CharField(max_length=event_schema.MAX_ID_LENGTH, **kwargs)
-
-
-def _text_field(**kwargs: object) -> serializers.CharField:
-    return serializers.CharField(
-        allow_blank=True, trim_whitespace=False, help_text=_TEXT_HELP, **kwargs
-    )
-
-
-def _event_serializer(type_: str, **fields: serializers.Field) -> serializers.Serializer:
-    """One event type's schema: the fields every event has, then the type's own."""
-    common: dict[str, serializers.Field] = {
-        "id": _ref_field(help_text="The client's idempotency key, unique per project."),
-        "type": serializers.ChoiceField(choices=[type_]),
-        "timestamp": serializers.DateTimeField(
-            help_text="ISO 8601 with a timezone, from 2000-01-01 to a day ahead."
-        ),
-        "session_id": _ref_field(help_text="No control characters, no '.' or '..' part."),
-        "user_id": _ref_field(required=False, allow_null=True),
-    }
-    if type_ != "session_outcome":
-        common["generation_id"] = _ref_field()
-    name = "".join(part.title() for part in type_.split("_")) + "Event"
-    return inline_serializer(name, {**common, **fields})
-
-
-EVENT_SCHEMA = PolymorphicProxySerializer(
-    component_name="Event",
-    resource_type_field_name="type",
-    many=False,
-    serializers={
-        "generation": _event_serializer(
-            "generation",
-            input=_PromptField(),
-            output=_text_field(),
-            model=serializers.CharField(
-                max_length=event_schema.MAX_MODEL_LENGTH, required=False, allow_null=True
-            ),
-            replaces=_ref_field(
-                required=False, allow_null=True, help_text="The generation regenerated."
-            ),
-            metadata=serializers.DictField(
-                child=serializers.JSONField(),
-                required=False,
-                allow_null=True,
-                help_text="At most 20 levels deep and 16 kB as JSON; finite numbers, "
-                "integers within 64 bits.",
-            ),
-        ),
-        "edit": _event_serializer("edit", text=_text_field()),
-        "regenerate": _event_serializer("regenerate"),
-        "copy": _event_serializer("copy", text=_text_field(required=False)),
-        "share": _event_serializer("share"),
-        "view": _event_serializer(
-            "view",
-            dwell_ms=serializers.FloatField(
-                min_value=0,
-                max_value=event_schema.MAX_DWELL_MS,
-                help_text="Milliseconds (up to 24 h); a fraction is rounded.",
-            ),
-        ),
-        "rating": _event_serializer(
-            "rating", value=_RatingField(), comment=_text_field(required=False)
-        ),
-        "session_outcome": _event_serializer(
-            "session_outcome",
-            outcome=serializers.ChoiceField(choices=event_schema.OUTCOMES),
-            signal=_ref_field(required=False, help_text="What showed the outcome."),
-        ),
-    },
-)
 
 
 class EventIngestApi(APIView):
@@ -163,31 +32,6 @@ class EventIngestApi(APIView):
     throttle_classes = [IngestKeyThrottle]
     parser_classes: list = []  # the body is read here, after the size check
 
-    @extend_schema_serializer(component_name="EventBatch")
-    class InputSerializer(serializers.Serializer):
-        events = serializers.ListField(
-            child=EVENT_SCHEMA,
-            help_text="At most 1,000 events and 5 MB per request (GLEANER_MAX_EVENTS_PER_REQUEST, "
-            "GLEANER_MAX_REQUEST_BYTES).",
-        )
-
-    @extend_schema_serializer(component_name="IngestResult")
-    class OutputSerializer(serializers.Serializer):
-        accepted = serializers.IntegerField()
-        duplicates = serializers.IntegerField(help_text="Event ids already stored: unchanged.")
-        rejected = serializers.IntegerField()
-        errors = inline_serializer(
-            "EventError",
-            {
-                "index": serializers.IntegerField(help_text="The event's position in the batch."),
-                "id": serializers.CharField(allow_null=True, help_text="Its id, if a string."),
-                "errors": serializers.DictField(
-                    child=serializers.CharField(), help_text="Field -> message."
-                ),
-            },
-            many=True,
-        )
-
     @extend_schema(
         operation_id="events_ingest",
         description="A secret key (glk_..., from a server) may send every event type. A "
@@ -197,13 +41,13 @@ class EventIngestApi(APIView):
         "navigator.sendBeacon, which also sends the JSON as text/plain. A preflight OPTIONS "
         "from an origin listed on an active publishable key is answered 204 with the CORS "
         "headers; from any other origin 403 without them (docs/ingestion.md).",
-        request={"application/json": InputSerializer, "text/plain": InputSerializer},
+        request={"application/json": EventBatchSerializer, "text/plain": EventBatchSerializer},
         responses={
             200: OpenApiResponse(
-                OutputSerializer, description="Every event stored or a duplicate."
+                IngestResultSerializer, description="Every event stored or a duplicate."
             ),
             207: OpenApiResponse(
-                OutputSerializer,
+                IngestResultSerializer,
                 description="Some events refused, each in errors naming its fields; the rest "
                 "stored.",
             ),
@@ -255,7 +99,7 @@ class EventIngestApi(APIView):
             return _error(413, "events", f"At most {limit} events per request ({len(events)}).")
 
         key = request.auth
-        services.api_key_mark_used(key=key)
+        api_key_mark_used(key=key)
         result = services.events_ingest(
             project=key.project,
             events=events,
@@ -285,67 +129,8 @@ def _label(label: Label) -> dict:
     return body
 
 
-class SessionLabelSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    kind = serializers.ChoiceField(choices=Label.Kind.choices)
-    source = serializers.ChoiceField(choices=Label.Source.choices)
-    rule = serializers.CharField()
-    confidence = serializers.FloatField()
-    weight = serializers.FloatField()
-    status = serializers.ChoiceField(
-        choices=["auto_accepted", "in_review", "accepted", "rejected", "excluded"]
-    )
-    review_reason = serializers.ChoiceField(choices=Label.ReviewReason.choices, allow_null=True)
-    prompt = serializers.JSONField(help_text="The conversation before the answer.")
-    chosen = serializers.CharField(required=False, help_text="Preference pairs only.")
-    rejected = serializers.CharField(required=False, help_text="Preference pairs only.")
-    completion = serializers.CharField(required=False, help_text="Completions only.")
-    label = serializers.BooleanField(
-        required=False, allow_null=True, help_text="Completions only: good or bad."
-    )
-    evidence = serializers.DictField(child=serializers.JSONField())
-
-
-class SessionGenerationSerializer(serializers.Serializer):
-    generation_id = serializers.CharField()
-    input = serializers.JSONField(help_text="Chat messages [{role, content}].")
-    output = serializers.CharField()
-    final_text = serializers.CharField(help_text="The text after the user's last edit.")
-    model = serializers.CharField()
-    replaces = serializers.CharField(allow_null=True)
-    created_at = serializers.DateTimeField()
-    metadata = serializers.DictField(child=serializers.JSONField())
-    signals = serializers.DictField(child=serializers.JSONField(), help_text="Derived.")
-    labels = SessionLabelSerializer(many=True)
-
-
-class SessionEventSerializer(serializers.Serializer):
-    """An event as stored; the fields of its type (text, dwell_ms, ...) follow these."""
-
-    id = serializers.CharField()
-    type = serializers.ChoiceField(choices=Event.Type.choices)
-    timestamp = serializers.DateTimeField()
-    received_at = serializers.DateTimeField()
-    generation_id = serializers.CharField(allow_null=True)
-
-
 class SessionDetailApi(APIView):
     """A session with its generations, their signals and labels, and its events."""
-
-    @extend_schema_serializer(component_name="SessionDetail")
-    class OutputSerializer(serializers.Serializer):
-        session_id = serializers.CharField()
-        project = serializers.SlugField()
-        user_id = serializers.CharField(allow_null=True)
-        outcome = serializers.ChoiceField(choices=Session.Outcome.choices)
-        outcome_signal = serializers.CharField(allow_null=True)
-        retries = serializers.IntegerField()
-        derived_at = serializers.DateTimeField(allow_null=True)
-        first_event_at = serializers.DateTimeField()
-        last_event_at = serializers.DateTimeField()
-        generations = SessionGenerationSerializer(many=True)
-        events = SessionEventSerializer(many=True, help_text="The first 1,000 by time.")
-        events_truncated = serializers.BooleanField()
 
     @extend_schema(
         parameters=[
@@ -353,7 +138,7 @@ class SessionDetailApi(APIView):
             RETRY_AFTER,
         ],
         responses={
-            200: OutputSerializer,
+            200: SessionDetailSerializer,
             **error_responses(400, 404, described={400: "No or bad 'project' parameter."}),
         },
     )
