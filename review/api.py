@@ -4,12 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from drf_spectacular.utils import (
-    OpenApiResponse,
-    extend_schema,
-    extend_schema_serializer,
-    inline_serializer,
-)
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -18,9 +13,8 @@ from rest_framework.views import APIView
 
 from config.parsers import DepthSafeJSONParser
 from config.schema import RETRY_AFTER, error_responses
+from core.storable import ID_MAX, INT_MAX, INT_MIN, json_problem, text_problem
 from feedback.models import Generation, Label
-from feedback.selectors import access_project
-from feedback.storable import ID_MAX, INT_MAX, INT_MIN, json_problem, text_problem
 from review import claims, selectors, services
 from review.answers import MAX_SECONDS_SPENT, AnswersInvalid
 from review.models import (
@@ -30,6 +24,21 @@ from review.models import (
     Adjudication,
     Question,
 )
+from review.serializers import (
+    AdjudicationResultSerializer,
+    AnnotationSerializer,
+    ClaimSerializer,
+    GoldResultSerializer,
+    HeldOutResultSerializer,
+    ItemsAddedSerializer,
+    QuestionSerializer,
+    QueueDetailSerializer,
+    QueueListSerializer,
+    QueueOutputSerializer,
+    SkippedSerializer,
+    choice_field,
+)
+from tenancy.access import access_project
 
 MAX_MESSAGES = 500
 MAX_MESSAGE_DEPTH = 6  # a message, its content parts, and a little inside each
@@ -39,46 +48,6 @@ class ReviewApiView(APIView):
     # JSON only, as documented: a form body is a 415 in JSON, never Django's HTML 400 for
     # more than DATA_UPLOAD_MAX_NUMBER_FIELDS fields.
     parser_classes = [DepthSafeJSONParser]
-
-
-def choice_field(choices: list[tuple[str, str]], **kwargs) -> serializers.ChoiceField:  # noqa: ANN003
-    """A ChoiceField whose error lists the choices instead of echoing the input (which may
-    hold a lone surrogate that no JSON response can carry)."""
-    names = ", ".join(value for value, _ in choices)
-    return serializers.ChoiceField(
-        choices=choices, error_messages={"invalid_choice": f"Must be one of: {names}."}, **kwargs
-    )
-
-
-class QuestionSerializer(serializers.Serializer):
-    key = serializers.SlugField(max_length=50)
-    type = choice_field(Question.Type.choices)
-    prompt = serializers.CharField(max_length=500)
-    choices = serializers.ListField(
-        child=serializers.CharField(max_length=200), required=False, max_length=50
-    )
-    min = serializers.IntegerField(required=False, min_value=INT_MIN, max_value=INT_MAX)
-    max = serializers.IntegerField(required=False, min_value=INT_MIN, max_value=INT_MAX)
-    required = serializers.BooleanField(required=False, default=True)
-    level = choice_field(Question.Level.choices, required=False)
-
-    def validate(self, data: dict) -> dict:
-        if data["type"] == Question.Type.CHOICE:
-            choices = data.get("choices") or []
-            if len(choices) < 2:
-                raise ValidationError({"choices": "A choice question needs 2 or more choices."})
-            if len(set(choices)) != len(choices):
-                raise ValidationError({"choices": "Choices must be distinct."})
-        if data["type"] == Question.Type.RATING:
-            if "min" not in data or "max" not in data:
-                raise ValidationError({"min": "A rating question needs min and max."})
-            if data["min"] >= data["max"]:
-                raise ValidationError({"min": "Must be below max."})
-            if data["max"] - data["min"] >= MAX_RATING_POINTS:
-                raise ValidationError(
-                    {"max": f"A rating scale has at most {MAX_RATING_POINTS} points."}
-                )
-        return data
 
 
 def _question_out(question: Question) -> dict:
@@ -94,28 +63,6 @@ def _question_out(question: Question) -> dict:
     if question.type == Question.Type.RATING:
         body.update(min=question.min_value, max=question.max_value)
     return body
-
-
-class QueueOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    project = serializers.SlugField()
-    name = serializers.CharField()
-    reason = serializers.CharField(allow_null=True, help_text="A default queue's routing reason.")
-    guidelines = serializers.CharField(help_text="Markdown.")
-    annotations_per_item = serializers.IntegerField()
-    min_item_agreement = serializers.FloatField()
-    min_alpha = serializers.FloatField()
-    claim_timeout_minutes = serializers.IntegerField()
-    questions = QuestionSerializer(many=True)  # as created (choices / min, max by type)
-    progress = inline_serializer(
-        "QueueProgress",
-        {
-            "open": serializers.IntegerField(),
-            "complete": serializers.IntegerField(),
-            "discarded": serializers.IntegerField(),
-            "annotations_per_item": serializers.IntegerField(),
-        },
-    )
 
 
 class QueueListCreateApi(ReviewApiView):
@@ -145,25 +92,9 @@ class QueueListCreateApi(ReviewApiView):
                 raise ValidationError("Question keys must be distinct.")
             return questions
 
-    @extend_schema_serializer(component_name="QueueList")
-    class OutputSerializer(serializers.Serializer):
-        queues = inline_serializer(
-            "QueueSummary",
-            {
-                "id": serializers.IntegerField(),
-                "project": serializers.SlugField(),
-                "name": serializers.CharField(),
-                "reason": serializers.CharField(allow_null=True),
-                "items": serializers.IntegerField(),
-                "complete": serializers.IntegerField(),
-                "mine": serializers.IntegerField(help_text="Items the caller answered."),
-            },
-            many=True,
-        )
-
     @extend_schema(
         operation_id="queues_list",
-        responses={200: OutputSerializer, **error_responses()},
+        responses={200: QueueListSerializer, **error_responses()},
         parameters=[RETRY_AFTER],
     )
     def get(self, request: Request) -> Response:
@@ -235,34 +166,8 @@ class QueueDetailApi(ReviewApiView):
             "progress": selectors.queue_progress(queue),
         }
 
-    @extend_schema_serializer(component_name="QueueDetail")
-    class OutputSerializer(QueueOutputSerializer):
-        agreement = serializers.DictField(
-            child=inline_serializer(
-                "QuestionAgreement",
-                {
-                    "alpha": serializers.FloatField(allow_null=True),
-                    "level": serializers.CharField(),
-                    "items": serializers.IntegerField(),
-                    "undefined_reason": serializers.CharField(allow_null=True),
-                },
-            ),
-            help_text="Per question key; empty until the first recomputation.",
-        )
-        agreement_computed_at = serializers.DateTimeField(allow_null=True)
-        gate = serializers.DictField(
-            child=serializers.IntegerField(),
-            required=False,
-            help_text="Items per gate outcome, once agreement was computed.",
-        )
-        annotators = serializers.DictField(
-            child=serializers.DictField(child=serializers.JSONField()),
-            required=False,
-            help_text="Leads only: quality per annotator, by username.",
-        )
-
     @extend_schema(
-        responses={200: OutputSerializer, **error_responses(404)}, parameters=[RETRY_AFTER]
+        responses={200: QueueDetailSerializer, **error_responses(404)}, parameters=[RETRY_AFTER]
     )
     def get(self, request: Request, queue_id: int) -> Response:
         queue = selectors.access_queue(request.user, queue_id)
@@ -327,14 +232,7 @@ class QueueItemsApi(ReviewApiView):
     @extend_schema(
         request=ItemsAddInputSerializer,
         responses={
-            201: inline_serializer(
-                "ItemsAdded",
-                {
-                    "ids": serializers.ListField(
-                        child=serializers.IntegerField(), help_text="The new items' ids, in order."
-                    )
-                },
-            ),
+            201: ItemsAddedSerializer,
             **error_responses(400, 403, 404, described={404: "No such queue led by the caller."}),
         },
         parameters=[RETRY_AFTER],
@@ -401,44 +299,10 @@ def _claim_body(assignment, queue) -> dict:  # noqa: ANN001
 
 
 class QueueNextApi(ReviewApiView):
-    @extend_schema_serializer(component_name="Claim")
-    class OutputSerializer(serializers.Serializer):
-        item = inline_serializer(
-            "ItemForReview",
-            {
-                "id": serializers.IntegerField(),
-                "reason": serializers.CharField(),
-                "reason_text": serializers.CharField(),
-                "prompt": serializers.ListField(
-                    child=serializers.DictField(child=serializers.JSONField()),
-                    help_text="Chat messages [{role, content}].",
-                ),
-                "responses": inline_serializer(
-                    "ItemResponse",
-                    {"side": serializers.CharField(), "text": serializers.CharField()},
-                    many=True,
-                ),
-                "diff": serializers.ListField(
-                    child=serializers.ListField(child=serializers.CharField()),
-                    allow_null=True,
-                    help_text="For an edit: [operation, words] pairs.",
-                ),
-                "claim": serializers.CharField(allow_null=True),
-                "detail": serializers.DictField(child=serializers.JSONField()),
-            },
-        )
-        claim = inline_serializer(
-            "ClaimState",
-            {
-                "expires_at": serializers.DateTimeField(),
-                "presentation": serializers.DictField(child=serializers.JSONField()),
-            },
-        )
-
     @extend_schema(
         request=None,
         responses={
-            200: OutputSerializer,
+            200: ClaimSerializer,
             204: OpenApiResponse(description="Nothing left for the caller in this queue."),
             **error_responses(403, 404),
         },
@@ -471,14 +335,7 @@ class AnnotationCreateApi(ReviewApiView):
     @extend_schema(
         request=AnnotationInputSerializer,
         responses={
-            201: inline_serializer(
-                "Annotation",
-                {
-                    "id": serializers.IntegerField(),
-                    "item": serializers.IntegerField(),
-                    "answers": serializers.DictField(child=serializers.JSONField()),
-                },
-            ),
+            201: AnnotationSerializer,
             **error_responses(
                 400,
                 403,
@@ -518,7 +375,7 @@ class ItemSkipApi(ReviewApiView):
     @extend_schema(
         request=None,
         responses={
-            200: inline_serializer("Skipped", {"skipped": serializers.IntegerField()}),
+            200: SkippedSerializer,
             **error_responses(403, 404, 409, described={409: "The caller already answered it."}),
         },
         parameters=[RETRY_AFTER],
@@ -545,13 +402,7 @@ class AdjudicationApi(ReviewApiView):
     @extend_schema(
         request=AdjudicationInputSerializer,
         responses={
-            201: inline_serializer(
-                "AdjudicationResult",
-                {
-                    "item": serializers.IntegerField(),
-                    "decision": serializers.ChoiceField(choices=Adjudication.Decision.choices),
-                },
-            ),
+            201: AdjudicationResultSerializer,
             **error_responses(400, 403, 404),
         },
         parameters=[RETRY_AFTER],
@@ -576,13 +427,7 @@ class GoldApi(ReviewApiView):
     @extend_schema(
         request=GoldInputSerializer,
         responses={
-            200: inline_serializer(
-                "GoldResult",
-                {
-                    "item": serializers.IntegerField(),
-                    "gold_answers": serializers.DictField(child=serializers.JSONField()),
-                },
-            ),
+            200: GoldResultSerializer,
             **error_responses(400, 403, 404),
         },
         parameters=[RETRY_AFTER],
@@ -619,10 +464,7 @@ class HeldOutApi(ReviewApiView):
     @extend_schema(
         request=HeldOutInputSerializer,
         responses={
-            200: inline_serializer(
-                "HeldOutResult",
-                {"held_out": serializers.IntegerField(help_text="Items now held out.")},
-            ),
+            200: HeldOutResultSerializer,
             **error_responses(400, 403, 404),
         },
         parameters=[RETRY_AFTER],
