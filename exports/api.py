@@ -3,13 +3,7 @@
 from __future__ import annotations
 
 from django.http import FileResponse
-from drf_spectacular.utils import (
-    OpenApiParameter,
-    OpenApiResponse,
-    extend_schema,
-    extend_schema_serializer,
-    inline_serializer,
-)
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import parsers, serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -20,6 +14,12 @@ from config.parsers import DepthSafeJSONParser
 from config.schema import RETRY_AFTER, error_responses
 from exports import inputs, selectors, services
 from exports.models import ExportJob
+from exports.serializers import (
+    ExportJobSerializer,
+    ExportListSerializer,
+    ExportManifestSerializer,
+    ExportQueuedSerializer,
+)
 
 
 def job_body(job: ExportJob) -> dict:
@@ -43,32 +43,6 @@ def job_body(job: ExportJob) -> dict:
     if job.status == ExportJob.Status.FAILED:
         body["error"] = job.error
     return body
-
-
-@extend_schema_serializer(component_name="ExportJob")
-class ExportJobOutputSerializer(serializers.Serializer):
-    """What `job_body` answers."""
-
-    id = serializers.IntegerField()
-    project = serializers.SlugField()
-    format = serializers.ChoiceField(choices=ExportJob.Format.choices)
-    file_format = serializers.ChoiceField(choices=ExportJob.FileFormat.choices)
-    style = serializers.ChoiceField(choices=ExportJob.Style.choices)
-    filters = serializers.DictField(child=serializers.JSONField())
-    allow_below_policy = serializers.BooleanField()
-    status = serializers.ChoiceField(choices=ExportJob.Status.choices)
-    progress = serializers.FloatField(help_text="0 to 1.")
-    rows = serializers.IntegerField()
-    created_at = serializers.DateTimeField()
-    finished_at = serializers.DateTimeField(allow_null=True)
-    manifest = serializers.DictField(
-        child=serializers.JSONField(), required=False, help_text="Done jobs only."
-    )
-    download = serializers.CharField(required=False, help_text="Done jobs only: the file's URL.")
-    error = serializers.CharField(
-        required=False,
-        help_text="Failed jobs only: why, e.g. the export is below the project's policy.",
-    )
 
 
 class StrictBooleanField(serializers.BooleanField):
@@ -113,10 +87,7 @@ class ExportListCreateApi(APIView):
         operation_id="exports_list",
         parameters=[OpenApiParameter("project", str, required=False), RETRY_AFTER],
         responses={
-            200: inline_serializer(
-                "ExportList",
-                {"exports": ExportJobOutputSerializer(many=True, help_text="The newest 100.")},
-            ),
+            200: ExportListSerializer,
             **error_responses(400, described={400: "A bad 'project' parameter."}),
         },
     )
@@ -132,13 +103,7 @@ class ExportListCreateApi(APIView):
         request=ExportInputSerializer,
         responses={
             202: OpenApiResponse(
-                inline_serializer(
-                    "ExportQueued",
-                    {
-                        "id": serializers.IntegerField(),
-                        "status": serializers.CharField(help_text="queued"),
-                    },
-                ),
+                ExportQueuedSerializer,
                 description="Queued: follow GET /api/v1/exports/{id}. The job is stored and "
                 "will run, also when the task broker was down at that moment (a sweep hands "
                 "it over within about a minute).",
@@ -180,11 +145,17 @@ class ExportListCreateApi(APIView):
 
 class ExportDetailApi(APIView):
     @extend_schema(
-        responses={200: ExportJobOutputSerializer, **error_responses(403, 404)},
+        responses={200: ExportJobSerializer, **error_responses(403, 404)},
         parameters=[RETRY_AFTER],
     )
     def get(self, request: Request, export_id: int) -> Response:
         return Response(job_body(selectors.access_export(request.user, export_id)))
+
+
+FILE_TYPES = (
+    "The file: train, eval, train.meta and eval.meta as application/octet-stream (JSON Lines "
+    "or Parquet), manifest as application/json, card (the dataset card) as text/markdown."
+)
 
 
 class ExportDownloadApi(APIView):
@@ -201,7 +172,12 @@ class ExportDownloadApi(APIView):
             RETRY_AFTER,
         ],
         responses={
-            (200, "application/octet-stream"): bytes,
+            # FileResponse names the type by the file's extension.
+            (200, "application/octet-stream"): OpenApiResponse(bytes, description=FILE_TYPES),
+            (200, "application/json"): OpenApiResponse(
+                ExportManifestSerializer, description=FILE_TYPES
+            ),
+            (200, "text/markdown"): OpenApiResponse(str, description=FILE_TYPES),
             **error_responses(
                 400,
                 403,
