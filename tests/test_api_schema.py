@@ -22,7 +22,9 @@ import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from io import StringIO
+from unittest.mock import ANY
 
+import jsonschema
 import pytest
 import schemathesis
 from django.core import signals
@@ -32,6 +34,7 @@ from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
 from hypothesis import HealthCheck, settings
 from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import (
@@ -45,11 +48,15 @@ from exports.models import ExportJob
 from exports.selectors import parse_filters
 from feedback import labelling
 from feedback import services as feedback_services
-from feedback.models import Membership
-from review import claims
+from feedback.models import Label
+from feedback.quality import calibration_forget
+from review import claims, gate
 from review import services as review_services
 from review.models import Item, Queue
-from tests.factories import one_of_each
+from tenancy.members import membership_set
+from tenancy.models import Membership
+from tests.conftest import token_client
+from tests.factories import edit, generation, one_of_each
 
 SURVEY = os.environ.get("GLEANER_FUZZ_SURVEY")
 CHECKS = [
@@ -90,9 +97,84 @@ def test_every_operation_documents_its_answers():
             if "{" in path:
                 assert "404" in codes, where
             for code, answer in operation["responses"].items():
-                body = answer.get("content", {}).get("application/json", {}).get("schema")
-                if code.startswith("2") and body is not None:
-                    assert body != {"type": "object", "additionalProperties": {}}, where
+                if code.startswith("2"):
+                    _assert_typed_answer(spec, where, code, answer)
+                else:
+                    body = answer["content"]["application/json"]["schema"]
+                    assert body == {"$ref": "#/components/schemas/Error"}, f"{where} {code}"
+
+
+def _assert_typed_answer(spec: dict, where: str, code: str, answer: dict) -> None:
+    """A 2xx answer has a body with its properties named (204 has none; a file is a string)."""
+    content = answer.get("content")
+    if code == "204":
+        assert content is None, where
+        return
+    assert content, f"{where} {code}: no body documented"
+    for content_type, media in content.items():
+        schema = media.get("schema", {})
+        if content_type != "application/json":
+            assert schema.get("type") == "string", f"{where} {code} {content_type}"
+            continue
+        if "$ref" in schema:
+            schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+        assert schema.get("properties"), f"{where} {code}: a free-form object"
+
+
+# Objects of 2xx answers that hold what a client or a rule put there, by design. Any other
+# object without named properties (or a field of no type) fails the test below.
+FREE_FORM = {
+    "SessionGeneration.metadata{}",  # the client's own generation metadata
+    "SessionEvent.metadata{}",
+    "SessionLabel.evidence{}",  # what each derivation rule read: its own names
+    "ExportManifest.policy{}",  # the routing policy's fields as they were
+    "ItemForReview.prompt[]{}",  # a free-content item's messages keep their own keys
+    "ItemForReview.prompt[].content",
+}
+
+
+def _free_form_fields(spec: dict) -> set[str]:
+    """Every place in a 2xx JSON body where the schema leaves the shape open."""
+    components = spec["components"]["schemas"]
+    found: set[str] = set()
+    seen: set[str] = set()
+
+    def walk(node: object, where: str) -> None:
+        if not isinstance(node, dict):
+            return
+        if "$ref" in node:
+            name = node["$ref"].rsplit("/", 1)[1]
+            if name not in seen:
+                seen.add(name)
+                walk(components[name], name)
+            return
+        for key in ("oneOf", "anyOf", "allOf"):
+            for option in node.get(key, []):
+                walk(option, where)
+        composed = any(key in node for key in ("oneOf", "anyOf", "allOf", "enum"))
+        if "type" not in node and not composed:
+            found.add(where)
+        for name, field in node.get("properties", {}).items():
+            walk(field, f"{where}.{name}")
+        if "items" in node:
+            walk(node["items"], f"{where}[]")
+        extra = node.get("additionalProperties")
+        if node.get("type") == "object" and not node.get("properties") and extra in (None, True):
+            found.add(f"{where}{{}}")
+        if isinstance(extra, dict):
+            walk(extra, f"{where}{{}}")
+
+    for methods in spec["paths"].values():
+        for operation in methods.values():
+            for code, answer in operation["responses"].items():
+                media = answer.get("content", {}).get("application/json")
+                if code.startswith("2") and media:
+                    walk(media["schema"], f"{operation['operationId']} {code}")
+    return found
+
+
+def test_answers_are_typed_all_the_way_down():
+    assert _free_form_fields(_schema_dict()) == FREE_FORM
 
 
 @dataclass
@@ -107,7 +189,7 @@ class World:
 
 def _token(django_user_model, username: str, project, role: str) -> dict[str, str]:
     user = django_user_model.objects.create_user(username=username, password="pw")
-    feedback_services.membership_set(project=project, user=user, role=role)
+    membership_set(project=project, user=user, role=role)
     token, _ = Token.objects.get_or_create(user=user)
     return {"Authorization": f"Token {token.key}"}
 
@@ -257,3 +339,313 @@ def test_api_keeps_to_its_schema(case, world, wsgi_app, server_errors):  # noqa:
     finally:
         transaction.savepoint_rollback(savepoint)
         connection.needs_rollback = False
+
+
+# --- Real answers against the schema (SQLite and PostgreSQL) --------------------------------
+#
+# The fuzz test above needs PostgreSQL; these call the main endpoints once each with real
+# data and check every body against the schema, strictly: an object may hold only the
+# properties it documents, so a key added to a view but not to its serializer fails here,
+# as does a documented required key that the view stopped sending.
+
+SPEC = _schema_dict()
+
+
+def _strict(node: object) -> object:
+    """OpenAPI 3.0 schema -> JSON Schema 2020-12: `nullable` becomes a null alternative, and
+    an object that lists its properties admits no others."""
+    if isinstance(node, list):
+        return [_strict(value) for value in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _strict(value) for key, value in node.items() if key != "nullable"}
+    if "properties" in out and "additionalProperties" not in out:
+        out["additionalProperties"] = False
+    if node.get("nullable"):
+        if isinstance(out.get("type"), str):
+            out["type"] = [out["type"], "null"]
+            if "enum" in out and None not in out["enum"]:
+                out["enum"] = [*out["enum"], None]
+        else:
+            out = {"anyOf": [out, {"type": "null"}]}
+    return out
+
+
+COMPONENTS = _strict(SPEC["components"])
+
+
+def _body_schema(method: str, path: str, code: int, content_type: str) -> dict | None:
+    """The documented body of one answer (None for an answer without a body); fails the
+    test if the status code or content type is not documented for the operation."""
+    operation = SPEC["paths"][path][method]
+    answers = operation["responses"]
+    assert str(code) in answers, f"{method.upper()} {path} answered {code}, not in {set(answers)}"
+    content = answers[str(code)].get("content")
+    if content is None:
+        return None
+    assert content_type in content, f"{method.upper()} {path} {code} answered {content_type}"
+    return content[content_type]["schema"]
+
+
+def assert_documented(response, method: str, path: str) -> None:  # noqa: ANN001
+    """`response` (to `method` on the templated `path`) is an answer the schema documents."""
+    content_type = response.get("Content-Type", "").split(";")[0]
+    schema = _body_schema(method, path, response.status_code, content_type)
+    if schema is None:
+        assert not response.content, f"{method.upper()} {path}: undocumented body"
+        return
+    if content_type != "application/json":
+        assert schema["type"] == "string", f"{method.upper()} {path}: {content_type} as {schema}"
+        return
+    if response.streaming:  # a file: read it, and leave it readable for the test
+        data = b"".join(response.streaming_content)
+        response.streaming_content = [data]
+    else:
+        data = response.content
+    jsonschema.validate(
+        json.loads(data),
+        {**_strict(schema), "components": COMPONENTS},
+        cls=jsonschema.Draft202012Validator,
+    )
+
+
+def call(client, method: str, path: str, data: object = None, **params: object):  # noqa: ANN001
+    """Call the templated `path` with `params` filled in (the rest as the query string) and
+    check the answer against the schema."""
+    names = {name for name in params if "{" + name + "}" in path}
+    url = path.format(**{name: params[name] for name in names})
+    query = {name: value for name, value in params.items() if name not in names}
+    if method == "get":
+        response = client.get(url, query)
+    else:
+        suffix = "?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else ""
+        response = getattr(client, method)(url + suffix, data, format="json")
+    assert_documented(response, method, path)
+    return response
+
+
+def test_the_check_fails_on_a_body_that_drifted_from_its_serializer():
+    body = {"accepted": 1, "duplicates": 0, "rejected": 0, "errors": []}
+    schema = {"$ref": "#/components/schemas/IngestResult", "components": COMPONENTS}
+    jsonschema.validate(body, schema)
+    with pytest.raises(jsonschema.ValidationError, match="extra"):
+        jsonschema.validate({**body, "extra": 1}, schema)
+    with pytest.raises(jsonschema.ValidationError, match="'errors' is a required property"):
+        jsonschema.validate({k: v for k, v in body.items() if k != "errors"}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**body, "accepted": "1"}, schema)
+
+
+@pytest.mark.django_db
+def test_ingest_answers_match_the_schema(ingest_client):
+    events = one_of_each("s1")
+    stored = call(ingest_client, "post", "/api/v1/events", {"events": events})
+    assert stored.status_code == 200
+    bad = {**events[0], "id": "g9", "timestamp": "yesterday"}
+    partly = call(ingest_client, "post", "/api/v1/events", {"events": [*events, bad]})
+    assert partly.status_code == 207
+    assert partly.json()["errors"][0]["errors"] == {"timestamp": ANY}
+    assert call(ingest_client, "post", "/api/v1/events", {"nope": []}).status_code == 400
+    assert call(APIClient(), "post", "/api/v1/events", {"events": []}).status_code == 401
+
+
+@pytest.mark.django_db
+def test_session_answers_match_the_schema(project, mel):
+    assert feedback_services.events_ingest(project=project, events=one_of_each("s1")).accepted
+    labelling.sessions_derive_pending()
+    client = token_client(mel)
+    session = call(client, "get", "/api/v1/sessions/{session_id}", session_id="s1", project="acme")
+    assert session.status_code == 200
+    body = session.json()
+    assert [label for g in body["generations"] for label in g["labels"]]  # labels checked too
+    assert {e["type"] for e in body["events"]} == {e["type"] for e in one_of_each("s1")}
+    assert call(client, "get", "/api/v1/sessions/{session_id}", session_id="s1").status_code == 400
+    missing = call(client, "get", "/api/v1/sessions/{session_id}", session_id="s9", project="acme")
+    assert missing.status_code == 404
+
+
+QUEUES = "/api/v1/queues"
+QUEUE = "/api/v1/queues/{queue_id}"
+ITEM = "/api/v1/queues/{queue_id}/items/{item_id}"
+
+
+@pytest.mark.django_db
+def test_review_answers_match_the_schema(project, alice, bob, carol):
+    lead, first, second = token_client(carol), token_client(alice), token_client(bob)
+    assert feedback_services.events_ingest(
+        project=project,
+        events=[
+            generation("e1", output="Revenue grew 4% in the quarter, said the report."),
+            edit("e1", "Revenue grew 5% in Q3, said the report.", t=10),
+        ],
+    ).accepted
+    labelling.sessions_derive_pending()
+    label = Label.objects.get(source="edit")
+
+    created = call(
+        lead,
+        "post",
+        QUEUES,
+        {
+            "project": "acme",
+            "name": "Checked",
+            "annotations_per_item": 2,
+            "members": ["alice", "bob"],
+            "questions": [
+                {
+                    "key": "better",
+                    "type": "choice",
+                    "prompt": "Which?",
+                    "choices": ["left", "right"],
+                },
+                {"key": "quality", "type": "rating", "prompt": "Quality", "min": 1, "max": 5},
+                {"key": "note", "type": "text", "prompt": "Why?", "required": False},
+            ],
+        },
+    )
+    assert created.status_code == 201
+    queue_id = created.json()["id"]
+    assert call(lead, "post", QUEUES, {"project": "acme"}).status_code == 400
+    assert call(first, "post", QUEUES, {**created.json(), "project": "acme"}).status_code == 404
+    assert call(first, "get", QUEUES).json()["queues"][0]["id"] == queue_id
+
+    items = [
+        {"label_id": label.pk, "priority": 9},
+        {"generation_id": "e1", "priority": 5},
+        *({"content": {"prompt": f"Q{n}?", "responses": [f"A{n}", f"B{n}"]}} for n in range(3)),
+    ]
+    added = call(lead, "post", QUEUE + "/items", {"items": items}, queue_id=queue_id)
+    assert added.status_code == 201
+    label_item, gen_item, *free = added.json()["ids"]
+    bad = call(lead, "post", QUEUE + "/items", {"items": [{"priority": 1}]}, queue_id=queue_id)
+    assert bad.status_code == 400
+    assert call(
+        first, "post", QUEUE + "/items", {"items": items}, queue_id=queue_id
+    ).status_code in (
+        403,
+        404,
+    )
+
+    answers = {"better": "left", "quality": 4, "note": "fine"}
+    for client in (first, second):
+        claimed = call(client, "post", QUEUE + "/next", queue_id=queue_id)
+        assert claimed.json()["item"]["id"] == label_item
+        assert claimed.json()["item"]["diff"]  # an edit pair: the word diff is checked too
+        wrong = call(
+            client,
+            "post",
+            ITEM + "/annotations",
+            {"answers": {"better": "up"}},
+            queue_id=queue_id,
+            item_id=label_item,
+        )
+        assert wrong.status_code == 400
+        answered = call(
+            client,
+            "post",
+            ITEM + "/annotations",
+            {"answers": answers},
+            queue_id=queue_id,
+            item_id=label_item,
+        )
+        assert answered.status_code == 201
+    again = call(
+        first,
+        "post",
+        ITEM + "/annotations",
+        {"answers": answers},
+        queue_id=queue_id,
+        item_id=label_item,
+    )
+    assert again.status_code == 409
+
+    claimed = call(first, "post", QUEUE + "/next", queue_id=queue_id)
+    assert claimed.json()["item"]["id"] == gen_item
+    skipped = call(first, "post", ITEM + "/skip", queue_id=queue_id, item_id=gen_item)
+    assert skipped.json() == {"skipped": gen_item}
+    for item_id in free:
+        assert (
+            call(first, "post", QUEUE + "/next", queue_id=queue_id).json()["item"]["id"] == item_id
+        )
+        call(first, "post", ITEM + "/skip", queue_id=queue_id, item_id=item_id)
+    assert call(first, "post", QUEUE + "/next", queue_id=queue_id).status_code == 204
+
+    gold = call(
+        lead,
+        "post",
+        ITEM + "/gold",
+        {"answers": {"better": "left", "quality": 4}},
+        queue_id=queue_id,
+        item_id=free[0],
+    )
+    assert gold.status_code == 200
+    decided = call(
+        lead,
+        "post",
+        ITEM + "/adjudication",
+        {"decision": "accepted"},
+        queue_id=queue_id,
+        item_id=gen_item,
+    )
+    assert decided.status_code == 201
+    held = call(lead, "post", QUEUE + "/held-out", {"item_ids": [free[1]]}, queue_id=queue_id)
+    assert held.json() == {"held_out": 1}
+    assert call(lead, "post", QUEUE + "/held-out", {}, queue_id=queue_id).status_code == 400
+
+    before = call(lead, "get", QUEUE, queue_id=queue_id)
+    assert before.json()["agreement"] == {}
+    gate.queue_agreement_recompute(queue=Queue.objects.get(pk=queue_id))
+    detail = call(lead, "get", QUEUE, queue_id=queue_id)
+    assert set(detail.json()["annotators"]) == {"alice", "bob"}  # a lead's view, checked too
+    assert detail.json()["agreement"]["better"]["items"] == 1
+    assert "annotators" not in call(first, "get", QUEUE, queue_id=queue_id).json()
+    assert call(lead, "get", QUEUE, queue_id=queue_id + 100).status_code == 404
+
+
+@pytest.mark.django_db
+def test_quality_answers_match_the_schema(project, mel, alice):
+    assert feedback_services.events_ingest(project=project, events=one_of_each("s1")).accepted
+    labelling.sessions_derive_pending()
+    # People's verdicts as the gate writes them, so that the report has cells and weeks.
+    Label.objects.filter(project=project).update(
+        review_outcome="accepted", review_reason="qa_sample"
+    )
+    calibration_forget()
+    path = "/api/v1/projects/{slug}/quality"
+    report = call(token_client(mel), "get", path, slug="acme")
+    assert report.status_code == 200
+    assert report.json()["cells"] and report.json()["weekly"]  # both checked too
+    assert call(token_client(alice), "get", path, slug="acme").status_code == 404
+
+
+@pytest.mark.django_db
+def test_export_answers_match_the_schema(project, mel, alice, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    assert feedback_services.events_ingest(project=project, events=one_of_each("s1")).accepted
+    labelling.sessions_derive_pending()
+    client = token_client(mel)
+    body = {
+        "project": "acme",
+        "format": "dpo",
+        "filters": {"since": "2020-01-01", "sources": ["edit"]},
+        "allow_below_policy": True,
+    }
+    queued = call(client, "post", "/api/v1/exports", body)
+    assert queued.status_code == 202
+    export_id = queued.json()["id"]
+    assert call(token_client(alice), "post", "/api/v1/exports", body).status_code == 403
+    assert call(client, "post", "/api/v1/exports", {**body, "format": "?"}).status_code == 400
+    detail = "/api/v1/exports/{export_id}"
+    assert call(client, "get", detail, export_id=export_id).json()["status"] == "queued"
+
+    export_services.export_build(job=export_services.export_claim(job_id=export_id))
+    done = call(client, "get", detail, export_id=export_id).json()
+    assert done["status"] == "done"
+    assert done["manifest"]["files"]  # the manifest is checked too
+    listed = call(client, "get", "/api/v1/exports", project="acme").json()["exports"]
+    assert [job["id"] for job in listed] == [export_id]
+    download = detail + "/download"
+    file = call(client, "get", download, export_id=export_id, file="manifest")
+    assert json.loads(b"".join(file.streaming_content))["export_id"] == export_id
+    assert call(client, "get", download, export_id=export_id, file="nope").status_code == 400
+    assert call(client, "get", detail, export_id=export_id + 1).status_code == 404
