@@ -130,6 +130,13 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     return _api_error(request, 400, detail) or defaults.bad_request(request, exception)
 
 
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """handler403: templates/403.html says why in the exception's words (JSON under /api/)."""
+    return _api_error(request, 403, str(exception) or "Permission denied.") or (
+        defaults.permission_denied(request, exception)
+    )
+
+
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     """handler404: an API path that matches no route (e.g. an id with a newline) is JSON too."""
     return _api_error(request, 404, "Not found.") or defaults.page_not_found(request, exception)

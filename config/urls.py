@@ -8,7 +8,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from config.health import healthz
-from feedback.authentication import LoginView, ThrottledAdminAuthenticationForm
+from tenancy.authentication import LoginView, ThrottledAdminAuthenticationForm
 
 # Admin's own login page counts failures like ours.
 admin.site.login_form = ThrottledAdminAuthenticationForm
@@ -27,6 +27,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("review/", include("review.urls")),
     path("exports/", include("exports.urls")),
+    path("projects/", include("tenancy.urls")),
     path("api/v1/", include("feedback.urls")),
     path("api/v1/", include("review.api_urls")),
     path("api/v1/", include("exports.api_urls")),
@@ -42,5 +43,6 @@ if settings.GLEANER_PLAYGROUND:
     urlpatterns.append(path("playground/", include("playground.urls")))
 
 handler400 = "config.middleware.bad_request"
+handler403 = "config.middleware.permission_denied"
 handler404 = "config.middleware.page_not_found"
 handler500 = "config.middleware.server_error"

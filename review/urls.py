@@ -10,6 +10,7 @@ urlpatterns = [
     path("q/<int:queue_id>/items/<int:item_id>/submit", annotator.item_submit, name="submit"),
     path("q/<int:queue_id>/items/<int:item_id>/skip", annotator.item_skip, name="skip"),
     # The lead's pages.
+    path("lead/", lead.lead_home, name="lead"),
     path("q/<int:queue_id>/overview", lead.queue_overview, name="overview"),
     path("q/<int:queue_id>/agreement", lead.queue_agreement, name="agreement"),
     path(

@@ -1,5 +1,6 @@
-"""The lead's pages of a queue: overview, agreement (with its charts), disputed items to
-adjudicate, and the item list where items are marked gold or held out.
+"""The lead's pages: the projects they lead with their queues, and per queue: overview,
+agreement (with its charts), disputed items to adjudicate, and the item list where items
+are marked gold or held out.
 
 Every lead page and form goes through `access_queue(..., lead=True)`: 404 for anyone who
 does not lead the queue's project, annotators included (they must never see each other's
@@ -16,7 +17,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import prefetch_related_objects
+from django.db.models import Prefetch, prefetch_related_objects
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
@@ -38,9 +39,21 @@ from review.forms import (
 )
 from review.models import Adjudication, Annotation, Item, Question, Queue
 from review.templatetags.review_text import message_text
+from tenancy.access import projects_for_user
 
 DISPUTED_PAGE_SIZE = 100
 ITEMS_PAGE_SIZE = 50
+
+
+@login_required
+@require_GET
+def lead_home(request: HttpRequest) -> HttpResponse:
+    """The projects the user leads (or administers; all for a superuser), each with its
+    queues and the links to their lead pages and to the project's team page."""
+    projects = projects_for_user(request.user, selectors.LEAD_ROLES).prefetch_related(
+        Prefetch("queues", queryset=Queue.objects.order_by("name"))
+    )
+    return render(request, "review/lead_home.html", {"projects": projects})
 
 
 @login_required
