@@ -227,7 +227,7 @@ GLEANER_LOGIN_FAILURES_PER_IP = envint("GLEANER_LOGIN_FAILURES_PER_IP", "30")
 GLEANER_API_AUTH_FAILURES_PER_IP = envint("GLEANER_API_AUTH_FAILURES_PER_IP", "60")
 # Behind our own reverse proxy every client shares its address: count the hop it appends.
 TRUST_X_FORWARDED_FOR = envbool("TRUST_X_FORWARDED_FOR", "0")
-LOGIN_REDIRECT_URL = "/review/"
+LOGIN_REDIRECT_URL = "home"  # config/landing.py: each role lands where its work is
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"

@@ -4,10 +4,10 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.utils.csp import CSP
 from django.views.decorators.csp import csp_override
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from config.health import healthz
+from config.landing import home
 from tenancy.authentication import LoginView, ThrottledAdminAuthenticationForm
 
 # Admin's own login page counts failures like ours.
@@ -20,7 +20,7 @@ api_docs_csp: dict[str, list[str]] = {
 }
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="review:queues", permanent=False), name="home"),
+    path("", home, name="home"),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/login/", LoginView.as_view(), name="login"),

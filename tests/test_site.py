@@ -142,6 +142,7 @@ def test_production_settings_refuse_to_start_without_secret_key():
     assert "SECRET_KEY" in result.stderr
 
 
-def test_home_sends_people_to_their_queues(client):
+def test_home_asks_strangers_to_log_in_first(client):
+    # Then it sends each role where its work is: tests/tenancy/test_landing.py.
     response = client.get("/")
-    assert response.status_code == 302 and response.url == "/review/"
+    assert response.status_code == 302 and response.url == "/accounts/login/?next=/"

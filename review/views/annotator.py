@@ -29,7 +29,8 @@ def queue_list(request: HttpRequest) -> HttpResponse:
     led = selectors.led_project_ids(request.user)
     for queue in queues:
         queue.is_led = led is None or queue.project_id in led
-    return render(request, "review/queue_list.html", {"queues": queues})
+    context = {"queues": queues, "leads_any": led is None or bool(led)}
+    return render(request, "review/queue_list.html", context)
 
 
 @never_cache  # Back must show the current claim, not a stale copy of an answered item.
