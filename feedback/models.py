@@ -162,7 +162,7 @@ class RoutingPolicy(models.Model):
     edit_ratio_min = models.FloatField(
         default=0.05,
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
-        help_text="Edits below this ratio are cosmetic: reviewed, not auto-accepted.",
+        help_text="Edits below this ratio are cosmetic: they make no label.",
     )
     edit_ratio_max = models.FloatField(
         default=0.90,

@@ -118,6 +118,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
         # A key's kind is in its value (glk_ / glpub_): it cannot change.
         return ["kind", *self.readonly_fields]
 
+    def has_delete_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
+        return False  # revoke instead: a revoked key stays listed, with when it was last used
+
     @admin.display(description="Allowed origins")
     def origins(self, obj: ApiKey) -> str:
         return ", ".join(obj.allowed_origins) or "—"

@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.urls import reverse
 
 from feedback import labelling, services
+from tenancy.keys import api_key_create
 from tests.factories import one_of_each
 
 pytestmark = pytest.mark.django_db
@@ -81,3 +82,14 @@ def test_project_made_in_admin_gets_its_policy_and_default_queues(admin_client_w
         "abandoned",
         "qa_sample",
     }
+
+
+def test_an_api_key_cannot_be_deleted_only_revoked(admin_client_with_data, project):
+    key, _ = api_key_create(project=project, name="old")
+    delete = reverse("admin:tenancy_apikey_delete", args=[key.pk])
+    assert admin_client_with_data.post(delete, {"post": "yes"}).status_code == 403
+    changelist = admin_client_with_data.get(reverse("admin:tenancy_apikey_changelist"))
+    actions = [value for value, _ in changelist.context["action_form"].fields["action"].choices]
+    assert "delete_selected" not in actions
+    assert "revoke" in actions
+    assert project.api_keys.filter(pk=key.pk).exists()
