@@ -279,7 +279,7 @@ SPECTACULAR_SETTINGS = {
 # the demo project. For development and demos; off in production unless asked for.
 GLEANER_PLAYGROUND = envbool("GLEANER_PLAYGROUND", "1" if DEBUG else "0")
 
-# Ingestion limits (DESIGN.md): per request and per text field.
+# Ingestion limits (docs/configuration.md, docs/ingestion.md): per request and per text field.
 GLEANER_MAX_EVENTS_PER_REQUEST = envint("GLEANER_MAX_EVENTS_PER_REQUEST", "1000")
 GLEANER_MAX_REQUEST_BYTES = envint("GLEANER_MAX_REQUEST_BYTES", str(5 * 1024 * 1024))
 GLEANER_MAX_TEXT_BYTES = envint("GLEANER_MAX_TEXT_BYTES", str(100 * 1024))

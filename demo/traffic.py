@@ -1,11 +1,11 @@
-"""Deterministic, realistic simulated traffic for the ingestion API (DESIGN.md).
+"""Deterministic, realistic simulated traffic for the ingestion API (docs/ingestion.md).
 
 Pure Python (plus `rapidfuzz`), no Django: used by the `seed_demo` and `simulate_traffic`
 management commands, benchmarks and label-fidelity measurement.
 
 Contracts of `simulate_traffic`:
 
-- Every event dict is a valid event per DESIGN.md, "Ingestion API": keys `id`, `type`,
+- Every event dict is a valid event per docs/ingestion.md: keys `id`, `type`,
   `timestamp` (ISO 8601, UTC, millisecond precision, "Z" suffix), `session_id`, `user_id`
   and the fields of its type, nothing else. Optional fields (`text` on copy, `comment` on
   rating) are left out when absent; `replaces` on a generation is always present (None for a

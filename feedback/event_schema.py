@@ -1,4 +1,4 @@
-"""Parsing and validation of incoming events (DESIGN.md, "Ingestion API").
+"""Parsing and validation of incoming events (docs/ingestion.md; the endpoint: docs/api.md).
 
 The limits and normalisations are documented for clients in docs/ingestion.md; keep the two
 in step. The rule: whatever the database or Python cannot hold is refused with the field

@@ -1,4 +1,4 @@
-"""Writes that turn the event log into signals and labels (DESIGN.md, "Signals and label
+"""Writes that turn the event log into signals and labels (docs/labels.md, "Signals" and
 conversion"). The rules themselves are pure and live in `feedback.derivation`.
 
 Contract: a session needs deriving while `changes > derived_changes`. Ingestion bumps

@@ -156,7 +156,7 @@ FEATURE_KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"
 
 
 class RoutingPolicy(models.Model):
-    """A project's thresholds for label conversion and routing (DESIGN.md defaults)."""
+    """A project's thresholds for label conversion and routing (docs/labels.md)."""
 
     project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="policy")
     edit_ratio_min = models.FloatField(

@@ -1,4 +1,4 @@
-"""Event payload builders: valid events per DESIGN.md, overridable field by field."""
+"""Event payload builders: valid events per docs/ingestion.md, overridable field by field."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def edit(gen: str, text: str, **fields: Any):
 
 
 def one_of_each(session: str = "s1") -> list[dict[str, Any]]:
-    """Every event type once, as in DESIGN.md's example."""
+    """Every event type once, as in the example of docs/api.md."""
     return [
         generation("g1", session=session, t=0),
         edit("g1", "The report says revenue grew 5% in Q3.", session=session, t=10),

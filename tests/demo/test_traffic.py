@@ -144,7 +144,7 @@ def test_zero_sessions() -> None:
     assert simulate_traffic(sessions=0, start=START) == SimulatedTraffic([], 0, 0, 0, 0)
 
 
-# --- event format (DESIGN.md, "Ingestion API") --------------------------------------------
+# --- event format (docs/ingestion.md) --------------------------------------------
 
 
 def test_every_event_is_valid(events: list[dict[str, Any]]) -> None:

@@ -9,7 +9,7 @@ from tenancy.models import Project
 
 
 class Command(BaseCommand):
-    help = "Send realistic simulated sessions through the ingestion path (DESIGN.md)."
+    help = "Send realistic simulated sessions through the ingestion path (docs/ingestion.md)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--project", required=True, help="Project slug.")
