@@ -143,7 +143,9 @@ def alpha_chart(report: selectors.AgreementReport, *, minimum: float) -> AlphaCh
     lines, described = [], []
     for n, (key, series) in enumerate(report.series.items()):
         colour, shape = SERIES_STYLES[n % len(SERIES_STYLES)]
-        segments, run, markers = [], [], []
+        segments: list[list[str]] = []
+        run: list[str] = []
+        markers: list[Marker] = []
         for point in series:
             if point.alpha is None:
                 segments.append(run)
@@ -192,13 +194,13 @@ def alpha_chart(report: selectors.AgreementReport, *, minimum: float) -> AlphaCh
 
 
 def _describe_series(key: str, series: list[selectors.SeriesPoint]) -> str:
-    defined = [p for p in series if p.alpha is not None]
-    if not series or series[-1].alpha is None:
+    defined = [p.alpha for p in series if p.alpha is not None]
+    latest = series[-1].alpha if series else None
+    if latest is None:
         return f"{key}: undefined at the latest point."
-    latest = _decimal(series[-1].alpha)
-    if defined[0] is series[-1]:
-        return f"{key}: {latest}."
-    return f"{key}: {_decimal(defined[0].alpha)} at first, {latest} at the latest point."
+    if len(defined) == 1:
+        return f"{key}: {_decimal(latest)}."
+    return f"{key}: {_decimal(defined[0])} at first, {_decimal(latest)} at the latest point."
 
 
 @dataclass(frozen=True)

@@ -351,7 +351,8 @@ def item_verdict(item: ItemFacts, *, rules: GateRules, on_queue: QueueVerdict) -
                     " alpha is low by construction, Gwet's AC1 meets the minimum)"
                 )
             if decision == Item.Decision.ACCEPTED and rules.decision_key is not None:
-                preferred = PREFERRED.get(majorities.get(rules.decision_key))
+                answer = majorities.get(rules.decision_key)
+                preferred = PREFERRED.get(answer) if isinstance(answer, str) else None
     else:
         state, decision, reason = Item.AgreementState.DISPUTED, "", "disputed: for a lead"
     if item.adjudication is not None:

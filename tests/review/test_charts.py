@@ -132,6 +132,11 @@ def test_a_series_undefined_at_the_end_says_so():
     assert "better: undefined at the latest point." in chart.summary
 
 
+def test_a_series_defined_only_at_the_end_gives_its_one_figure():
+    chart = alpha_chart(report({"better": [(0, None), (1, 0.8)], "b": []}), minimum=0.667)
+    assert "to 1. better: 0.80. b: undefined at the latest point. Dashed line" in chart.summary
+
+
 def test_each_series_has_its_own_colour_and_marker_cycling_through_the_styles():
     keys = [f"q{n}" for n in range(len(SERIES_STYLES) + 1)]
     chart = alpha_chart(report({key: [(0, 0.5), (1, 0.6)] for key in keys}), minimum=0.667)
