@@ -21,6 +21,7 @@ import os
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, datetime
 from io import StringIO
 from unittest.mock import ANY
 
@@ -53,6 +54,7 @@ from feedback.quality import calibration_forget
 from review import claims, gate
 from review import services as review_services
 from review.models import Item, Queue
+from tenancy.keys import api_key_create
 from tenancy.members import membership_set
 from tenancy.models import Membership
 from tests.conftest import token_client
@@ -373,6 +375,20 @@ def _strict(node: object) -> object:
 
 COMPONENTS = _strict(SPEC["components"])
 
+# Dates as the API writes them (ISO 8601; a date-time with its offset): jsonschema checks
+# these formats only with optional packages, which are not installed.
+FORMATS = jsonschema.FormatChecker(formats=())
+
+
+@FORMATS.checks("date-time", raises=ValueError)
+def _is_date_time(value: object) -> bool:
+    return not isinstance(value, str) or datetime.fromisoformat(value).tzinfo is not None
+
+
+@FORMATS.checks("date", raises=ValueError)
+def _is_date(value: object) -> bool:
+    return not isinstance(value, str) or bool(date.fromisoformat(value))
+
 
 def _body_schema(method: str, path: str, code: int, content_type: str) -> dict | None:
     """The documented body of one answer (None for an answer without a body); fails the
@@ -406,6 +422,7 @@ def assert_documented(response, method: str, path: str) -> None:  # noqa: ANN001
         json.loads(data),
         {**_strict(schema), "components": COMPONENTS},
         cls=jsonschema.Draft202012Validator,
+        format_checker=FORMATS,
     )
 
 
@@ -434,10 +451,15 @@ def test_the_check_fails_on_a_body_that_drifted_from_its_serializer():
         jsonschema.validate({k: v for k, v in body.items() if k != "errors"}, schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**body, "accepted": "1"}, schema)
+    moment = {"type": "string", "format": "date-time"}
+    jsonschema.validate("2026-12-02T12:00:00Z", moment, format_checker=FORMATS)
+    for wrong in ("2026-12-02T12:00:00", "yesterday"):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(wrong, moment, format_checker=FORMATS)
 
 
 @pytest.mark.django_db
-def test_ingest_answers_match_the_schema(ingest_client):
+def test_ingest_answers_match_the_schema(ingest_client, project, settings):
     events = one_of_each("s1")
     stored = call(ingest_client, "post", "/api/v1/events", {"events": events})
     assert stored.status_code == 200
@@ -447,6 +469,14 @@ def test_ingest_answers_match_the_schema(ingest_client):
     assert partly.json()["errors"][0]["errors"] == {"timestamp": ANY}
     assert call(ingest_client, "post", "/api/v1/events", {"nope": []}).status_code == 400
     assert call(APIClient(), "post", "/api/v1/events", {"events": []}).status_code == 401
+    settings.GLEANER_MAX_EVENTS_PER_REQUEST = 2
+    assert call(ingest_client, "post", "/api/v1/events", {"events": events}).status_code == 413
+    _, publishable = api_key_create(
+        project=project, publishable=True, origins=["https://app.example"]
+    )
+    browser = APIClient()
+    browser.credentials(HTTP_AUTHORIZATION=f"Bearer {publishable}")
+    assert call(browser, "post", "/api/v1/events", {"events": events[1:2]}).status_code == 403
 
 
 @pytest.mark.django_db
