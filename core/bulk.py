@@ -8,9 +8,11 @@ count duplicates exactly even when two identical batches race. PostgreSQL and SQ
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from django.db import connection, models
 from django.db.models.constants import OnConflict
+from django.db.models.options import Options
 
 
 def insert_ignoring_conflicts(
@@ -35,7 +37,7 @@ def insert_ignoring_conflicts(
     rows: list[tuple] = []
     for start in range(0, len(objs), batch):
         rows.extend(
-            model._default_manager._insert(  # noqa: SLF001 - see module docstring
+            model._default_manager._insert(  # type: ignore[attr-defined]  # noqa: SLF001 - see module docstring
                 objs[start : start + batch],
                 fields=fields,
                 returning_fields=returning_fields,
@@ -56,7 +58,7 @@ def update_rows(
     if not objs:
         return 0
     opts = model._meta
-    columns = [opts.pk, *(opts.get_field(name) for name in fields)]
+    columns: list[models.Field[Any, Any]] = [opts.pk, *(_concrete(opts, name) for name in fields)]
     quote = connection.ops.quote_name
     if connection.vendor == "postgresql":  # VALUES rows need types there; SQLite infers
         cells = [f"CAST(%s AS {field.db_type(connection)})" for field in columns]
@@ -64,10 +66,11 @@ def update_rows(
         cells = ["%s"] * len(columns)
     row_sql = f"({', '.join(cells)})"
     assignments = ", ".join(
-        f"{quote(field.column)} = v.column{position}"
+        f"{quote(_column(field))} = v.column{position}"
         for position, field in enumerate(columns[1:], start=2)
     )
     table = quote(opts.db_table)
+    pk_column = quote(_column(opts.pk))
     batch = max(1, connection.ops.bulk_batch_size(columns, objs))
     updated = 0
     with connection.cursor() as cursor:
@@ -81,8 +84,22 @@ def update_rows(
             cursor.execute(
                 f"UPDATE {table} SET {assignments} "  # noqa: S608 - names from the model
                 f"FROM (VALUES {', '.join([row_sql] * len(chunk))}) AS v "
-                f"WHERE {table}.{quote(opts.pk.column)} = v.column1",
+                f"WHERE {table}.{pk_column} = v.column1",
                 params,
             )
             updated += cursor.rowcount
     return updated
+
+
+def _concrete(opts: Options[Any], name: str) -> models.Field[Any, Any]:
+    """The concrete field `name` (a column of this table), never a reverse relation."""
+    field = opts.get_field(name)
+    if not isinstance(field, models.Field) or field.column is None:
+        raise ValueError(f"{name!r} is not a column of {opts.db_table}.")
+    return field
+
+
+def _column(field: models.Field[Any, Any]) -> str:
+    if field.column is None:  # only fields without a column (checked by _concrete)
+        raise ValueError(f"{field.name!r} has no column.")
+    return field.column

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Case, DateTimeField, F, Prefetch, Q, When
 from django.http import Http404
 
@@ -18,9 +18,7 @@ READABLE_SINCE = datetime.min.replace(tzinfo=UTC) + timedelta(days=1)
 READABLE_UNTIL = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
 
 
-def access_session(
-    user: AbstractBaseUser | AnonymousUser, project_slug: str, external_id: str
-) -> Session:
+def access_session(user: User | AnonymousUser, project_slug: str, external_id: str) -> Session:
     """The session, with timestamps Python cannot hold shown as None (see `_readable`)."""
     project = access_project(user, project_slug, READ_ROLES)
     if not storable(external_id):
@@ -58,26 +56,26 @@ def _readable(field: str) -> Case:
 
 def session_generations(session: Session) -> list[Generation]:
     """The session's generations in order, each with its labels (two queries in all)."""
-    generations = list(
+    generations: list[Generation] = list(
         session.generations.order_by("created_at", "id")
         .defer("created_at")
         .annotate(readable_created_at=_readable("created_at"))
         .prefetch_related(Prefetch("labels", queryset=Label.objects.order_by("id")))
     )
     for generation in generations:
-        generation.created_at = generation.readable_created_at
+        generation.created_at = generation.readable_created_at  # type: ignore[attr-defined]  # annotated above
     return generations
 
 
 def session_events(session: Session, limit: int = SESSION_EVENTS_SHOWN) -> list[Event]:
-    events = list(
+    events: list[Event] = list(
         # The order derivation uses, so "the latest edit" means the same thing in both.
         session.events.order_by("timestamp", "client_id")
         .only("client_id", "type", "received_at", "generation_ref", "payload")
         .annotate(readable_timestamp=_readable("timestamp"))[:limit]
     )
     for event in events:
-        event.timestamp = event.readable_timestamp
+        event.timestamp = event.readable_timestamp  # type: ignore[attr-defined]  # annotated above
     return events
 
 

@@ -7,7 +7,7 @@ that does not exist answer alike, so slugs cannot be probed.
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 from django.http import Http404
 
@@ -19,7 +19,7 @@ READ_ROLES = (Membership.Role.ADMIN, Membership.Role.LEAD, Membership.Role.ML)
 
 
 def projects_for_user(
-    user: AbstractBaseUser | AnonymousUser, roles: tuple[str, ...] | None = None
+    user: User | AnonymousUser, roles: tuple[str, ...] | None = None
 ) -> QuerySet[Project]:
     if not user.is_authenticated:
         return Project.objects.none()
@@ -32,7 +32,7 @@ def projects_for_user(
 
 
 def access_project(
-    user: AbstractBaseUser | AnonymousUser, slug: str, roles: tuple[str, ...] | None = None
+    user: User | AnonymousUser, slug: str, roles: tuple[str, ...] | None = None
 ) -> Project:
     """The project if `user` holds one of `roles` in it (any role when None), else Http404.
 

@@ -4,6 +4,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -28,7 +29,7 @@ class ProjectAdmin(admin.ModelAdmin):
     inlines = [MembershipInline]
 
 
-class OriginsField(forms.CharField):
+class OriginsField(forms.Field):
     """A publishable key's origins, one a line, each normalised as browsers send it."""
 
     widget = forms.Textarea(attrs={"rows": 3})
@@ -37,7 +38,7 @@ class OriginsField(forms.CharField):
         return "\n".join(value) if isinstance(value, list) else value
 
     def to_python(self, value: Any) -> list[str]:
-        text = super().to_python(value) or ""
+        text = "" if value in self.empty_values else str(value)
         origins: list[str] = []
         problems: list[str] = []
         for line in text.replace(",", "\n").splitlines():
@@ -74,7 +75,7 @@ class ApiKeyForm(forms.ModelForm):
         fields = ["project", "name", "kind", "allowed_origins", "rate_limit_per_minute"]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or self.cleaned_data
         if "kind" in self.fields:  # absent once the key exists: its kind cannot change
             data["kind"] = data.get("kind") or ApiKey.Kind.SECRET
         kind = data.get("kind") or self.instance.kind
@@ -106,11 +107,11 @@ class ApiKeyAdmin(admin.ModelAdmin):
     readonly_fields = ["prefix", "created_at", "created_by", "last_used_at", "revoked_at"]
     actions = ["revoke"]
 
-    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
-        fields = ["project", "name", "kind", "allowed_origins", "rate_limit_per_minute"]
+    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> tuple[str, ...]:
+        fields = ("project", "name", "kind", "allowed_origins", "rate_limit_per_minute")
         if obj is None:
             return fields
-        return [*fields, *self.readonly_fields]
+        return (*fields, *self.readonly_fields)
 
     def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
         if obj is None:
@@ -133,7 +134,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         key, raw = keys.api_key_create(
             project=obj.project,
             name=obj.name,
-            created_by=request.user,
+            created_by=request.user if isinstance(request.user, User) else None,
             publishable=obj.kind == ApiKey.Kind.PUBLISHABLE,
             origins=obj.allowed_origins,
             rate_limit_per_minute=obj.rate_limit_per_minute or None,

@@ -254,11 +254,12 @@ class LoginView(auth_views.LoginView):
 
     form_class = ThrottledAuthenticationForm
 
-    def form_invalid(self, form: ThrottledAuthenticationForm) -> HttpResponse:
+    def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
         response = super().form_invalid(form)
-        if form.locked_for is not None:
+        locked_for = getattr(form, "locked_for", None)  # always ours: form_class above
+        if locked_for is not None:
             response.status_code = 429
-            response["Retry-After"] = str(form.locked_for)
+            response["Retry-After"] = str(locked_for)
         return response
 
 

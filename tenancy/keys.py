@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -23,7 +23,7 @@ def api_key_create(
     *,
     project: Project,
     name: str = "",
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | None = None,
     publishable: bool = False,
     origins: Sequence[str] = (),
     rate_limit_per_minute: int | None = None,

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.text import slugify
 
@@ -19,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--name", default="", help="Display name (default: the slug).")
         parser.add_argument("--key-name", default="created by create_project")
 
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         slug = options["slug"]
         if not slug or slugify(slug) != slug or len(slug) > 64:
             raise CommandError(
