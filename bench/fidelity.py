@@ -149,11 +149,12 @@ def _rule_tallies(project: Any) -> dict[str, Tally]:
     completions that passed the gate or were auto-accepted)."""
     from demo.reviewers import label_truth
     from exports import selectors
+    from exports.filters import ExportFilters
     from feedback.models import RoutingPolicy
 
     policy = RoutingPolicy.objects.get(project=project)
     tallies: dict[str, Tally] = defaultdict(Tally)
-    querysets = selectors.split_querysets(project, "kto", selectors.ExportFilters(), policy)
+    querysets = selectors.split_querysets(project, "kto", ExportFilters(), policy)
     for split in querysets.values():
         for label in split.select_related("generation", "other_generation"):
             tallies[label.rule].add(label_truth(label))
@@ -177,14 +178,15 @@ def _edit_kinds(project: Any, accepted_only: bool) -> dict[str, Tally]:
     """Edit pairs by the simulated user's kind of edit."""
     from demo.reviewers import label_truth
     from exports import selectors
+    from exports.filters import ExportFilters
     from feedback.models import Label, RoutingPolicy
 
     labels = Label.objects.filter(project=project, active=True, source="edit")
     if accepted_only:
         policy = RoutingPolicy.objects.get(project=project)
-        labels = selectors.split_querysets(project, "dpo", selectors.ExportFilters(), policy)[
-            "train"
-        ].filter(source="edit")
+        labels = selectors.split_querysets(project, "dpo", ExportFilters(), policy)["train"].filter(
+            source="edit"
+        )
     tallies: dict[str, Tally] = defaultdict(Tally)
     for label in labels.select_related("generation"):
         sim = label.generation.metadata.get("sim", {})

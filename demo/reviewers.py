@@ -54,18 +54,18 @@ def label_truth(label: Label) -> str | None:
     flag is right when the chain's first answer was not good. Used by the simulated
     annotators and by bench/fidelity.py."""
     subject = _good(label.generation)
-    if label.kind == "completion":
+    if label.kind == Label.Kind.COMPLETION:
         if subject is None or label.label is None:
             return None
         return "right" if label.label == subject else "wrong"
-    if label.kind == "preference_pair":
+    if label.kind == Label.Kind.PREFERENCE_PAIR:
         chosen, rejected = pair_quality(label)
         if chosen is None or rejected is None:
             return None
         if chosen == rejected:
             return "tie"
         return "right" if chosen else "wrong"
-    if label.kind == "high_retry":
+    if label.kind == Label.Kind.HIGH_RETRY:
         return None if subject is None else ("wrong" if subject else "right")
     return None
 

@@ -1,7 +1,7 @@
 """The export page's form: what to export and which labels (DESIGN.md, "Exports").
 
 The form checks types and ranges; `filters()` turns its values into the raw filters of
-the API, which `exports.selectors.parse_filters` has the last word on (as for the API).
+the API, which `exports.filters.parse_filters` has the last word on (as for the API).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Any, cast
 
 from django import forms
 
+from exports.filters import REVIEW_SOURCE
 from exports.models import ExportJob
-from exports.selectors import REVIEW_SOURCE
 from feedback.models import Label
 from tenancy.models import Project
 

@@ -10,8 +10,8 @@ from rest_framework.authtoken.models import Token
 from demo.ingestion import send_simulated_traffic
 from demo.reviewers import simulate_annotations
 from exports import services as export_services
+from exports.filters import parse_filters
 from exports.models import ExportJob
-from exports.selectors import parse_filters
 from feedback import labelling, services
 from feedback.models import Label
 from review.gate import queue_agreement_recompute
