@@ -9,11 +9,12 @@ several roles reaches the rest from there.
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from core.typing import AuthedRequest
 from tenancy.models import Membership
 
 Role = Membership.Role
@@ -31,7 +32,7 @@ def landing_page(*, roles: set[str], is_superuser: bool) -> str:
 @never_cache  # the answer depends on who asks, and their roles change
 @login_required
 @require_GET
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: AuthedRequest) -> HttpResponse:
     roles = set(
         Membership.objects.filter(user=request.user).values_list("role", flat=True).distinct()
     )

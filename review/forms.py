@@ -180,7 +180,7 @@ def gold_from_post(questions: list[Question], post: QueryDict) -> dict[str, Any]
     by_key = {q.key: q for q in questions}
     answers: dict[str, Any] = {}
     for name, raw in post.items():
-        if not name.startswith("gold-") or not raw.strip():
+        if not name.startswith("gold-") or not isinstance(raw, str) or not raw.strip():
             continue
         key, value = name.removeprefix("gold-"), raw.strip()
         question = by_key.get(key)
@@ -216,10 +216,9 @@ def gold_choices(question: Question, item: Item) -> list[Any]:
     domain = domain_of(question)
     if question.type != Question.Type.CHOICE or not any(c in LEFT_RIGHT for c in question.choices):
         return domain
-    responses = item.content.get("responses") if isinstance(item.content, dict) else None
-    if item.label_id is not None and item.reason_detail.get("kind") == "preference_pair":
+    if item.is_label_pair:
         drop = {*LEFT_RIGHT, "response_1", "response_2"}
-    elif isinstance(responses, list) and len(responses) == 2:
+    elif item.is_free_pair:
         drop = {*LEFT_RIGHT, "chosen", "rejected"}
     else:
         drop = {"chosen", "rejected", "response_1", "response_2"}

@@ -23,8 +23,7 @@ from __future__ import annotations
 import logging
 
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -49,10 +48,9 @@ def manageable_roles(manager_role: str | None, *, is_superuser: bool = False) ->
     return ()
 
 
-def user_find(user_ref: str) -> AbstractBaseUser:
+def user_find(user_ref: str) -> User:
     """The active user with this username, or (when it holds an "@") this email, compared
     without case. Raises ValidationError on `user` if there is none, or several."""
-    User = get_user_model()
     text = user_ref.strip()
     if not text:
         raise ValidationError({"user": "Give a username or an email address."})
@@ -71,9 +69,7 @@ def user_find(user_ref: str) -> AbstractBaseUser:
     return found[0]
 
 
-def membership_add(
-    *, project: Project, user_ref: str, role: str, by: AbstractBaseUser | None
-) -> Membership:
+def membership_add(*, project: Project, user_ref: str, role: str, by: User | None) -> Membership:
     """Make the user named by `user_ref` (username or email) a member of `project` with
     `role`. `by` is the person making the change; None for an operator (the command), who
     may do what an admin may."""
@@ -95,9 +91,7 @@ def membership_add(
     return membership
 
 
-def membership_set_role(
-    *, project: Project, user: AbstractBaseUser, role: str, by: AbstractBaseUser | None
-) -> Membership:
+def membership_set_role(*, project: Project, user: User, role: str, by: User | None) -> Membership:
     """Give the member `user` of `project` the role `role` (a no-op if they hold it)."""
     _check_role(role)
     with transaction.atomic():
@@ -122,9 +116,7 @@ def membership_set_role(
     return membership
 
 
-def membership_remove(
-    *, project: Project, user: AbstractBaseUser, by: AbstractBaseUser | None
-) -> None:
+def membership_remove(*, project: Project, user: User, by: User | None) -> None:
     """Take `user` out of `project`. Their queue places stay, but project membership is what
     grants access (review.selectors.queues_for_user), so their access ends at once."""
     with transaction.atomic():
@@ -155,16 +147,14 @@ def _lock(project: Project) -> None:
     Project.objects.select_for_update().filter(pk=project.pk).first()
 
 
-def _membership_of(project: Project, user: AbstractBaseUser) -> Membership:
+def _membership_of(project: Project, user: User) -> Membership:
     membership = Membership.objects.filter(project=project, user=user).first()
     if membership is None:
         raise ValidationError({"user": f"{user.get_username()} is not a member of {project}."})
     return membership
 
 
-def _check_grant(
-    project: Project, by: AbstractBaseUser | None, role: str, *, taking: bool = False
-) -> None:
+def _check_grant(project: Project, by: User | None, role: str, *, taking: bool = False) -> None:
     """May `by` grant `role` in `project` (or, with `taking`, take it from someone)?"""
     if by is None:
         return
@@ -197,7 +187,7 @@ def _role_name(role: str) -> str:
     return str(Role(role).label)
 
 
-def _record(project: Project, by: AbstractBaseUser | None, action: int, message: str) -> None:
+def _record(project: Project, by: User | None, action: int, message: str) -> None:
     who = by.get_username() if by is not None else "an operator (manage.py members)"
     logger.info("project %s: %s By %s.", project.slug, message, who)
     if by is not None:

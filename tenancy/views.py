@@ -14,10 +14,11 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.forms import Form
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from core.typing import AuthedRequest
 from tenancy import services
 from tenancy.access import access_project
 from tenancy.forms import MemberAddForm, MemberRoleForm
@@ -35,14 +36,14 @@ class MemberRow:
 
 @login_required
 @require_GET
-def team(request: HttpRequest, slug: str) -> HttpResponse:
+def team(request: AuthedRequest, slug: str) -> HttpResponse:
     project, roles = _access_team(request, slug)
     return _render_team(request, project, roles)
 
 
 @login_required
 @require_POST
-def member_add(request: HttpRequest, slug: str) -> HttpResponse:
+def member_add(request: AuthedRequest, slug: str) -> HttpResponse:
     project, roles = _access_team(request, slug)
     form = MemberAddForm(request.POST)
     if form.is_valid():
@@ -66,7 +67,7 @@ def member_add(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def member_role(request: HttpRequest, slug: str, user_id: int) -> HttpResponse:
+def member_role(request: AuthedRequest, slug: str, user_id: int) -> HttpResponse:
     project, roles = _access_team(request, slug)
     member = _member(project, user_id)
     form = MemberRoleForm(request.POST)
@@ -88,7 +89,7 @@ def member_role(request: HttpRequest, slug: str, user_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def member_remove(request: HttpRequest, slug: str, user_id: int) -> HttpResponse:
+def member_remove(request: AuthedRequest, slug: str, user_id: int) -> HttpResponse:
     project, roles = _access_team(request, slug)
     member = _member(project, user_id)
     try:
@@ -99,7 +100,7 @@ def member_remove(request: HttpRequest, slug: str, user_id: int) -> HttpResponse
     return redirect("tenancy:team", slug=project.slug)
 
 
-def _access_team(request: HttpRequest, slug: str) -> tuple[Project, tuple[str, ...]]:
+def _access_team(request: AuthedRequest, slug: str) -> tuple[Project, tuple[str, ...]]:
     """The project and the roles the user may manage in it; 404 if they are not a member,
     403 if they are but may not manage its team."""
     project = access_project(request.user, slug)
@@ -131,11 +132,11 @@ def _add_errors(form: Form, error: ValidationError) -> None:
 
 
 def _errors_of(form: Form) -> list[str]:
-    return [problem for problems in form.errors.values() for problem in problems]
+    return [str(problem) for problems in form.errors.values() for problem in problems]
 
 
 def _render_team(
-    request: HttpRequest,
+    request: AuthedRequest,
     project: Project,
     roles: tuple[str, ...],
     *,

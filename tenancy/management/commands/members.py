@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -78,8 +78,7 @@ class Command(BaseCommand):
             self.stdout.write(f"{name}\t{role}")
 
 
-def _user(username: str) -> Any:
-    User = get_user_model()
+def _user(username: str) -> User:
     user = User.objects.filter(**{User.USERNAME_FIELD: username}).first()
     if user is None:
         raise CommandError(f"username: no user {username!r}.")
