@@ -47,6 +47,7 @@ def test_an_admin_is_offered_the_admin_role(client, ada, carol):
     page = client.get(TEAM).content.decode()
     assert '<option value="admin"' in page
     assert "Only a project admin grants" not in page
+    assert "1 project admin. A project keeps at least one admin" in page
 
 
 def test_annotators_and_ml_engineers_get_403_saying_why(client, alice, mel):
