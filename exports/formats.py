@@ -20,7 +20,7 @@ BARE_FORMATS = frozenset({"openai_preference"})
 
 MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
 MESSAGES = pa.list_(MESSAGE)
-META_SCHEMA = [
+META_SCHEMA: list[tuple[str, pa.DataType]] = [
     ("id", pa.string()),
     ("source", pa.string()),
     ("weight", pa.float64()),
@@ -125,7 +125,7 @@ def arrow_schema(fmt: str, style: str) -> pa.Schema:
     conversational = style == "conversational"
     prompt = MESSAGES if conversational else pa.string()
     answer = MESSAGES if conversational else pa.string()
-    columns = {
+    by_format: dict[str, list[tuple[str, pa.DataType]]] = {
         "dpo": [("prompt", prompt), ("chosen", answer), ("rejected", answer)],
         "kto": [("prompt", prompt), ("completion", answer), ("label", pa.bool_())],
         "sft": [("messages", MESSAGES)],
@@ -134,5 +134,5 @@ def arrow_schema(fmt: str, style: str) -> pa.Schema:
             ("preferred_output", MESSAGES),
             ("non_preferred_output", MESSAGES),
         ],
-    }[fmt]
-    return pa.schema(columns + META_SCHEMA)
+    }
+    return pa.schema(by_format[fmt] + META_SCHEMA)

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
 from django.core.validators import slug_re
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
@@ -37,7 +37,7 @@ EXPORT_ROLES = (Membership.Role.ADMIN, Membership.Role.ML)
 ROW_COLUMNS = [f for f in LabelRow.__dataclass_fields__ if f != "id_prefix"]
 
 
-def access_export_project(user: AbstractBaseUser | AnonymousUser, slug: str) -> Project:
+def access_export_project(user: User | AnonymousUser, slug: str) -> Project:
     """The project if the user may export from it. Not a member (or not a slug at all):
     404, as for any project page (`tenancy.access.access_project`); a member without
     export permission (annotator, lead): 403."""
@@ -49,7 +49,7 @@ def access_export_project(user: AbstractBaseUser | AnonymousUser, slug: str) -> 
     return project
 
 
-def access_export(user: AbstractBaseUser | AnonymousUser, export_id: int) -> ExportJob:
+def access_export(user: User | AnonymousUser, export_id: int) -> ExportJob:
     job = ExportJob.objects.select_related("project").filter(pk=export_id).first()
     if job is None:
         raise Http404("No such export.")
@@ -94,7 +94,7 @@ def export_file_response(job: ExportJob, key: str) -> FileResponse:
     return FileResponse(found.path.open("rb"), as_attachment=True, filename=found.download_name)
 
 
-def exports_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[ExportJob]:
+def exports_for_user(user: User | AnonymousUser) -> QuerySet[ExportJob]:
     projects = projects_for_user(user, EXPORT_ROLES)
     return ExportJob.objects.filter(project__in=projects).select_related("project", "created_by")
 
@@ -243,6 +243,8 @@ def review_pair_rows(
     for item_id, content, preferred, created_at in queryset.values_list(
         "id", "content", "preferred_response", "created_at"
     ).iterator(chunk_size=chunk_size):
+        if preferred not in (0, 1):  # the queryset asks for a preference; the type cannot know
+            continue
         responses = content.get("responses", [])
         prompt = content.get("prompt", "")
         messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt

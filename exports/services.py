@@ -15,7 +15,7 @@ from itertools import chain
 from pathlib import Path
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.forms.models import model_to_dict
@@ -60,7 +60,7 @@ def stale_after() -> timedelta:
 def export_job_create(
     *,
     project: Project,
-    created_by: AbstractBaseUser | None,
+    created_by: User | None,
     fmt: str,
     file_format: str,
     style: str = ExportJob.Style.STANDARD,

@@ -17,6 +17,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
+from core.typing import AuthedRequest
 from exports import selectors, services
 from exports.filters import FiltersInvalid, parse_filters
 from exports.forms import ExportForm
@@ -46,7 +47,8 @@ EXCLUSION_REASONS = {
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def export_list(request: HttpRequest) -> HttpResponse:
+def export_list(request: AuthedRequest) -> HttpResponse:
+    project: Project | None
     if request.method == "POST":
         project = selectors.access_export_project(request.user, request.POST.get("project", ""))
         form = ExportForm(request.POST, project=project)

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Count, F, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
@@ -96,9 +96,7 @@ def queue_counts_change(queue_id: int, **deltas: int) -> None:
     Queue.objects.filter(pk=queue_id).update(**fields)
 
 
-def item_claim_next(
-    *, queue: Queue, user: AbstractBaseUser, now: datetime | None = None
-) -> Assignment | None:
+def item_claim_next(*, queue: Queue, user: User, now: datetime | None = None) -> Assignment | None:
     """The caller's live claim in `queue`, else a new claim on the best free item, else None
     (nothing left for this caller). Raises ClaimBusy if items are left but stayed locked.
 
@@ -129,6 +127,7 @@ def item_claim_next(
         .order_by("-priority", "id")
     )
     passed_over: list[int] = []
+    item: Item | None
     for _ in range(MAX_CLAIM_ATTEMPTS):
         remaining = candidates.exclude(pk__in=passed_over)
         try:
@@ -195,7 +194,7 @@ def _wait_for_item(pk: int) -> Item | None:
 def annotation_submit(
     *,
     item: Item,
-    user: AbstractBaseUser,
+    user: User,
     answers: object,
     seconds_spent: float | None = None,
     now: datetime | None = None,
@@ -275,7 +274,7 @@ def annotation_submit(
     return annotation
 
 
-def item_skip(*, item: Item, user: AbstractBaseUser, now: datetime | None = None) -> None:
+def item_skip(*, item: Item, user: User, now: datetime | None = None) -> None:
     """Release the caller's claim; the item is not offered to them again."""
     now = now or timezone.now()
     with transaction.atomic():

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import connection
 from django.db.models import (
     Aggregate,
@@ -42,18 +42,18 @@ REASON_TEXT = {
 }
 
 
-def is_project_lead(user: AbstractBaseUser | AnonymousUser, project_id: int) -> bool:
+def is_project_lead(user: User | AnonymousUser, project_id: int) -> bool:
     return projects_for_user(user, LEAD_ROLES).filter(pk=project_id).exists()
 
 
-def led_project_ids(user: AbstractBaseUser) -> set[int] | None:
+def led_project_ids(user: User) -> set[int] | None:
     """Projects the user leads; None means all (superuser)."""
     if user.is_superuser:
         return None
     return set(projects_for_user(user, LEAD_ROLES).values_list("pk", flat=True))
 
 
-def queues_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Queue]:
+def queues_for_user(user: User | AnonymousUser) -> QuerySet[Queue]:
     """Queues the user works in or leads (project admin or lead).
 
     Working in a queue takes both a place in `Queue.members` and a current membership of
@@ -70,7 +70,7 @@ def queues_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Queue]:
     return queues.filter(Q(members=user, project_id__in=joined) | Q(project_id__in=led)).distinct()
 
 
-def queues_with_progress(user: AbstractBaseUser) -> list[Queue]:
+def queues_with_progress(user: User) -> list[Queue]:
     """The user's active queues, each annotated with item counts and the user's own count
     (one query)."""
     mine = (
@@ -93,9 +93,7 @@ def queues_with_progress(user: AbstractBaseUser) -> list[Queue]:
     )
 
 
-def access_queue(
-    user: AbstractBaseUser | AnonymousUser, queue_id: int, *, lead: bool = False
-) -> Queue:
+def access_queue(user: User | AnonymousUser, queue_id: int, *, lead: bool = False) -> Queue:
     """The queue if the user may work in it (or, with `lead`, manage it); else Http404."""
     queue = queues_for_user(user).filter(pk=queue_id).first()
     if queue is None or (lead and not is_project_lead(user, queue.project_id)):
@@ -120,7 +118,7 @@ def queue_progress(queue: Queue) -> dict[str, int]:
     }
 
 
-def annotator_progress(queue: Queue, user: AbstractBaseUser) -> dict[str, int]:
+def annotator_progress(queue: Queue, user: User) -> dict[str, int]:
     """Items complete of all live items, and how many the user answered (two queries)."""
     counts = queue_progress(queue)
     return {
@@ -177,8 +175,9 @@ def item_display(
     responses: list[str] = []
     diff = None
     claim = None
-    if item.label_id is not None:
-        label = item.label
+    label = item.label if item.label_id is not None else None  # no query: select_related
+    generation = item.generation if item.generation_id is not None else None
+    if label is not None:
         prompt = label.prompt
         if label.kind == Label.Kind.PREFERENCE_PAIR:
             responses = [label.chosen, label.rejected]
@@ -191,9 +190,9 @@ def item_display(
         else:
             responses = [label.generation.output]
             claim = "high retry" if label.kind == Label.Kind.HIGH_RETRY else "rated"
-    elif item.generation_id is not None:
-        prompt = item.generation.input
-        responses = [item.generation.output]
+    elif generation is not None:
+        prompt = generation.input
+        responses = [generation.output]
     else:
         prompt = item.content.get("prompt", "")
         responses = [str(r) for r in item.content.get("responses", [])]
@@ -303,7 +302,8 @@ def _median_seconds(annotations: QuerySet[Annotation]) -> dict[int, float]:
         )
     seconds: dict[int, list[float]] = {}
     for user_id, spent in timed.values_list("user_id", "seconds_spent"):
-        seconds.setdefault(user_id, []).append(spent)
+        if spent is not None:  # filtered above; the type cannot know
+            seconds.setdefault(user_id, []).append(spent)
     return {user_id: statistics.median(spent) for user_id, spent in seconds.items()}
 
 
@@ -331,13 +331,15 @@ def queue_overview(queue: Queue, *, now: datetime) -> QueueOverview:
             row["last_day"],
             row["last_week"],
         )
-    for row in (
+    for skipped in (
         Assignment.objects.filter(queue=queue, status=Assignment.Status.SKIPPED)
         .order_by()
         .values("user_id", "user__username")
         .annotate(n=Count("pk"))
     ):
-        entry = stats.setdefault(row["user_id"], AnnotatorStats(username=row["user__username"]))
+        entry = stats.setdefault(
+            skipped["user_id"], AnnotatorStats(username=skipped["user__username"])
+        )
         entry.skips = row["n"]
     for user_id, median in _median_seconds(annotations).items():
         stats[user_id].median_seconds = median
