@@ -83,7 +83,7 @@ def member_role(request: AuthedRequest, slug: str, user_id: int) -> HttpResponse
                 request,
                 f"{member.user.get_username()} is {membership.get_role_display()} now.",
             )
-            return redirect("tenancy:team", slug=project.slug)
+            return _after_change(request, project, member, membership.role)
     return _render_team(request, project, roles, row_errors={member.user_id: _errors_of(form)})
 
 
@@ -97,7 +97,21 @@ def member_remove(request: AuthedRequest, slug: str, user_id: int) -> HttpRespon
     except ValidationError as error:
         return _render_team(request, project, roles, row_errors={member.user_id: error.messages})
     messages.success(request, f"Removed {member.user.get_username()} from {project.name}.")
-    return redirect("tenancy:team", slug=project.slug)
+    return _after_change(request, project, member, None)
+
+
+def _after_change(
+    request: AuthedRequest, project: Project, member: Membership, role: str | None
+) -> HttpResponse:
+    """Back to the team page, unless the user just gave up managing it (removed themselves,
+    or took a role that does not manage a team): then to their start page, as the team
+    page would now answer 403 or 404."""
+    gave_up = (
+        member.user_id == request.user.pk
+        and not request.user.is_superuser
+        and role not in services.TEAM_MANAGER_ROLES
+    )
+    return redirect("home") if gave_up else redirect("tenancy:team", slug=project.slug)
 
 
 def _access_team(request: AuthedRequest, slug: str) -> tuple[Project, tuple[str, ...]]:

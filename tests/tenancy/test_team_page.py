@@ -185,3 +185,24 @@ def test_the_team_page_costs_a_fixed_number_of_queries(
     with django_assert_max_num_queries(8):
         assert client.get(TEAM).status_code == 200
     assert _team_page_queries(client) == few
+
+
+def test_a_lead_who_steps_down_or_leaves_goes_to_their_start_page(client, project, ada, carol):
+    client.force_login(carol)
+    response = client.post(f"{TEAM}/{carol.pk}/role", {"role": "annotator"})
+    assert response.status_code == 302 and response.url == "/"
+    assert roles_of(project)["carol"] == Role.ANNOTATOR
+    client.force_login(ada)
+    client.post(f"{TEAM}/{carol.pk}/role", {"role": "lead"})
+    client.force_login(carol)
+    response = client.post(f"{TEAM}/{carol.pk}/remove")
+    assert response.status_code == 302 and response.url == "/"
+    assert "carol" not in roles_of(project)
+
+
+def test_an_admin_who_steps_down_to_lead_stays_on_the_team_page(client, project, ada, carol):
+    client.force_login(ada)
+    client.post(f"{TEAM}/{carol.pk}/role", {"role": "admin"})
+    response = client.post(f"{TEAM}/{ada.pk}/role", {"role": "lead"})
+    assert response.status_code == 302 and response.url == TEAM
+    assert roles_of(project) == {"ada": Role.LEAD, "carol": Role.ADMIN}
