@@ -6,12 +6,12 @@ from django.http import FileResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import parsers, serializers, status
 from rest_framework.exceptions import ValidationError
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.parsers import DepthSafeJSONParser
 from config.schema import RETRY_AFTER, error_responses
+from core.typing import AuthedApiRequest
 from exports import inputs, selectors, services
 from exports.models import ExportJob
 from exports.serializers import (
@@ -71,7 +71,8 @@ class ExportListCreateApi(APIView):
         file_format = serializers.ChoiceField(
             choices=ExportJob.FileFormat.choices, default=ExportJob.FileFormat.JSONL
         )
-        style = serializers.ChoiceField(
+        # Named like Field.style, as in exports/serializers.py.
+        style = serializers.ChoiceField(  # type: ignore[assignment]
             choices=ExportJob.Style.choices, default=ExportJob.Style.STANDARD
         )
         filters = serializers.DictField(required=False, default=dict)
@@ -91,7 +92,7 @@ class ExportListCreateApi(APIView):
             **error_responses(400, described={400: "A bad 'project' parameter."}),
         },
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthedApiRequest) -> Response:
         query = self.ListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         jobs = selectors.exports_for_user(request.user)
@@ -120,7 +121,7 @@ class ExportListCreateApi(APIView):
         },
         parameters=[RETRY_AFTER],
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthedApiRequest) -> Response:
         if problems := inputs.body_problems(request.data):
             raise ValidationError(problems)
         serializer = self.ExportInputSerializer(data=request.data)
@@ -148,7 +149,7 @@ class ExportDetailApi(APIView):
         responses={200: ExportJobSerializer, **error_responses(403, 404)},
         parameters=[RETRY_AFTER],
     )
-    def get(self, request: Request, export_id: int) -> Response:
+    def get(self, request: AuthedApiRequest, export_id: int) -> Response:
         return Response(job_body(selectors.access_export(request.user, export_id)))
 
 
@@ -189,7 +190,7 @@ class ExportDownloadApi(APIView):
             ),
         },
     )
-    def get(self, request: Request, export_id: int) -> FileResponse:
+    def get(self, request: AuthedApiRequest, export_id: int) -> FileResponse:
         job = selectors.access_export(request.user, export_id)
         wanted = request.query_params.get("file", "train")
         if wanted not in selectors.export_files(job):

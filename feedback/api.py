@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.schema import RETRY_AFTER, error_responses
+from core.typing import AuthedApiRequest
 from feedback import event_schema, selectors, services
 from feedback.models import Label
 from feedback.serializers import (
@@ -17,11 +18,17 @@ from feedback.serializers import (
 )
 from tenancy.authentication import HasProjectKey, IngestKeyThrottle, ProjectKeyAuthentication
 from tenancy.keys import api_key_mark_used
-from tenancy.models import PUBLISHABLE_EVENT_TYPES
+from tenancy.models import PUBLISHABLE_EVENT_TYPES, ApiKey
 
 
 def _error(status_code: int, field: str, message: str) -> Response:
     return Response({"detail": message, "errors": {field: message}}, status=status_code)
+
+
+class KeyRequest(Request):
+    """A request that passed `HasProjectKey`: its auth is the project's ingestion key."""
+
+    auth: ApiKey
 
 
 class EventIngestApi(APIView):
@@ -75,9 +82,10 @@ class EventIngestApi(APIView):
                 "cannot send an Authorization header. Never a secret key: 401.",
             ),
         ],
-        auth=[{"ProjectKey": []}],
+        # A security requirement object, as OpenAPI has it; the stubs say a list of names.
+        auth=[{"ProjectKey": []}],  # type: ignore[list-item]
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: KeyRequest) -> Response:
         max_bytes = settings.GLEANER_MAX_REQUEST_BYTES
         declared = request.META.get("CONTENT_LENGTH") or "0"
         if not (declared.isascii() and declared.isdigit()):
@@ -142,7 +150,7 @@ class SessionDetailApi(APIView):
             **error_responses(400, 404, described={400: "No or bad 'project' parameter."}),
         },
     )
-    def get(self, request: Request, session_id: str) -> Response:
+    def get(self, request: AuthedApiRequest, session_id: str) -> Response:
         slug = request.query_params.get("project", "")
         if not slug:
             return _error(400, "project", "Query parameter 'project' (a project slug) is required.")

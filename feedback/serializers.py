@@ -3,9 +3,15 @@
 The views build their answers as plain dicts (the session answer is read in bulk); each
 serializer here names exactly the keys and types of one of those dicts, and
 tests/test_api_schema.py checks real answers against them, so the two cannot drift apart.
+
+A field named like an attribute of DRF's Field or Serializer (errors, source, label, style,
+required) carries `type: ignore[assignment]`: the name is the API's; DRF keeps its own
+attribute on the instance, so the class attribute shadows nothing at run time.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from drf_spectacular.utils import (
     PolymorphicProxySerializer,
@@ -71,12 +77,12 @@ class _RatingField(serializers.JSONField):
     pass
 
 
-def _ref_field(**kwargs: object) -> serializers.CharField:
+def _ref_field(**kwargs: Any) -> serializers.CharField:
     kwargs.setdefault("help_text", "No control characters.")
     return serializers.CharField(max_length=event_schema.MAX_ID_LENGTH, **kwargs)
 
 
-def _text_field(**kwargs: object) -> serializers.CharField:
+def _text_field(**kwargs: Any) -> serializers.CharField:
     return serializers.CharField(
         allow_blank=True, trim_whitespace=False, help_text=_TEXT_HELP, **kwargs
     )
@@ -157,7 +163,9 @@ class EventBatchSerializer(serializers.Serializer):
 class EventErrorSerializer(serializers.Serializer):
     index = serializers.IntegerField(help_text="The event's position in the batch.")
     id = serializers.CharField(allow_null=True, help_text="Its id, if a string.")
-    errors = serializers.DictField(child=serializers.CharField(), help_text="Field -> message.")
+    errors = serializers.DictField(  # type: ignore[assignment]
+        child=serializers.CharField(), help_text="Field -> message."
+    )
 
 
 class IngestResultSerializer(serializers.Serializer):
@@ -166,7 +174,7 @@ class IngestResultSerializer(serializers.Serializer):
     accepted = serializers.IntegerField()
     duplicates = serializers.IntegerField(help_text="Event ids already stored: unchanged.")
     rejected = serializers.IntegerField()
-    errors = EventErrorSerializer(many=True, help_text="One per refused event.")
+    errors = EventErrorSerializer(many=True, help_text="One per refused event.")  # type: ignore[assignment]
 
 
 class MessageSerializer(serializers.Serializer):
@@ -179,7 +187,7 @@ class MessageSerializer(serializers.Serializer):
 class SessionLabelSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     kind = serializers.ChoiceField(choices=Label.Kind.choices)
-    source = serializers.ChoiceField(choices=Label.Source.choices)
+    source = serializers.ChoiceField(choices=Label.Source.choices)  # type: ignore[assignment]
     rule = serializers.CharField()
     confidence = serializers.FloatField()
     weight = serializers.FloatField()
@@ -191,7 +199,7 @@ class SessionLabelSerializer(serializers.Serializer):
     chosen = serializers.CharField(required=False, help_text="Preference pairs only.")
     rejected = serializers.CharField(required=False, help_text="Preference pairs only.")
     completion = serializers.CharField(required=False, help_text="Completions only.")
-    label = serializers.BooleanField(
+    label = serializers.BooleanField(  # type: ignore[assignment]
         required=False, allow_null=True, help_text="Completions only: good or bad."
     )
     evidence = serializers.DictField(

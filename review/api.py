@@ -7,13 +7,13 @@ from django.contrib.auth import get_user_model
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.parsers import DepthSafeJSONParser
 from config.schema import RETRY_AFTER, error_responses
 from core.storable import ID_MAX, INT_MAX, INT_MIN, json_problem, text_problem
+from core.typing import AuthedApiRequest
 from feedback.models import Generation, Label
 from review import claims, selectors, services
 from review.answers import MAX_SECONDS_SPENT, AnswersInvalid
@@ -84,7 +84,10 @@ class QueueListCreateApi(ReviewApiView):
         members = serializers.ListField(
             child=serializers.CharField(max_length=150), default=list, max_length=1000
         )
-        questions = QuestionSerializer(many=True, allow_empty=False, max_length=50)
+        # DRF hands max_length to the ListSerializer; the stubs do not list it.
+        questions = QuestionSerializer(  # type: ignore[call-arg]
+            many=True, allow_empty=False, max_length=50
+        )
 
         def validate_questions(self, questions: list[dict]) -> list[dict]:
             keys = [q["key"] for q in questions]
@@ -97,7 +100,7 @@ class QueueListCreateApi(ReviewApiView):
         responses={200: QueueListSerializer, **error_responses()},
         parameters=[RETRY_AFTER],
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthedApiRequest) -> Response:
         queues = selectors.queues_with_progress(request.user)
         return Response(
             {
@@ -126,7 +129,7 @@ class QueueListCreateApi(ReviewApiView):
         },
         parameters=[RETRY_AFTER],
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthedApiRequest) -> Response:
         data = self._valid(request.data)
         project = access_project(request.user, data.pop("project"), selectors.LEAD_ROLES)
         usernames = data.pop("members")
@@ -169,7 +172,7 @@ class QueueDetailApi(ReviewApiView):
     @extend_schema(
         responses={200: QueueDetailSerializer, **error_responses(404)}, parameters=[RETRY_AFTER]
     )
-    def get(self, request: Request, queue_id: int) -> Response:
+    def get(self, request: AuthedApiRequest, queue_id: int) -> Response:
         queue = selectors.access_queue(request.user, queue_id)
         snapshot = selectors.latest_agreement(queue)
         body = self.body(queue)
@@ -237,7 +240,7 @@ class QueueItemsApi(ReviewApiView):
         },
         parameters=[RETRY_AFTER],
     )
-    def post(self, request: Request, queue_id: int) -> Response:
+    def post(self, request: AuthedApiRequest, queue_id: int) -> Response:
         queue = selectors.access_queue(request.user, queue_id, lead=True)
         outer = self.ItemsAddInputSerializer(data=request.data)
         outer.is_valid(raise_exception=True)
@@ -308,7 +311,7 @@ class QueueNextApi(ReviewApiView):
         },
         parameters=[RETRY_AFTER],
     )
-    def post(self, request: Request, queue_id: int) -> Response:
+    def post(self, request: AuthedApiRequest, queue_id: int) -> Response:
         queue = selectors.access_queue(request.user, queue_id)
         try:
             assignment = claims.item_claim_next(queue=queue, user=request.user)
@@ -349,7 +352,7 @@ class AnnotationCreateApi(ReviewApiView):
         },
         parameters=[RETRY_AFTER],
     )
-    def post(self, request: Request, queue_id: int, item_id: int) -> Response:
+    def post(self, request: AuthedApiRequest, queue_id: int, item_id: int) -> Response:
         queue = selectors.access_queue(request.user, queue_id)
         item = selectors.access_item(queue, item_id)
         serializer = self.AnnotationInputSerializer(data=request.data)
@@ -380,7 +383,7 @@ class ItemSkipApi(ReviewApiView):
         },
         parameters=[RETRY_AFTER],
     )
-    def post(self, request: Request, queue_id: int, item_id: int) -> Response:
+    def post(self, request: AuthedApiRequest, queue_id: int, item_id: int) -> Response:
         queue = selectors.access_queue(request.user, queue_id)
         item = selectors.access_item(queue, item_id)
         try:
@@ -407,7 +410,7 @@ class AdjudicationApi(ReviewApiView):
         },
         parameters=[RETRY_AFTER],
     )
-    def post(self, request: Request, queue_id: int, item_id: int) -> Response:
+    def post(self, request: AuthedApiRequest, queue_id: int, item_id: int) -> Response:
         queue = selectors.access_queue(request.user, queue_id, lead=True)
         item = selectors.access_item(queue, item_id)
         serializer = self.AdjudicationInputSerializer(data=request.data)
@@ -432,7 +435,7 @@ class GoldApi(ReviewApiView):
         },
         parameters=[RETRY_AFTER],
     )
-    def post(self, request: Request, queue_id: int, item_id: int) -> Response:
+    def post(self, request: AuthedApiRequest, queue_id: int, item_id: int) -> Response:
         queue = selectors.access_queue(request.user, queue_id, lead=True)
         item = selectors.access_item(queue, item_id)
         serializer = self.GoldInputSerializer(data=request.data)
@@ -469,7 +472,7 @@ class HeldOutApi(ReviewApiView):
         },
         parameters=[RETRY_AFTER],
     )
-    def post(self, request: Request, queue_id: int) -> Response:
+    def post(self, request: AuthedApiRequest, queue_id: int) -> Response:
         queue = selectors.access_queue(request.user, queue_id, lead=True)
         serializer = self.HeldOutInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -7,11 +7,11 @@ readers as the session API; anyone else, an unknown slug included, gets 404 alik
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.schema import RETRY_AFTER, error_responses
+from core.typing import AuthedApiRequest
 from feedback.quality import project_quality
 from review.serializers import QualityReportSerializer
 from tenancy.access import READ_ROLES, access_project
@@ -34,6 +34,6 @@ class ProjectQualityApi(APIView):
         },
         parameters=[RETRY_AFTER],
     )
-    def get(self, request: Request, slug: str) -> Response:
+    def get(self, request: AuthedApiRequest, slug: str) -> Response:
         project = access_project(request.user, slug, READ_ROLES)
         return Response(project_quality(project).as_json())

@@ -3,6 +3,8 @@ schema documents it.
 
 The views build their answers as plain dicts; each serializer here names exactly the keys
 and types of one of them, and tests/test_api_schema.py checks real answers against them.
+Fields named like a DRF attribute (label, source, required) carry `type: ignore[assignment]`
+for the reason given in feedback/serializers.py.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class QuestionSerializer(serializers.Serializer):
     )
     min = serializers.IntegerField(required=False, min_value=INT_MIN, max_value=INT_MAX)
     max = serializers.IntegerField(required=False, min_value=INT_MIN, max_value=INT_MAX)
-    required = serializers.BooleanField(required=False, default=True)
+    required = serializers.BooleanField(required=False, default=True)  # type: ignore[assignment]
     level = choice_field(Question.Level.choices, required=False)
 
     def validate(self, data: dict) -> dict:
@@ -175,7 +177,7 @@ class ItemResponseSerializer(serializers.Serializer):
 
 
 class WithdrawnSerializer(serializers.Serializer):
-    label = serializers.IntegerField()
+    label = serializers.IntegerField()  # type: ignore[assignment]
     now = serializers.CharField(help_text="The label's rule now.")
     why = serializers.CharField()
 
@@ -185,7 +187,7 @@ class ItemReasonDetailSerializer(serializers.Serializer):
 
     rule = serializers.CharField(required=False)
     kind = serializers.CharField(required=False)
-    label = serializers.BooleanField(required=False, allow_null=True)
+    label = serializers.BooleanField(required=False, allow_null=True)  # type: ignore[assignment]
     confidence = serializers.FloatField(required=False)
     withdrawn = WithdrawnSerializer(required=False, help_text="A withdrawn item only.")
 
@@ -267,7 +269,7 @@ class QualityCellSerializer(serializers.Serializer):
         help_text="{} for the rule overall, else one of model, feature (the value of the "
         "generation metadata key `feature_key`) or band (of the rule's heuristic confidence).",
     )
-    source = serializers.ChoiceField(
+    source = serializers.ChoiceField(  # type: ignore[assignment]
         choices=SOURCES,
         help_text="qa_sample: an unbiased sample of auto-accepted labels; routed: labels sent "
         "to review because they were doubtful (not a sample of what was auto-accepted).",
