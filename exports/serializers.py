@@ -11,6 +11,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from exports.models import ExportJob
+from feedback.models import RoutingPolicy
 from review.serializers import QualityWarningSerializer
 
 
@@ -25,6 +26,16 @@ class ExportFiltersSerializer(serializers.Serializer):
     min_agreement = serializers.FloatField(required=False)
     queues = serializers.ListField(child=serializers.IntegerField(), required=False)
     models = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class RoutingPolicySerializer(serializers.ModelSerializer):
+    """The project's routing policy as the build read it: `model_to_dict` without the ids
+    (and without `updated_at`, which it leaves out as not editable). The model's own fields,
+    so a field added to the model is documented with it (and absent from older manifests)."""
+
+    class Meta:
+        model = RoutingPolicy
+        exclude = ["id", "project", "updated_at"]
 
 
 class ExportFileSerializer(serializers.Serializer):
@@ -69,10 +80,7 @@ class ExportManifestSerializer(serializers.Serializer):
     style = serializers.ChoiceField(choices=ExportJob.Style.choices)  # type: ignore[assignment]
     filters = ExportFiltersSerializer()
     as_of = serializers.DateTimeField(allow_null=True)
-    policy = serializers.DictField(
-        child=serializers.JSONField(),
-        help_text="The project's routing policy as it was, by field (admin's RoutingPolicy).",
-    )
+    policy = RoutingPolicySerializer()
     rows = serializers.DictField(child=serializers.IntegerField(), help_text="Rows per split.")
     labels = serializers.DictField(
         child=serializers.IntegerField(), help_text="Labels (and review pairs) per split."

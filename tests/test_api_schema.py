@@ -129,7 +129,6 @@ FREE_FORM = {
     "SessionGeneration.metadata{}",  # the client's own generation metadata
     "SessionEvent.metadata{}",
     "SessionLabel.evidence{}",  # what each derivation rule read: its own names
-    "ExportManifest.policy{}",  # the routing policy's fields as they were
     "ItemForReview.prompt[]{}",  # a free-content item's messages keep their own keys
     "ItemForReview.prompt[].content",
 }
