@@ -7,7 +7,7 @@ import re
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import connection
@@ -31,6 +31,15 @@ from feedback.models import Label
 from review.models import AgreementSnapshot, Annotation, Assignment, Item, Question, Queue
 from tenancy.access import projects_for_user
 from tenancy.models import Membership
+
+if TYPE_CHECKING:  # django-stubs-ext is a development dependency: types only
+    from django_stubs_ext import WithAnnotations
+
+
+class QueueProgress(TypedDict):
+    items_total: int
+    mine_done: int
+
 
 LEAD_ROLES = (Membership.Role.ADMIN, Membership.Role.LEAD)
 REASON_TEXT = {
@@ -70,7 +79,7 @@ def queues_for_user(user: User | AnonymousUser) -> QuerySet[Queue]:
     return queues.filter(Q(members=user, project_id__in=joined) | Q(project_id__in=led)).distinct()
 
 
-def queues_with_progress(user: User) -> list[Queue]:
+def queues_with_progress(user: User) -> list[WithAnnotations[Queue, QueueProgress]]:
     """The user's active queues, each annotated with item counts and the user's own count
     (one query)."""
     mine = (

@@ -11,11 +11,12 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import prefetch_related_objects
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from core.typing import AuthedRequest
 from review import claims, selectors
 from review.answers import AnswersInvalid
 from review.forms import QuestionField, answers_from_post, question_fields, seconds_from_post
@@ -24,26 +25,29 @@ from review.models import Assignment, Queue
 
 @login_required
 @require_GET
-def queue_list(request: HttpRequest) -> HttpResponse:
+def queue_list(request: AuthedRequest) -> HttpResponse:
     queues = selectors.queues_with_progress(request.user)
     led = selectors.led_project_ids(request.user)
-    for queue in queues:
-        queue.is_led = led is None or queue.project_id in led
-    context = {"queues": queues, "leads_any": led is None or bool(led)}
+    context = {
+        "queues": queues,
+        "leads_all": led is None,
+        "led": led or set(),
+        "leads_any": led is None or bool(led),
+    }
     return render(request, "review/queue_list.html", context)
 
 
 @never_cache  # Back must show the current claim, not a stale copy of an answered item.
 @login_required
 @require_GET
-def work(request: HttpRequest, queue_id: int) -> HttpResponse:
+def work(request: AuthedRequest, queue_id: int) -> HttpResponse:
     queue = selectors.access_queue(request.user, queue_id)
     return _render_work(request, queue)
 
 
 @login_required
 @require_POST
-def item_submit(request: HttpRequest, queue_id: int, item_id: int) -> HttpResponse:
+def item_submit(request: AuthedRequest, queue_id: int, item_id: int) -> HttpResponse:
     queue = selectors.access_queue(request.user, queue_id)
     item = selectors.access_item(queue, item_id)
     # One read of the questions serves parsing, validation (annotation_submit reads
@@ -78,7 +82,7 @@ def item_submit(request: HttpRequest, queue_id: int, item_id: int) -> HttpRespon
 
 @login_required
 @require_POST
-def item_skip(request: HttpRequest, queue_id: int, item_id: int) -> HttpResponse:
+def item_skip(request: AuthedRequest, queue_id: int, item_id: int) -> HttpResponse:
     queue = selectors.access_queue(request.user, queue_id)
     item = selectors.access_item(queue, item_id)
     try:
@@ -90,14 +94,14 @@ def item_skip(request: HttpRequest, queue_id: int, item_id: int) -> HttpResponse
     return _next_item(request, queue)
 
 
-def _next_item(request: HttpRequest, queue: Queue) -> HttpResponse:
+def _next_item(request: AuthedRequest, queue: Queue) -> HttpResponse:
     if request.htmx:
         return _render_work(request, queue)
     return redirect("review:work", queue_id=queue.pk)
 
 
 def _render_work(
-    request: HttpRequest,
+    request: AuthedRequest,
     queue: Queue,
     *,
     assignment: Assignment | None = None,

@@ -18,13 +18,15 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Prefetch, prefetch_related_objects
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from core.typing import AuthedRequest
+from feedback.models import Label
 from review import claims, selectors, services
 from review.agreement import gated
 from review.answers import AnswersInvalid
@@ -47,7 +49,7 @@ ITEMS_PAGE_SIZE = 50
 
 @login_required
 @require_GET
-def lead_home(request: HttpRequest) -> HttpResponse:
+def lead_home(request: AuthedRequest) -> HttpResponse:
     """The projects the user leads (or administers; all for a superuser), each with its
     queues and the links to their lead pages and to the project's team page."""
     projects = projects_for_user(request.user, selectors.LEAD_ROLES).prefetch_related(
@@ -58,7 +60,7 @@ def lead_home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def queue_overview(request: HttpRequest, queue_id: int) -> HttpResponse:
+def queue_overview(request: AuthedRequest, queue_id: int) -> HttpResponse:
     queue = selectors.access_queue(request.user, queue_id, lead=True)
     overview = selectors.queue_overview(queue, now=timezone.now())
     return render(
@@ -70,7 +72,7 @@ def queue_overview(request: HttpRequest, queue_id: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def queue_agreement(request: HttpRequest, queue_id: int) -> HttpResponse:
+def queue_agreement(request: AuthedRequest, queue_id: int) -> HttpResponse:
     """The latest snapshot's figures: never recomputed on a page view."""
     queue = selectors.access_queue(request.user, queue_id, lead=True)
     snapshot = selectors.latest_agreement(queue)
@@ -91,7 +93,7 @@ def queue_agreement(request: HttpRequest, queue_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def agreement_recompute(request: HttpRequest, queue_id: int) -> HttpResponse:
+def agreement_recompute(request: AuthedRequest, queue_id: int) -> HttpResponse:
     queue = selectors.access_queue(request.user, queue_id, lead=True)
     if claims.agreement_schedule(queue.pk):
         messages.info(request, "Recomputation requested. The figures below change once it has run.")
@@ -102,14 +104,14 @@ def agreement_recompute(request: HttpRequest, queue_id: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def queue_disputed(request: HttpRequest, queue_id: int) -> HttpResponse:
+def queue_disputed(request: AuthedRequest, queue_id: int) -> HttpResponse:
     queue = selectors.access_queue(request.user, queue_id, lead=True)
     return _render_disputed(request, queue)
 
 
 @login_required
 @require_POST
-def item_adjudicate(request: HttpRequest, queue_id: int, item_id: int) -> HttpResponse:
+def item_adjudicate(request: AuthedRequest, queue_id: int, item_id: int) -> HttpResponse:
     queue = selectors.access_queue(request.user, queue_id, lead=True)
     item = selectors.access_item(queue, item_id)
     decision = request.POST.get("decision", "")
@@ -132,14 +134,14 @@ def item_adjudicate(request: HttpRequest, queue_id: int, item_id: int) -> HttpRe
 
 @login_required
 @require_GET
-def queue_items(request: HttpRequest, queue_id: int) -> HttpResponse:
+def queue_items(request: AuthedRequest, queue_id: int) -> HttpResponse:
     queue = selectors.access_queue(request.user, queue_id, lead=True)
     return _render_items(request, queue)
 
 
 @login_required
 @require_POST
-def item_gold(request: HttpRequest, queue_id: int, item_id: int) -> HttpResponse:
+def item_gold(request: AuthedRequest, queue_id: int, item_id: int) -> HttpResponse:
     queue = selectors.access_queue(request.user, queue_id, lead=True)
     item = selectors.access_item(queue, item_id)
     prefetch_related_objects([queue], "questions")
@@ -155,7 +157,7 @@ def item_gold(request: HttpRequest, queue_id: int, item_id: int) -> HttpResponse
 
 @login_required
 @require_POST
-def items_hold_out(request: HttpRequest, queue_id: int) -> HttpResponse:
+def items_hold_out(request: AuthedRequest, queue_id: int) -> HttpResponse:
     """Hold out the checked items, or (when the form carries `share`) a random share."""
     queue = selectors.access_queue(request.user, queue_id, lead=True)
     try:
@@ -202,7 +204,7 @@ class DisputedRow:
 
 
 def _render_disputed(
-    request: HttpRequest,
+    request: AuthedRequest,
     queue: Queue,
     *,
     item_id: int | None = None,
@@ -240,7 +242,7 @@ def _lead_display(item: Item) -> dict[str, Any]:
     display = selectors.item_display(item)
     responses = display["responses"]
     if len(responses) == 2:
-        is_pair = item.label_id is not None and item.label.kind == "preference_pair"
+        is_pair = item.label is not None and item.label.kind == Label.Kind.PREFERENCE_PAIR
         names = ["Chosen by the user", "Rejected"] if is_pair else ["Response 1", "Response 2"]
         for response, name in zip(responses, names, strict=True):
             response["side"] = name
@@ -279,7 +281,7 @@ class ItemRow:
     errors: dict[str, str] = field(default_factory=dict)
 
 
-def _items_query(request: HttpRequest) -> dict[str, str]:
+def _items_query(request: AuthedRequest) -> dict[str, str]:
     """The list's filter and page, as given in the query string (forms post back to it)."""
     query = {}
     show = request.GET.get("show", "all")
@@ -291,13 +293,13 @@ def _items_query(request: HttpRequest) -> dict[str, str]:
     return query
 
 
-def _redirect_to_items(request: HttpRequest, queue: Queue) -> HttpResponse:
+def _redirect_to_items(request: AuthedRequest, queue: Queue) -> HttpResponse:
     query = urlencode(_items_query(request))
     return redirect(reverse("review:items", args=[queue.pk]) + (f"?{query}" if query else ""))
 
 
 def _render_items(
-    request: HttpRequest,
+    request: AuthedRequest,
     queue: Queue,
     *,
     gold_item: int | None = None,
