@@ -219,8 +219,8 @@ def _review(project: Any, seed: int) -> int:
     from demo.reviewers import simulate_annotations
     from review.gate import queue_agreement_recompute
     from review.services import project_queues_ensure
-    from tenancy.members import membership_set
     from tenancy.models import Membership
+    from tenancy.services import membership_set
 
     queues = project_queues_ensure(project=project)
     User = get_user_model()

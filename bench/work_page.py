@@ -33,8 +33,8 @@ def main() -> None:
     from django.test.utils import CaptureQueriesContext
 
     from review.models import Assignment, Item
-    from tenancy.members import membership_set
     from tenancy.models import Membership
+    from tenancy.services import membership_set
 
     project = new_project("work")
     queue = review_queue(project)

@@ -198,3 +198,13 @@ def _record(project: Project, by: User | None, action: int, message: str) -> Non
             change_message=message,
             single_object=True,
         )
+
+
+def membership_set(*, project: Project, user: User, role: str) -> Membership:
+    """Give `user` `role` in `project`, without the rules above and without a record: for
+    setting up data (the demo, benches, tests, `create_project`). A person's change goes
+    through `membership_add`, `membership_set_role` or `membership_remove`."""
+    membership, _ = Membership.objects.update_or_create(
+        project=project, user=user, defaults={"role": role}
+    )
+    return membership

@@ -19,8 +19,8 @@ from rest_framework.test import APIClient
 from feedback import services
 from feedback.quality import calibration_forget
 from tenancy.keys import api_key_create
-from tenancy.members import membership_set
 from tenancy.models import Membership
+from tenancy.services import membership_set
 
 pytest_plugins = ["tests.browser", "tests.worker"]
 

@@ -55,8 +55,8 @@ from review import claims, gate
 from review import services as review_services
 from review.models import Item, Queue
 from tenancy.keys import api_key_create
-from tenancy.members import membership_set
 from tenancy.models import Membership
+from tenancy.services import membership_set
 from tests.conftest import token_client
 from tests.factories import edit, generation, one_of_each
 

@@ -25,8 +25,8 @@ from exports import services
 from exports.filters import parse_filters
 from exports.models import ExportJob
 from exports.tasks import build_export
-from tenancy.members import membership_set
 from tenancy.models import Membership
+from tenancy.services import membership_set
 from tests.conftest import token_client
 from tests.pg import other_connection, waiting_on_locks
 from tests.worker import free_port, use_broker, wait_until

@@ -18,8 +18,8 @@ from exports.tasks import build_export
 from exports.writers import file_sha256
 from feedback import services as feedback_services
 from review.models import Queue
-from tenancy.members import membership_set
 from tenancy.models import Membership
+from tenancy.services import membership_set
 
 pytestmark = pytest.mark.django_db
 

@@ -11,8 +11,8 @@ from feedback.models import Generation
 from playground import canned
 from playground.models import PlaygroundKey
 from tenancy.keys import api_keys_revoke
-from tenancy.members import membership_set
 from tenancy.models import ApiKey, Membership, hash_api_key
+from tenancy.services import membership_set
 
 ANSWER_URL = "/playground/answer"
 

@@ -24,8 +24,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from feedback.models import Generation, Label, RoutingPolicy, Session
-from tenancy.members import membership_set
 from tenancy.models import Membership, Project
+from tenancy.services import membership_set
 from tests.browser import ARTIFACTS
 from tests.conftest import token_client
 from tests.review.test_views import logged_in

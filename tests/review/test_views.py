@@ -13,7 +13,7 @@ from feedback.models import Generation, Label
 from review import services
 from review.models import Annotation, Assignment, Item, Question, Queue
 from review.services import item_adjudicate
-from tenancy.members import membership_set
+from tenancy.services import membership_set
 from tests.factories import edit, generation
 from tests.review.conftest import make_items
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tenancy.members import membership_set
 from tenancy.models import Membership
+from tenancy.services import membership_set
 
 
 @pytest.fixture

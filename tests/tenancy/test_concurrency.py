@@ -8,9 +8,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
 
-from tenancy.members import membership_set
 from tenancy.models import Membership, Project
-from tenancy.services import membership_remove, membership_set_role
+from tenancy.services import membership_remove, membership_set, membership_set_role
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 ROUNDS = 8

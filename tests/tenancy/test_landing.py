@@ -7,8 +7,8 @@ import pytest
 
 from config.landing import landing_page
 from review.models import Queue
-from tenancy.members import membership_set
 from tenancy.models import Membership
+from tenancy.services import membership_set
 
 Role = Membership.Role
 

@@ -10,8 +10,8 @@ from django.contrib.admin.models import LogEntry
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from tenancy.members import membership_set
 from tenancy.models import Membership
+from tenancy.services import membership_set
 from tests.tenancy.conftest import roles_of
 
 Role = Membership.Role

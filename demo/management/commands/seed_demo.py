@@ -18,8 +18,8 @@ from review.gate import queue_agreement_recompute
 from review.models import Annotation, Item, Queue
 from review.services import items_hold_out, project_queues_ensure
 from tenancy.keys import api_key_create
-from tenancy.members import membership_set
 from tenancy.models import Membership
+from tenancy.services import membership_set
 
 DEMO_USERS = [
     # username, role in the demo project (None: site superuser)
