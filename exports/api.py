@@ -13,6 +13,7 @@ from config.parsers import DepthSafeJSONParser
 from config.schema import RETRY_AFTER, error_responses
 from core.typing import AuthedApiRequest
 from exports import inputs, selectors, services
+from exports.filters import FiltersInvalid, parse_filters
 from exports.models import ExportJob
 from exports.serializers import (
     ExportJobSerializer,
@@ -129,8 +130,8 @@ class ExportListCreateApi(APIView):
         data = serializer.validated_data
         project = selectors.access_export_project(request.user, data["project"])
         try:
-            filters = selectors.parse_filters(data["filters"], project=project)
-        except selectors.FiltersInvalid as invalid:
+            filters = parse_filters(data["filters"], project=project)
+        except FiltersInvalid as invalid:
             raise ValidationError({"filters": invalid.errors}) from None
         job = services.export_job_create(
             project=project,
@@ -197,4 +198,5 @@ class ExportDownloadApi(APIView):
             raise ValidationError(
                 {"file": f"Must be one of: {', '.join(selectors.export_files(job))}."}
             )
-        return selectors.export_file_response(job, wanted)
+        found = selectors.export_file(job, wanted)  # streamed from disk in blocks
+        return FileResponse(found.path.open("rb"), as_attachment=True, filename=found.download_name)

@@ -18,14 +18,12 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
 from django.core.validators import slug_re
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
-from django.http import FileResponse, Http404
+from django.http import Http404
 
 from exports.filters import REVIEW_SOURCE, ExportFilters
 
 # Re-exported for the modules that still import them from here (exports/api.py, bench/,
 # demo/, tests/test_api_schema.py); they live in exports/filters.py.
-from exports.filters import FiltersInvalid as FiltersInvalid
-from exports.filters import parse_filters as parse_filters
 from exports.formats import LabelRow, kinds_for
 from exports.models import ExportJob
 from feedback.models import Label, RoutingPolicy
@@ -85,13 +83,6 @@ def export_file(job: ExportJob, key: str) -> ExportFile:
     if path is None or not path.is_file():
         raise Http404("No such file in this export.")
     return ExportFile(path, f"{job.project.slug}-{job.format}-{job.pk}-{name}")
-
-
-def export_file_response(job: ExportJob, key: str) -> FileResponse:
-    """For exports/api.py until it answers from `export_file` itself (the pages use
-    `exports.views.export_file_response`): same answer."""
-    found = export_file(job, key)
-    return FileResponse(found.path.open("rb"), as_attachment=True, filename=found.download_name)
 
 
 def exports_for_user(user: User | AnonymousUser) -> QuerySet[ExportJob]:

@@ -45,8 +45,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from exports import services as export_services
+from exports.filters import parse_filters
 from exports.models import ExportJob
-from exports.selectors import parse_filters
 from feedback import labelling
 from feedback import services as feedback_services
 from feedback.models import Label
