@@ -137,6 +137,12 @@ def permission_denied(request: HttpRequest, exception: Exception) -> HttpRespons
     )
 
 
+def api_not_found(request: HttpRequest) -> HttpResponse:
+    """The last URL pattern: any /api/ path no route took answers JSON, with DEBUG on too
+    (handler404 serves only with DEBUG off; Django's debug page is HTML)."""
+    return JsonResponse({"detail": "Not found."}, status=404)
+
+
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     """handler404: an API path that matches no route (e.g. an id with a newline) is JSON too."""
     return _api_error(request, 404, "Not found.") or defaults.page_not_found(request, exception)

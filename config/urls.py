@@ -1,13 +1,14 @@
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.utils.csp import CSP
 from django.views.decorators.csp import csp_override
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from config.health import healthz
 from config.landing import home
+from config.middleware import api_not_found
 from tenancy.authentication import LoginView, ThrottledAdminAuthenticationForm
 
 # Admin's own login page counts failures like ours.
@@ -41,6 +42,9 @@ urlpatterns = [
 
 if settings.GLEANER_PLAYGROUND:
     urlpatterns.append(path("playground/", include("playground.urls")))
+
+# Last: an /api/ path no route above took is a JSON 404, whatever DEBUG says.
+urlpatterns.append(re_path(r"^api/", api_not_found))
 
 handler400 = "config.middleware.bad_request"
 handler403 = "config.middleware.permission_denied"

@@ -505,21 +505,26 @@ def test_every_page_works_in_a_browser_under_the_policy(
     context.set_default_timeout(10_000)
     page = context.new_page()
 
-    def log_in(username: str) -> None:
+    def log_in(username: str, lands_on: str) -> None:
         page.goto(f"{live_server.url}/accounts/login/")
         page.get_by_label("Username").fill(username)
         page.get_by_label("Password").fill(f"pw-{username}")
         page.get_by_role("button", name="Log in").click()
-        page.wait_for_url(re.compile(r"/review/$"))
+        page.wait_for_url(re.compile(lands_on))
 
-    log_in("carol")
-    for path in ["/review/", f"/review/q/{queue.pk}/", f"/review/q/{queue.pk}/overview"]:
+    log_in("carol", r"/review/lead/$")  # a lead lands on the projects she leads
+    for path in [
+        "/review/",
+        f"/review/q/{queue.pk}/",
+        f"/review/q/{queue.pk}/overview",
+        f"/projects/{project.slug}/team",
+    ]:
         page.goto(f"{live_server.url}{path}")
         page.wait_for_load_state("load")
     page.goto(f"{live_server.url}/review/q/{queue.pk}/agreement")
     page.goto(f"{live_server.url}/exports/")
     page.get_by_role("button", name="Log out").click()
-    log_in("root")
+    log_in("root", r"/review/lead/$")  # a superuser too
     page.goto(f"{live_server.url}/admin/review/queue/")
     expect(page.locator("#result_list")).to_be_visible()
     page.goto(f"{live_server.url}/admin/review/queue/{queue.pk}/change/")
@@ -562,3 +567,12 @@ def test_api_path_that_matches_no_route_is_a_json_404(alice, project):
     assert response.status_code == 404
     assert response["Content-Type"] == "application/json"
     assert Client().get("/no-such-page/")["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.parametrize("debug", [True, False])
+def test_an_unknown_api_path_is_json_with_debug_on_or_off(settings, debug):
+    settings.DEBUG = debug
+    for path in ("/api/v1/no-such-endpoint", "/api/v2/events", "/api/v1/events/extra"):
+        response = Client().get(path)
+        assert response.status_code == 404, path
+        assert response.json() == {"detail": "Not found."}, path
