@@ -5,12 +5,20 @@ Loaded as a plugin by tests/conftest.py, so the `browser` fixture is there for e
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.db import connections
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    expect,
+    sync_playwright,
+)
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -72,3 +80,26 @@ def _watch_policy_errors(browser: Browser) -> list[str]:
     browser.new_page = lambda **options: new_context(**options).new_page()  # type: ignore[method-assign]
     browser.policy_errors = errors  # type: ignore[attr-defined]
     return errors
+
+
+def logged_in_page(
+    browser: Browser,
+    base_url: str,
+    username: str,
+    path: str = "/",
+    **context_options: Any,
+) -> Page:
+    """A new page (1280x900 unless `context_options` say otherwise, 10 s timeouts) that
+    opened `path`, was sent to the login form, and logged in as `username` with the test
+    password `pw-<username>` (tests/conftest.py's users). The form then sends the user on to
+    `path` ("/" lands each role where its work is)."""
+    options = {"viewport": {"width": 1280, "height": 900}, **context_options}
+    context = browser.new_context(**options)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.goto(f"{base_url}{path}")
+    expect(page).to_have_url(re.compile(r"/accounts/login/\?next="))
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(f"pw-{username}")
+    page.get_by_role("button", name="Log in").click()
+    return page

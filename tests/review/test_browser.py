@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from review.models import Annotation, Assignment
-from tests.browser import ARTIFACTS
+from tests.browser import ARTIFACTS, logged_in_page
 from tests.review.conftest import make_items
 from tests.review.test_views import edit_label_item
 
@@ -34,16 +34,8 @@ def test_annotator_works_through_a_queue_with_the_keyboard_alone(
     make_items(queue, 4)
     diff_item = edit_label_item(queue, project, priority=-1)  # comes last
     ARTIFACTS.mkdir(exist_ok=True)
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-
     # Log in through the form; the login page sends us on to "My queues".
-    page.goto(f"{live_server.url}/review/")
-    expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/review/$"))
-    page.get_by_label("Username").fill("alice")
-    page.get_by_label("Password").fill("pw-alice")
-    page.get_by_role("button", name="Log in").click()
+    page = logged_in_page(browser, live_server.url, "alice", "/review/")
     expect(page.get_by_role("heading", name="My queues")).to_be_visible()
     expect(page.locator(".queue")).to_contain_text("0 of 5 items complete · you: 0")
     page.get_by_role("link", name="Start Edits to check").click()
@@ -100,7 +92,7 @@ def test_annotator_works_through_a_queue_with_the_keyboard_alone(
         device_scale_factor=2,
         is_mobile=True,
         has_touch=True,
-        storage_state=context.storage_state(),
+        storage_state=page.context.storage_state(),
     )
     phone_page = phone.new_page()
     phone_page.goto(f"{live_server.url}/review/q/{queue.pk}/")
@@ -109,7 +101,7 @@ def test_annotator_works_through_a_queue_with_the_keyboard_alone(
     assert phone_page.evaluate("document.documentElement.scrollWidth") <= 375
     phone_page.screenshot(path=ARTIFACTS / "work-page-phone.png", full_page=True)
     phone.close()
-    context.close()
+    page.context.close()
 
 
 def test_guidelines_open_with_g_and_links_never_run_script(live_server, browser, queue, alice):

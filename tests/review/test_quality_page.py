@@ -26,7 +26,7 @@ from schemathesis.specs.openapi.checks import (
 from feedback.models import Generation, Label, RoutingPolicy, Session
 from tenancy.models import Membership, Project
 from tenancy.services import membership_set
-from tests.browser import ARTIFACTS
+from tests.browser import ARTIFACTS, logged_in_page
 from tests.conftest import token_client
 from tests.review.test_views import logged_in
 
@@ -377,14 +377,7 @@ def test_the_routing_policy_admin_shows_each_rules_precision_escaped(root, measu
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_a_lead_opens_the_quality_page_in_a_browser(live_server, browser, carol, measured):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    page.goto(f"{live_server.url}{url(measured)}")
-    expect(page).to_have_url(re.compile(r"/accounts/login/\?next="))
-    page.get_by_label("Username").fill("carol")
-    page.get_by_label("Password").fill("pw-carol")
-    page.get_by_role("button", name="Log in").click()
+    page = logged_in_page(browser, live_server.url, "carol", url(measured))
 
     expect(page.get_by_role("heading", name="Acme Chat: label quality")).to_be_visible()
     table = page.get_by_role("table", name="Precision of copy_accept by segment")
@@ -400,4 +393,4 @@ def test_a_lead_opens_the_quality_page_in_a_browser(live_server, browser, carol,
     expect(page.locator("figure.chart").first).to_be_focused()
     expect(page.get_by_text(SCRIPT)).to_be_visible()  # the hostile model name, as text
     page.screenshot(path=ARTIFACTS / "quality.png", full_page=True)
-    context.close()
+    page.context.close()

@@ -8,31 +8,19 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import expect
 
 from review.models import Queue
 from tenancy.models import Membership
-from tests.browser import ARTIFACTS
+from tests.browser import ARTIFACTS, logged_in_page
 from tests.tenancy.conftest import roles_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def log_in(browser: Browser, base_url: str, username: str) -> Page:
-    """Open the site's front door, log in there and return the page where the user landed."""
-    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-    page.set_default_timeout(10_000)
-    page.goto(f"{base_url}/")
-    expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/$"))
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(f"pw-{username}")
-    page.get_by_role("button", name="Log in").click()
-    return page
-
-
 def test_a_lead_adds_a_member_and_sets_their_role(live_server, browser, project, carol, dave):
     Queue.objects.create(project=project, name="Edits to check")
-    page = log_in(browser, live_server.url, "carol")
+    page = logged_in_page(browser, live_server.url, "carol")
     expect(page.get_by_role("heading", name="Projects I lead")).to_be_visible()
     page.get_by_role("link", name="Team of Acme Chat").click()
     expect(page.get_by_role("heading", name="Team of Acme Chat")).to_be_visible()
@@ -75,7 +63,7 @@ def test_each_role_lands_on_its_work_after_logging_in(
 ):
     queue = Queue.objects.create(project=project, name="Edits to check")
     queue.members.add(alice)
-    page = log_in(browser, live_server.url, who)
+    page = logged_in_page(browser, live_server.url, who)
     expect(page).to_have_url(re.compile(url))
     expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
     if who == "alice":
