@@ -119,7 +119,8 @@ def ingest_client(api_key):
     return client
 
 
-def _user(django_user_model, username: str, project=None, role: str | None = None):
+def make_user(django_user_model, username: str, project=None, role: str | None = None):
+    """A user with the test password `pw-<username>`, holding `role` in `project` if given."""
     user = django_user_model.objects.create_user(username=username, password="pw-" + username)
     if project is not None and role is not None:
         membership_set(project=project, user=user, role=role)
@@ -128,27 +129,27 @@ def _user(django_user_model, username: str, project=None, role: str | None = Non
 
 @pytest.fixture
 def alice(django_user_model, project):
-    return _user(django_user_model, "alice", project, Membership.Role.ANNOTATOR)
+    return make_user(django_user_model, "alice", project, Membership.Role.ANNOTATOR)
 
 
 @pytest.fixture
 def bob(django_user_model, project):
-    return _user(django_user_model, "bob", project, Membership.Role.ANNOTATOR)
+    return make_user(django_user_model, "bob", project, Membership.Role.ANNOTATOR)
 
 
 @pytest.fixture
 def carol(django_user_model, project):
-    return _user(django_user_model, "carol", project, Membership.Role.LEAD)
+    return make_user(django_user_model, "carol", project, Membership.Role.LEAD)
 
 
 @pytest.fixture
 def mel(django_user_model, project):
-    return _user(django_user_model, "mel", project, Membership.Role.ML)
+    return make_user(django_user_model, "mel", project, Membership.Role.ML)
 
 
 @pytest.fixture
 def owen(django_user_model, other_project):
-    return _user(django_user_model, "owen", other_project, Membership.Role.ADMIN)
+    return make_user(django_user_model, "owen", other_project, Membership.Role.ADMIN)
 
 
 def token_client(user) -> APIClient:

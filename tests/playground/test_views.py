@@ -13,6 +13,7 @@ from playground.models import PlaygroundKey
 from tenancy.keys import api_keys_revoke
 from tenancy.models import ApiKey, Membership, hash_api_key
 from tenancy.services import membership_set
+from tests.conftest import make_user
 
 ANSWER_URL = "/playground/answer"
 
@@ -25,9 +26,7 @@ def demo(db):
 
 @pytest.fixture
 def dave(django_user_model, demo):
-    user = django_user_model.objects.create_user(username="dave", password="pw-dave")
-    membership_set(project=demo, user=user, role=Membership.Role.ANNOTATOR)
-    return user
+    return make_user(django_user_model, "dave", demo, Membership.Role.ANNOTATOR)
 
 
 @pytest.fixture

@@ -25,9 +25,8 @@ from schemathesis.specs.openapi.checks import (
 
 from feedback.models import Generation, Label, RoutingPolicy, Session
 from tenancy.models import Membership, Project
-from tenancy.services import membership_set
 from tests.browser import ARTIFACTS, logged_in_page
-from tests.conftest import token_client
+from tests.conftest import make_user, token_client
 from tests.review.test_views import logged_in
 
 SCRIPT = "<script>alert(1)</script>"
@@ -117,9 +116,7 @@ def measured(project):
 @pytest.fixture
 def dana(django_user_model, project):
     """An admin of `project`."""
-    user = django_user_model.objects.create_user(username="dana", password="pw-dana")
-    membership_set(project=project, user=user, role=Membership.Role.ADMIN)
-    return user
+    return make_user(django_user_model, "dana", project, Membership.Role.ADMIN)
 
 
 @pytest.fixture
