@@ -9,15 +9,21 @@ high-retry flags or ratings. Evaluation split: held-out labels that review accep
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import batched
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
 from django.core.validators import slug_re
-from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Count, Exists, F, Func, Max, OuterRef, Q, QuerySet, TextField, Value
+from django.db.models.functions import Cast
 from django.http import Http404
 
 from exports.filters import REVIEW_SOURCE, ExportFilters
@@ -27,7 +33,7 @@ from exports.filters import REVIEW_SOURCE, ExportFilters
 from exports.formats import LabelRow, kinds_for
 from exports.models import ExportJob
 from feedback.models import Label, RoutingPolicy
-from review.models import Item
+from review.models import Item, Queue
 from tenancy.access import access_project, projects_for_user
 from tenancy.models import Membership, Project
 
@@ -198,6 +204,94 @@ def label_rows(queryset: QuerySet[Label], chunk_size: int = 2000) -> Iterator[La
         yield LabelRow(**dict(zip(ROW_COLUMNS, values, strict=True)))
 
 
+class _JsonString(Func):
+    """A text as a JSON string literal, escaped by PostgreSQL exactly as
+    `json.dumps(text, ensure_ascii=False)` escapes it (see exports/chunks.py)."""
+
+    template = "to_json(%(expressions)s)::text"
+    output_field = TextField()
+
+
+class _LonePrompt(Func):
+    """A prompt of one user message with text content: that text (what
+    `formats.prompt_text` returns for it); NULL for any other prompt. The CASE keeps
+    jsonb_array_length away from prompts that are not arrays."""
+
+    template = (
+        "CASE WHEN jsonb_typeof(%(expressions)s) <> 'array' THEN NULL"
+        " WHEN jsonb_array_length(%(expressions)s) = 1"
+        " AND %(expressions)s -> 0 ->> 'role' = 'user'"
+        " AND jsonb_typeof(%(expressions)s -> 0 -> 'content') = 'string'"
+        " THEN %(expressions)s -> 0 ->> 'content' END"
+    )
+    output_field = TextField()
+
+
+@contextmanager
+def _reading_connection() -> Iterator[BaseDatabaseWrapper]:
+    """Where a long read streams from. On PostgreSQL outside a transaction: a connection of
+    its own in a read-only transaction, so the server-side cursor needs no WITH HOLD (which
+    materialises the whole result before the first row) and the build's progress writes,
+    on the default connection, commit as they go. Inside a transaction (a caller's
+    `atomic()`, a test) and on SQLite: the default connection, whose cursors then need no
+    hold either."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield connection
+        return
+    reader = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        reader.set_autocommit(False)
+        with reader.cursor() as cursor:
+            cursor.execute("SET TRANSACTION READ ONLY")
+        yield reader
+    finally:
+        try:
+            reader.rollback()
+        finally:
+            reader.close()
+
+
+def label_chunks(
+    queryset: QuerySet[Label], *, escaped: bool, chunk_size: int = 5000
+) -> Iterator[tuple[tuple[Any, ...], ...]]:
+    """Stream labels in chunks of tuples of `chunks.COLUMNS`, in the queryset's order.
+    With `escaped` on PostgreSQL, the text columns (lone_prompt, chosen, rejected,
+    completion) come as JSON strings; `chunks_escaped` says whether they do."""
+    postgres = connection.vendor == "postgresql"
+    text: Any = _JsonString if escaped and postgres else (lambda column: F(column))
+    lone = _LonePrompt("prompt") if postgres else Value(None, output_field=TextField())
+    if escaped and postgres:
+        lone = _JsonString(lone)
+    columns = queryset.annotate(
+        prompt_json=Cast("prompt", TextField()),
+        lone_prompt=lone,
+        chosen_out=text("chosen"),
+        rejected_out=text("rejected"),
+        completion_out=text("completion"),
+    ).values_list(
+        "id",
+        "kind",
+        "source",
+        "label",
+        "weight",
+        "occurred_at",
+        "prompt_json",
+        "lone_prompt",
+        "chosen_out",
+        "rejected_out",
+        "completion_out",
+    )
+    with _reading_connection() as reader:
+        compiler = columns.query.get_compiler(connection=reader)
+        rows = compiler.results_iter(tuple_expected=True, chunked_fetch=True, chunk_size=chunk_size)
+        yield from batched(rows, chunk_size)
+
+
+def chunks_escaped(*, escaped: bool) -> bool:
+    """Whether `label_chunks(..., escaped=escaped)` hands texts over as JSON strings."""
+    return escaped and connection.vendor == "postgresql"
+
+
 def review_pair_querysets(
     project: Project, fmt: str, filters: ExportFilters
 ) -> dict[str, QuerySet[Item]]:
@@ -205,10 +299,21 @@ def review_pair_querysets(
     gate's `preferred_response`): preference pairs of source "review". Held-out ones are the
     evaluation split. They have no derived confidence and no model, so a models filter
     leaves them out."""
+    none = {"train": Item.objects.none(), "eval": Item.objects.none()}
     if filters.models or (filters.sources and REVIEW_SOURCE not in filters.sources):
-        return {"train": Item.objects.none(), "eval": Item.objects.none()}
+        return none
+    # The project's queues first, by value: the item queries then use the index on
+    # queue_id (a join on queue__project let the planner scan every project's items), and
+    # a project without queues, or whose queues hold no reviewed free pair (one indexed
+    # EXISTS), answers without another look at review_item.
+    queue_ids = list(Queue.objects.filter(project=project).values_list("id", flat=True))
+    if filters.queues:
+        chosen = set(filters.queues)
+        queue_ids = [queue_id for queue_id in queue_ids if queue_id in chosen]
+    if not queue_ids:
+        return none
     items = Item.objects.filter(
-        queue__project=project,
+        queue_id__in=queue_ids,
         label__isnull=True,
         decision=Item.Decision.ACCEPTED,
         preferred_response__isnull=False,
@@ -219,8 +324,8 @@ def review_pair_querysets(
         items = items.filter(created_at__lte=filters.until)
     if filters.min_agreement is not None:
         items = items.filter(agreement__gte=filters.min_agreement)
-    if filters.queues:
-        items = items.filter(queue_id__in=filters.queues)
+    if not items.exists():
+        return none
     return {
         "train": items.filter(held_out=False).order_by("id"),
         "eval": items.filter(held_out=True).order_by("id"),

@@ -11,7 +11,6 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
-from itertools import chain
 from pathlib import Path
 
 from django.conf import settings
@@ -22,6 +21,7 @@ from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from exports import selectors
+from exports.chunks import RowWeight, column_chunk, jsonl_chunk
 from exports.filters import ExportFilters, parse_filters
 from exports.formats import BARE_FORMATS, arrow_schema, rows_for
 from exports.models import ExportJob
@@ -301,6 +301,22 @@ def _build(
     staging.mkdir(parents=True)
     policy_used = {k: v for k, v in model_to_dict(policy).items() if k not in ("id", "project")}
 
+    parquet = job.file_format == ExportJob.FileFormat.PARQUET
+    escaped = selectors.chunks_escaped(escaped=not parquet)
+    weight_of = RowWeight(as_of, policy.half_life_days)
+
+    def advance(done: int, labels: int, rows: int) -> int:
+        """Count `labels` more labels written; progress every PROGRESS_EVERY labels, and a
+        heartbeat when one is due. Returns the new count."""
+        now_done = done + labels
+        crossed = now_done // PROGRESS_EVERY > done // PROGRESS_EVERY
+        if crossed or lease.due():
+            fraction = now_done / expected
+            lease.beat(progress=round(min(fraction, 0.99), 4), rows=rows)
+            if on_progress is not None and crossed:
+                on_progress(fraction, rows)
+        return now_done
+
     try:
         done = 0
         files, by_source, rows_per_split = [], {}, {}
@@ -308,21 +324,32 @@ def _build(
             name = f"{split}.{job.file_format}"
             writer = _writer(job, staging / name, split)
             sources: Counter[str] = Counter()
-            rows = chain(
-                selectors.label_rows(queryset),
-                selectors.review_pair_rows(review_pairs[split], weight=policy.weight_review),
-            )
-            for label in rows:
+            # Labels a chunk at a time (exports/chunks.py), review pairs (few) row by row.
+            for batch in selectors.label_chunks(
+                queryset, escaped=not parquet, chunk_size=PROGRESS_EVERY
+            ):
+                if isinstance(writer, ParquetWriter):
+                    chunk = column_chunk(job.format, job.style, batch, weight_of)
+                    writer.write_columns(chunk.columns, chunk.rows)
+                else:
+                    chunk = jsonl_chunk(
+                        job.format,
+                        job.style,
+                        batch,
+                        weight_of,
+                        escaped=escaped,
+                        bare=job.format in BARE_FORMATS,
+                    )
+                    writer.write_lines(chunk.lines, chunk.meta_lines)
+                sources.update(chunk.sources)
+                done = advance(done, len(batch), writer.rows)
+            pairs = selectors.review_pair_rows(review_pairs[split], weight=policy.weight_review)
+            for label in pairs:
                 weight = _weight(label, as_of, policy)
                 for row in rows_for(job.format, job.style, label, weight):
                     writer.write(row)
                     sources[label.source] += 1
-                done += 1
-                if done % PROGRESS_EVERY == 0 or lease.due():
-                    fraction = done / expected
-                    lease.beat(progress=round(min(fraction, 0.99), 4), rows=writer.rows)
-                    if on_progress is not None and done % PROGRESS_EVERY == 0:
-                        on_progress(fraction, writer.rows)
+                done = advance(done, 1, writer.rows)
             digests = writer.close()
             rows_per_split[split] = writer.rows
             by_source[split] = dict(sorted(sources.items()))

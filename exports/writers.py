@@ -38,6 +38,18 @@ class JsonlWriter:
         self._hash.update(line)
         self.rows += 1
 
+    def write_lines(self, lines: list[str], meta_lines: list[str] | None = None) -> None:
+        """Lines already encoded (exports/chunks.py), each ending in a newline; with a
+        sidecar, `meta_lines` holds its lines, one for each line."""
+        data = "".join(lines).encode()
+        self._file.write(data)
+        self._hash.update(data)
+        if self._meta is not None:
+            meta = "".join(meta_lines or ()).encode()
+            self._meta.write(meta)
+            self._meta_hash.update(meta)
+        self.rows += len(lines)
+
     def close(self) -> dict[str, str]:
         self._file.close()
         digests = {self.path.name: self._hash.hexdigest()}
@@ -53,22 +65,42 @@ class ParquetWriter:
     def __init__(self, path: Path, schema: pa.Schema) -> None:
         self.path, self.schema = path, schema
         self._writer = pq.ParquetWriter(path, schema, compression="zstd")
-        self._buffer: list[dict[str, Any]] = []
+        # Buffered by column, as Table.from_pylist would split the rows.
+        self._columns: dict[str, list[Any]] = {name: [] for name in schema.names}
+        self._buffered = 0
         self.rows = 0
 
     def write(self, row: dict[str, Any]) -> None:
-        self._buffer.append(row)
-        self.rows += 1
-        if len(self._buffer) >= ROW_GROUP:
-            self._flush()
+        for name, column in self._columns.items():
+            column.append(row.get(name))
+        self._added(1)
 
-    def _flush(self) -> None:
-        if self._buffer:
-            self._writer.write_table(pa.Table.from_pylist(self._buffer, schema=self.schema))
-            self._buffer = []
+    def write_columns(self, columns: dict[str, list[Any]], rows: int) -> None:
+        """`rows` rows given as lists by field name (exports/chunks.py)."""
+        for name, column in self._columns.items():
+            column += columns[name]
+        self._added(rows)
+
+    def _added(self, rows: int) -> None:
+        self.rows += rows
+        self._buffered += rows
+        while self._buffered >= ROW_GROUP:
+            self._flush(ROW_GROUP)
+
+    def _flush(self, rows: int) -> None:
+        """Write the first `rows` buffered rows as one row group."""
+        if not rows:
+            return
+        arrays = []
+        for field in self.schema:
+            column = self._columns[field.name]
+            arrays.append(pa.array(column[:rows], type=field.type))
+            del column[:rows]
+        self._writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
+        self._buffered -= rows
 
     def close(self) -> dict[str, str]:
-        self._flush()
+        self._flush(self._buffered)
         self._writer.close()
         return {self.path.name: file_sha256(self.path)}
 
