@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
@@ -22,6 +23,7 @@ from review.models import (
     MAX_GUIDELINES,
     MAX_RATING_POINTS,
     Adjudication,
+    Item,
     Question,
 )
 from review.serializers import (
@@ -294,7 +296,7 @@ class QueueItemsApi(ReviewApiView):
 
 def _claim_body(assignment, queue) -> dict:  # noqa: ANN001
     assignment = selectors.assignment_for_display(assignment)
-    blind = selectors.is_blind_comparison(list(queue.questions.all()))
+    blind = selectors.is_blind_comparison(selectors.queue_questions(queue))
     return {
         "item": selectors.item_display(assignment.item, assignment.presentation, blind=blind),
         "claim": {"expires_at": assignment.expires_at, "presentation": assignment.presentation},
@@ -354,22 +356,28 @@ class AnnotationCreateApi(ReviewApiView):
     )
     def post(self, request: AuthedApiRequest, queue_id: int, item_id: int) -> Response:
         queue = selectors.access_queue(request.user, queue_id)
-        item = selectors.access_item(queue, item_id)
         serializer = self.AnnotationInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        if not serializer.is_valid():
+            selectors.access_item(queue, item_id)  # a missing item is a 404 before a 400
+            raise ValidationError(serializer.errors)
+        selectors.queue_questions(queue)  # read once, in order, for the validation
         try:
-            annotation = claims.annotation_submit(
-                item=item,
+            annotation = claims.annotation_submit_to(
+                queue=queue,
+                item_id=item_id,
                 user=request.user,
                 answers=serializer.validated_data["answers"],
                 seconds_spent=serializer.validated_data.get("seconds_spent"),
             )
+        except Item.DoesNotExist:
+            raise Http404("No such item.") from None
         except AnswersInvalid as invalid:
+            selectors.access_item(queue, item_id)
             return Response({"errors": invalid.errors}, status=status.HTTP_400_BAD_REQUEST)
         except claims.ReviewConflict as conflict:
             return Response({"detail": str(conflict)}, status=status.HTTP_409_CONFLICT)
         return Response(
-            {"id": annotation.pk, "item": item.pk, "answers": annotation.answers},
+            {"id": annotation.pk, "item": item_id, "answers": annotation.answers},
             status=status.HTTP_201_CREATED,
         )
 

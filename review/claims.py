@@ -14,6 +14,7 @@ with the gate (outcomes on items, then the recount).
 
 from __future__ import annotations
 
+import json
 import secrets
 from datetime import datetime, timedelta
 from functools import partial
@@ -21,11 +22,12 @@ from functools import partial
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import Count, F, IntegerField, OuterRef, Subquery
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core.scheduling import on_commit_once, schedule_task
+from feedback.models import Label
 from review.agreement import canonical_values
 from review.answers import validate_answers, validate_seconds_spent
 from review.models import Annotation, Assignment, Item, Queue
@@ -106,6 +108,12 @@ def item_claim_next(*, queue: Queue, user: User, now: datetime | None = None) ->
     now = now or timezone.now()
     if not queue.is_active:  # a paused queue hands out nothing, however it is reached
         return None
+    if connection.vendor == "postgresql":
+        claimed = _claim_first_free(queue, user, now)
+        if claimed is not None:
+            return claimed
+    # The careful path: a live claim to resume, items all locked (wait for one), a race
+    # lost under the lock (pass over). It also serves SQLite.
     # Committed on its own, so that a claim waiting for an item's lock below holds no
     # other row (another tab of the same user may be answering that item).
     Assignment.objects.filter(
@@ -167,6 +175,88 @@ def item_claim_next(*, queue: Queue, user: User, now: datetime | None = None) ->
     return None
 
 
+# The claim in two statements under one item lock (PostgreSQL): the first free item, taken
+# with SKIP LOCKED, then the claim inserted by a statement that recounts the item's slots in
+# its own (later) snapshot, so a claim committed between the first statement's snapshot
+# and its lock is counted. It also drops the caller's expired claims in the queue.
+_CLAIM_INSERT = """
+WITH expired AS (
+    DELETE FROM review_assignment
+    WHERE queue_id = %(queue)s AND user_id = %(user)s AND status = 'claimed'
+        AND expires_at <= %(now)s
+)
+INSERT INTO review_assignment
+    (item_id, queue_id, user_id, status, claimed_at, expires_at, presentation)
+SELECT %(item)s, %(queue)s, %(user)s, 'claimed', %(now)s, %(expires)s, %(presentation)s::jsonb
+WHERE (SELECT i.annotation_count FROM review_item i WHERE i.id = %(item)s AND i.status = 'open')
+    + (SELECT count(*) FROM review_assignment h
+       WHERE h.item_id = %(item)s AND h.status = 'claimed' AND h.expires_at > %(now)s)
+    < %(per_item)s
+ON CONFLICT (item_id, user_id) DO NOTHING
+RETURNING id
+"""
+
+
+def _claim_first_free(queue: Queue, user: User, now: datetime) -> Assignment | None:
+    """The caller's live claim in the queue, else a new claim on the best free item if one
+    is free and unlocked; else None, and the careful path decides (PostgreSQL). The claim
+    comes with its item and what `selectors.item_display` reads."""
+    mine = Assignment.objects.filter(item=OuterRef("pk"), user=user).exclude(
+        status=Assignment.Status.CLAIMED, expires_at__lte=now
+    )
+    holding = Assignment.objects.filter(
+        queue=queue, user=user, status=Assignment.Status.CLAIMED, expires_at__gt=now
+    )
+    held = _live_claims(now).order_by().values("item").annotate(n=Count("pk")).values("n")
+    with transaction.atomic():
+        item = (
+            Item.objects.filter(queue=queue, status=Item.Status.OPEN)
+            .filter(~Exists(mine), ~Exists(holding))
+            .alias(held=Coalesce(Subquery(held, output_field=IntegerField()), 0))
+            .filter(annotation_count__lt=queue.annotations_per_item - F("held"))
+            .select_related("label", "label__generation", "generation")
+            .order_by("-priority", "id")
+            .select_for_update(skip_locked=True, of=("self",))
+            .first()
+        )
+        if item is None:  # the caller's own claim to resume, else the careful path decides
+            return (
+                holding.select_related(
+                    "item", "item__label", "item__label__generation", "item__generation"
+                )
+                .order_by("pk")
+                .first()
+            )
+        presentation = _presentation(item)
+        expires_at = now + timedelta(minutes=queue.claim_timeout_minutes)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _CLAIM_INSERT,
+                {
+                    "queue": queue.pk,
+                    "user": user.pk,
+                    "item": item.pk,
+                    "now": now,
+                    "expires": expires_at,
+                    "presentation": json.dumps(presentation),
+                    "per_item": queue.annotations_per_item,
+                },
+            )
+            row = cursor.fetchone()
+    if row is None:  # taken meanwhile (or the caller's own expired claim on it)
+        return None
+    return Assignment(
+        pk=row[0],
+        item=item,
+        queue=queue,
+        user=user,
+        status=Assignment.Status.CLAIMED,
+        claimed_at=now,
+        expires_at=expires_at,
+        presentation=presentation,
+    )
+
+
 def _wait_for_item(pk: int) -> Item | None:
     """The open item `pk`, locked, after waiting at most CLAIM_LOCK_WAIT_MS for whoever
     holds it; None if it is no longer open. Raises ClaimBusy when the wait runs out.
@@ -204,17 +294,40 @@ def annotation_submit(
     Without a live claim it claims and answers at once, if a slot is free. Raises
     AnswersInvalid (nothing stored) or ReviewConflict (answered already / no slot left).
     """
+    return annotation_submit_to(
+        queue=item.queue,
+        item_id=item.pk,
+        user=user,
+        answers=answers,
+        seconds_spent=seconds_spent,
+        now=now,
+    )
+
+
+def annotation_submit_to(
+    *,
+    queue: Queue,
+    item_id: int,
+    user: User,
+    answers: object,
+    seconds_spent: float | None = None,
+    now: datetime | None = None,
+) -> Annotation:
+    """`annotation_submit` by the item's id, without reading the item first: raises
+    Item.DoesNotExist if `item_id` is no item of `queue` (after validating the answers).
+    Reads `queue.questions` (prefetch them to save the query)."""
     now = now or timezone.now()
-    queue = item.queue
     cleaned = validate_answers(list(queue.questions.all()), answers)
     seconds_spent = validate_seconds_spent(seconds_spent)
+    if connection.vendor == "postgresql":
+        return _submit_in_two_statements(queue, item_id, user, cleaned, seconds_spent, now)
     with transaction.atomic():
-        item = Item.objects.select_for_update().get(pk=item.pk)
+        item = Item.objects.select_for_update().get(pk=item_id, queue=queue)
         if item.status == Item.Status.DISCARDED:
-            raise ReviewConflict("This item was discarded.")
+            raise ReviewConflict(CONFLICTS["discarded"])
         mine = Assignment.objects.filter(item=item, user=user).first()
         if mine is not None and mine.status == Assignment.Status.SUBMITTED:
-            raise ReviewConflict("You already answered this item.")
+            raise ReviewConflict(CONFLICTS["answered"])
         holds_slot = (
             mine is not None and mine.status == Assignment.Status.CLAIMED and mine.expires_at > now
         )
@@ -227,7 +340,7 @@ def annotation_submit(
                 .count()
             )
             if item.annotation_count + others >= queue.annotations_per_item:
-                raise ReviewConflict("This item needs no more annotations.")
+                raise ReviewConflict(CONFLICTS["full"])
         presentation = mine.presentation if mine is not None else {}
         try:
             with transaction.atomic():
@@ -245,7 +358,7 @@ def annotation_submit(
                     created_at=now,
                 )
         except IntegrityError:
-            raise ReviewConflict("You already answered this item.") from None
+            raise ReviewConflict(CONFLICTS["answered"]) from None
         Assignment.objects.update_or_create(
             item=item,
             user=user,
@@ -272,6 +385,125 @@ def annotation_submit(
         item.save(update_fields=["annotation_count", "status"])
         agreement_schedule_on_commit(queue.pk)
     return annotation
+
+
+CONFLICTS = {
+    "discarded": "This item was discarded.",
+    "answered": "You already answered this item.",
+    "full": "This item needs no more annotations.",
+}
+
+# The answer in one statement, run under the item's lock (taken by the statement before it,
+# so this one's snapshot sees every write committed before the lock was granted): the same
+# decisions as the portable path (discarded, answered already, no free slot), then the
+# annotation, the caller's assignment marked submitted, the item's count and status, and
+# the queue's counters when the answer completes the item.
+_SUBMIT = """
+WITH mine AS (
+    SELECT status, expires_at FROM review_assignment
+    WHERE item_id = %(item)s AND user_id = %(user)s
+), verdict AS (
+    SELECT i.status AS before, CASE
+        WHEN i.status = 'discarded' THEN 'discarded'
+        WHEN EXISTS (SELECT 1 FROM mine WHERE status = 'submitted') THEN 'answered'
+        WHEN EXISTS (SELECT 1 FROM mine WHERE status = 'claimed' AND expires_at > %(now)s)
+            THEN 'ok'
+        WHEN i.annotation_count + (
+            SELECT count(*) FROM review_assignment o
+            WHERE o.item_id = i.id AND o.status = 'claimed' AND o.expires_at > %(now)s
+                AND o.user_id <> %(user)s
+        ) >= %(per_item)s THEN 'full'
+        ELSE 'ok' END AS outcome
+    FROM review_item i WHERE i.id = %(item)s
+), annotation AS (
+    INSERT INTO review_annotation
+        (item_id, user_id, answers, "values", presentation, seconds_spent, created_at)
+    SELECT %(item)s, %(user)s, %(answers)s::jsonb, %(values)s::jsonb, %(presentation)s::jsonb,
+        %(seconds)s, %(now)s
+    FROM verdict WHERE outcome = 'ok'
+    ON CONFLICT (item_id, user_id) DO NOTHING
+    RETURNING id
+), assignment AS (
+    INSERT INTO review_assignment
+        (item_id, queue_id, user_id, status, claimed_at, expires_at, presentation)
+    SELECT %(item)s, %(queue)s, %(user)s, 'submitted', %(now)s, %(now)s, %(presentation)s::jsonb
+    FROM annotation
+    ON CONFLICT (item_id, user_id) DO UPDATE SET queue_id = EXCLUDED.queue_id,
+        status = EXCLUDED.status, expires_at = EXCLUDED.expires_at,
+        presentation = EXCLUDED.presentation
+), counted AS (
+    UPDATE review_item SET annotation_count = annotation_count + 1,
+        status = CASE WHEN annotation_count + 1 >= %(per_item)s THEN 'complete' ELSE status END
+    WHERE id = %(item)s AND EXISTS (SELECT 1 FROM annotation)
+    RETURNING status
+), counters AS (
+    UPDATE review_queue SET items_open = items_open - 1, items_complete = items_complete + 1
+    WHERE id = %(queue)s AND (SELECT before FROM verdict) = 'open'
+        AND EXISTS (SELECT 1 FROM counted WHERE status = 'complete')
+)
+SELECT (SELECT outcome FROM verdict), (SELECT id FROM annotation)
+"""
+
+
+def _submit_in_two_statements(
+    queue: Queue,
+    item_id: int,
+    user: User,
+    cleaned: dict,
+    seconds_spent: float | None,
+    now: datetime,
+) -> Annotation:
+    """`annotation_submit_to` on PostgreSQL: the item locked (with what the values need),
+    then `_SUBMIT`; four round trips with BEGIN and COMMIT."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT i.label_id IS NOT NULL AND i.reason_detail ->> 'kind' = %s, a.presentation
+            FROM review_item i
+            LEFT JOIN review_assignment a ON a.item_id = i.id AND a.user_id = %s
+            WHERE i.id = %s AND i.queue_id = %s
+            FOR UPDATE OF i
+            """,
+            [Label.Kind.PREFERENCE_PAIR.value, user.pk, item_id, queue.pk],
+        )
+        row = cursor.fetchone()
+        if row is None:
+            raise Item.DoesNotExist("No such item in this queue.")
+        is_label_pair, presentation = bool(row[0]), row[1]
+        if isinstance(presentation, str):
+            presentation = json.loads(presentation)
+        presentation = presentation or {}
+        values = canonical_values(cleaned, presentation, is_label_pair=is_label_pair)
+        cursor.execute(
+            _SUBMIT,
+            {
+                "item": item_id,
+                "user": user.pk,
+                "queue": queue.pk,
+                "now": now,
+                "per_item": queue.annotations_per_item,
+                "answers": json.dumps(cleaned),
+                "values": json.dumps(values),
+                "presentation": json.dumps(presentation),
+                "seconds": seconds_spent,
+            },
+        )
+        outcome, annotation_id = cursor.fetchone()
+        if outcome != "ok":
+            raise ReviewConflict(CONFLICTS[outcome])
+        if annotation_id is None:  # an annotation without a submitted assignment
+            raise ReviewConflict(CONFLICTS["answered"])
+        agreement_schedule_on_commit(queue.pk)
+    return Annotation(
+        pk=annotation_id,
+        item_id=item_id,
+        user=user,
+        answers=cleaned,
+        values=values,
+        presentation=presentation,
+        seconds_spent=seconds_spent,
+        created_at=now,
+    )
 
 
 def item_skip(*, item: Item, user: User, now: datetime | None = None) -> None:

@@ -23,6 +23,7 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    prefetch_related_objects,
 )
 from django.db.models.functions import Coalesce
 from django.http import Http404
@@ -82,15 +83,7 @@ def queues_for_user(user: User | AnonymousUser) -> QuerySet[Queue]:
 def queues_with_progress(user: User) -> list[WithAnnotations[Queue, QueueProgress]]:
     """The user's active queues, each annotated with item counts and the user's own count
     (one query)."""
-    mine = (
-        Assignment.objects.filter(
-            queue=OuterRef("pk"), user=user, status=Assignment.Status.SUBMITTED
-        )
-        .order_by()
-        .values("queue")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
+    mine = _submitted_count(user)
     return list(
         queues_for_user(user)
         .filter(is_active=True)
@@ -108,6 +101,45 @@ def access_queue(user: User | AnonymousUser, queue_id: int, *, lead: bool = Fals
     if queue is None or (lead and not is_project_lead(user, queue.project_id)):
         raise Http404("No such queue.")
     return queue
+
+
+class MineDone(TypedDict):
+    mine_done: int
+
+
+def access_work_queue(user: User, queue_id: int) -> WithAnnotations[Queue, MineDone]:
+    """`access_queue` for the work page, with how many items the user answered in it
+    (`mine_done`), counted in the same query."""
+    queue = (
+        queues_for_user(user)
+        .filter(pk=queue_id)
+        .annotate(mine_done=Coalesce(Subquery(_submitted_count(user)), 0))
+        .first()
+    )
+    if queue is None:
+        raise Http404("No such queue.")
+    return queue
+
+
+def _submitted_count(user: User) -> QuerySet[Assignment]:
+    return (
+        Assignment.objects.filter(
+            queue=OuterRef("pk"), user=user, status=Assignment.Status.SUBMITTED
+        )
+        .order_by()
+        .values("queue")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+
+
+def queue_questions(queue: Queue) -> list[Question]:
+    """The queue's questions in order, read once: also cached as `queue.questions.all()`
+    (ordered by position alone: all of one queue, no join for the queue's ordering)."""
+    prefetch_related_objects(
+        [queue], Prefetch("questions", queryset=Question.objects.order_by("position", "id"))
+    )
+    return list(queue.questions.all())
 
 
 def access_item(queue: Queue, item_id: int) -> Item:
@@ -128,14 +160,18 @@ def queue_progress(queue: Queue) -> dict[str, int]:
 
 
 def annotator_progress(queue: Queue, user: User) -> dict[str, int]:
-    """Items complete of all live items, and how many the user answered (two queries)."""
+    """Items complete of all live items, and how many the user answered: no query for a
+    queue from `access_work_queue` (its `mine_done`), else one."""
     counts = queue_progress(queue)
+    mine = getattr(queue, "mine_done", None)
+    if mine is None:
+        mine = Assignment.objects.filter(
+            queue=queue, user=user, status=Assignment.Status.SUBMITTED
+        ).count()
     return {
         "complete": counts["complete"],
         "total": counts["open"] + counts["complete"],
-        "mine": Assignment.objects.filter(
-            queue=queue, user=user, status=Assignment.Status.SUBMITTED
-        ).count(),
+        "mine": mine,
     }
 
 
@@ -230,11 +266,20 @@ def item_display(
 
 
 def assignment_for_display(assignment: Assignment) -> Assignment:
-    """Reload the claimed item with what `item_display` reads, in one query."""
+    """Reload the claimed item with what `item_display` reads, in one query (none if the
+    claim came with it, as `claims.item_claim_next` selects it)."""
+    if Assignment.item.is_cached(assignment) and _display_ready(assignment.item):
+        return assignment
     assignment.item = Item.objects.select_related("label", "label__generation", "generation").get(
         pk=assignment.item_id
     )
     return assignment
+
+
+def _display_ready(item: Item) -> bool:
+    if not (Item.label.is_cached(item) and Item.generation.is_cached(item)):
+        return False
+    return item.label is None or Label.generation.is_cached(item.label)
 
 
 def latest_agreement(queue: Queue) -> AgreementSnapshot | None:

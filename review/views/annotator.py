@@ -10,8 +10,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import prefetch_related_objects
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -20,7 +19,7 @@ from core.typing import AuthedRequest
 from review import claims, selectors
 from review.answers import AnswersInvalid
 from review.forms import QuestionField, answers_from_post, question_fields, seconds_from_post
-from review.models import Assignment, Queue
+from review.models import Assignment, Item, Queue
 
 
 @login_required
@@ -41,29 +40,30 @@ def queue_list(request: AuthedRequest) -> HttpResponse:
 @login_required
 @require_GET
 def work(request: AuthedRequest, queue_id: int) -> HttpResponse:
-    queue = selectors.access_queue(request.user, queue_id)
+    queue = selectors.access_work_queue(request.user, queue_id)
     return _render_work(request, queue)
 
 
 @login_required
 @require_POST
 def item_submit(request: AuthedRequest, queue_id: int, item_id: int) -> HttpResponse:
-    queue = selectors.access_queue(request.user, queue_id)
-    item = selectors.access_item(queue, item_id)
-    # One read of the questions serves parsing, validation (annotation_submit reads
-    # item.queue.questions) and the page that follows.
-    prefetch_related_objects([queue], "questions")
-    item.queue = queue
-    questions = list(queue.questions.all())
+    queue = selectors.access_work_queue(request.user, queue_id)
+    # One read of the questions serves parsing, validation (annotation_submit_to reads
+    # queue.questions) and the page that follows; the item is read under its lock only.
+    questions = selectors.queue_questions(queue)
     answers = answers_from_post(questions, request.POST)
     try:
-        claims.annotation_submit(
-            item=item,
+        claims.annotation_submit_to(
+            queue=queue,
+            item_id=item_id,
             user=request.user,
             answers=answers,
             seconds_spent=seconds_from_post(request.POST.get("seconds_spent")),
         )
+    except Item.DoesNotExist:
+        raise Http404("No such item.") from None
     except AnswersInvalid as invalid:
+        item = selectors.access_item(queue, item_id)  # a missing item: 404 before the 400
         mine = Assignment.objects.filter(item=item, user=request.user).first()
         return _render_work(
             request,
@@ -76,14 +76,15 @@ def item_submit(request: AuthedRequest, queue_id: int, item_id: int) -> HttpResp
     except claims.ReviewConflict as conflict:
         messages.warning(request, f"{conflict} Here is the next item.")
     else:
-        messages.success(request, f"Saved your answers to item {item.pk}.")
+        queue.mine_done += 1
+        messages.success(request, f"Saved your answers to item {item_id}.")
     return _next_item(request, queue)
 
 
 @login_required
 @require_POST
 def item_skip(request: AuthedRequest, queue_id: int, item_id: int) -> HttpResponse:
-    queue = selectors.access_queue(request.user, queue_id)
+    queue = selectors.access_work_queue(request.user, queue_id)
     item = selectors.access_item(queue, item_id)
     try:
         claims.item_skip(item=item, user=request.user)
@@ -122,7 +123,7 @@ def _render_work(
     if assignment is not None:
         if assignment.pk is not None:
             assignment = selectors.assignment_for_display(assignment)
-        questions = list(queue.questions.all())
+        questions = selectors.queue_questions(queue)
         item = selectors.item_display(
             assignment.item,
             assignment.presentation,
