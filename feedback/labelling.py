@@ -15,9 +15,7 @@ are derived all the same. A successful derivation clears the marks.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import asdict
 from datetime import datetime, timedelta
 from math import ceil
 from typing import Any
@@ -28,10 +26,10 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from core.bulk import update_rows
 from core.scheduling import schedule_task
-from feedback.derivation import EventRecord, GenerationRecord, Policy, derive_session
-from feedback.models import Event, Generation, Label, RoutingPolicy, Session
+from feedback import derive_io
+from feedback.derivation import GenerationRecord, GenerationSignals, Policy, derive_session
+from feedback.models import RoutingPolicy, Session
 from feedback.quality import Calibration, calibration_for
 from tenancy.models import Project
 
@@ -57,28 +55,6 @@ POLICY_FIELDS = [
     "sends_outcome_events",
     "target_precision",
     "min_verdicts",
-]
-LABEL_CONTENT_FIELDS = [
-    "generation",
-    "other_generation",
-    "kind",
-    "source",
-    "rule",
-    "prompt",
-    "chosen",
-    "rejected",
-    "completion",
-    "label",
-    "confidence",
-    "rule_confidence",
-    "weight",
-    "evidence",
-    "needs_review",
-    "review_reason",
-    "active",
-    "model",
-    "occurred_at",
-    "derived_at",
 ]
 
 
@@ -217,6 +193,8 @@ def _derive_one_by_one(sessions: list[Session], *, now: datetime) -> None:
 
 
 def _derive(sessions: list[Session], *, now: datetime) -> None:
+    """Derive `sessions` together: one read per table, the rules per session, one write
+    per table (`feedback.derive_io`), then the labels handed to review."""
     ids = [s.pk for s in sessions]
     project_ids = {s.project_id for s in sessions}
     calibrations = calibration_for(project_ids)
@@ -224,29 +202,14 @@ def _derive(sessions: list[Session], *, now: datetime) -> None:
         p.project_id: policy_for(p, calibrations.get(p.project_id))
         for p in RoutingPolicy.objects.filter(project_id__in=project_ids)
     }
-    generations: dict[int, list[Generation]] = defaultdict(list)
-    for generation in Generation.objects.filter(session_id__in=ids).only(
-        "id", "session_id", "external_id", "input", "output", "model", "replaces_ref", "created_at"
-    ):
-        generations[generation.session_id].append(generation)
-    events: dict[int, list[EventRecord]] = defaultdict(list)
-    for session_id, client_id, type_, timestamp, ref, payload in Event.objects.filter(
-        session_id__in=ids
-    ).values_list("session_id", "client_id", "type", "timestamp", "generation_ref", "payload"):
-        events[session_id].append(EventRecord(client_id, type_, timestamp, ref or None, payload))
-    for owner_id, client_id, type_, timestamp, ref, payload in _events_sent_elsewhere(ids):
-        events[owner_id].append(EventRecord(client_id, type_, timestamp, ref or None, payload))
-    existing: dict[tuple[int, str], int] = {
-        (session_id, key): pk
-        for pk, session_id, key in Label.objects.filter(
-            session_id__in=ids, active=True
-        ).values_list("id", "session_id", "key")
-    }
+    generations = derive_io.generations_of(ids)
+    events = derive_io.events_of(ids)
 
-    labels: list[Label] = []
-    changed_generations: list[Generation] = []
+    session_rows: list[derive_io.SessionRow] = []
+    signal_rows: list[tuple[int, dict[str, Any]]] = []
+    label_rows: list[derive_io.LabelRow] = []
     for session in sessions:
-        gens = {g.external_id: g for g in generations[session.pk]}
+        gens = {g.external_id: g for g in generations.get(session.pk, ())}
         result = derive_session(
             generations=[
                 GenerationRecord(
@@ -254,29 +217,31 @@ def _derive(sessions: list[Session], *, now: datetime) -> None:
                 )
                 for g in gens.values()
             ],
-            events=events[session.pk],
+            events=events.get(session.pk, []),
             policy=policies.get(session.project_id, Policy()),
             abandoned_by_timeout=session.timed_out_at is not None,
         )
-        session.outcome = result.session.outcome
-        session.outcome_signal = result.session.outcome_signal or ""
-        session.retries = result.session.retries
-        session.derived_changes = session.changes
-        session.derived_at = now
+        session_rows.append(
+            derive_io.SessionRow(
+                session.pk,
+                result.session.outcome,
+                result.session.outcome_signal or "",
+                result.session.retries,
+                session.changes,
+            )
+        )
         for ref, signals in result.generations.items():
-            generation = gens[ref]
-            generation.signals = {k: v for k, v in asdict(signals).items() if k != "final_text"}
-            changed_generations.append(generation)
+            signal_rows.append((gens[ref].id, _stored_signals(signals)))
         for derived in result.labels:
             subject = gens[derived.generation_ref]
             other = gens.get(derived.other_generation_ref) if derived.other_generation_ref else None
-            labels.append(
-                Label(
+            label_rows.append(
+                derive_io.LabelRow(
                     project_id=session.project_id,
                     session_id=session.pk,
                     key=derived.key,
-                    generation=subject,
-                    other_generation=other,
+                    generation_id=subject.id,
+                    other_generation_id=other.id if other is not None else None,
                     kind=derived.kind,
                     source=derived.source,
                     rule=derived.rule,
@@ -298,48 +263,32 @@ def _derive(sessions: list[Session], *, now: datetime) -> None:
                 )
             )
 
-    update_rows(
-        Session, sessions, ["outcome", "outcome_signal", "retries", "derived_changes", "derived_at"]
+    derive_io.sessions_record(
+        session_rows, now=now, recovered=[s.pk for s in sessions if s.derive_failures]
     )
-    recovered = [session.pk for session in sessions if session.derive_failures]
-    if recovered:
-        Session.objects.filter(pk__in=recovered).update(
-            derive_failures=0, derive_error="", derive_retry_at=None
-        )
-    update_rows(Generation, changed_generations, ["signals"])
-    stored = Label.objects.bulk_create(
-        labels,
-        batch_size=500,
-        update_conflicts=True,
-        unique_fields=["session", "key"],
-        update_fields=LABEL_CONTENT_FIELDS,
-    )
-    kept = {(label.session_id, label.key) for label in labels}
-    gone = [pk for slot, pk in existing.items() if slot not in kept]
-    if gone:
-        # A label the log no longer supports leaves exports but keeps any review made of it.
-        Label.objects.filter(pk__in=gone).update(active=False, derived_at=now)
+    derive_io.generation_signals_write(signal_rows)
+    stored = derive_io.labels_upsert(label_rows)
+    # A label the log no longer supports leaves exports but keeps any review made of it.
+    gone = derive_io.labels_deactivate_others(session_ids=ids, kept=stored, now=now)
     # Every stored label, not only those needing review: a label whose meaning changed
     # (a late outcome) may have to leave the queue it was routed to; and every label that
     # is gone, whose items ask about something the log no longer says.
-    _notify_consumers([label.pk for label in stored] + gone)
+    _notify_consumers(stored + gone)
 
 
-def _events_sent_elsewhere(session_ids: list[int]) -> QuerySet[Event, tuple]:
-    """Actions naming a generation of these sessions but sent in another session (the user
-    came back later), as (generation's session id, client id, type, timestamp, generation
-    ref, payload). They are derived with the generation's session; in their own session
-    they name no generation of its own and are ignored there. Index-driven: the sessions'
-    generations (`generation_by_session`), then each one's events (the generation FK's
-    index), a few probes per generation and no scan of the event table."""
-    return (
-        Event.objects.filter(generation__session_id__in=session_ids)
-        .exclude(session_id=F("generation__session_id"))
-        .exclude(type__in=[Event.Type.GENERATION, Event.Type.SESSION_OUTCOME])
-        .values_list(
-            "generation__session_id", "client_id", "type", "timestamp", "generation_ref", "payload"
-        )
-    )
+_SIGNAL_FIELDS = tuple(
+    name for name in GenerationSignals.__dataclass_fields__ if name != "final_text"
+)
+
+
+def _stored_signals(signals: GenerationSignals) -> dict[str, Any]:
+    """A generation's signals as stored: all but the final text (it lives in the log).
+    Every field is a plain value, so no deep copy (`dataclasses.asdict`) is needed."""
+    return {name: getattr(signals, name) for name in _SIGNAL_FIELDS}
+
+
+# The query is derive_io's; the name stays for the test of its plan (tests/feedback).
+_events_sent_elsewhere = derive_io.events_sent_elsewhere
 
 
 def _notify_consumers(label_ids: list[int]) -> None:

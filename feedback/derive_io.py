@@ -1,0 +1,399 @@
+"""Derivation's reads and writes, one statement per table per chunk of sessions.
+
+`feedback.labelling` decides what to derive and in which transaction; this module only
+moves rows. Reads return plain tuples (no model instances). On PostgreSQL every write is a
+single statement over `unnest()` of one array per column, whatever the chunk's size: the
+statement's text depends only on the model, so compiling it costs nothing per row, and the
+database does per-row work it is good at. Other databases (SQLite in development and
+tests) take the ORM's bulk paths, which write the same values.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from functools import cache
+from typing import Any, NamedTuple
+
+from django.db import connection, models
+from django.db.models import F, QuerySet
+
+from core.bulk import update_rows
+from feedback.derivation import EventRecord
+from feedback.models import Event, Generation, Label, Session
+
+EVENT_COLUMNS = ("client_id", "type", "timestamp", "generation_ref", "payload")
+_EVENT_SQL_COLUMNS = 'client_id, "type", "timestamp", generation_ref, payload'
+
+
+class GenerationRow(NamedTuple):
+    id: int
+    external_id: str
+    input: list[dict[str, Any]]
+    output: str
+    model: str
+    replaces_ref: str
+    created_at: datetime
+
+
+class SessionRow(NamedTuple):
+    """What derivation writes back on a session."""
+
+    id: int
+    outcome: str
+    outcome_signal: str
+    retries: int
+    derived_changes: int
+
+
+# Label columns derivation writes, in the order of `LabelRow`; on a conflict with a label
+# of the same (session, key) all but project and session are overwritten (review's
+# columns, review_outcome and review_note, never are).
+LABEL_COLUMNS = (
+    "project",
+    "session",
+    "key",
+    "generation",
+    "other_generation",
+    "kind",
+    "source",
+    "rule",
+    "prompt",
+    "chosen",
+    "rejected",
+    "completion",
+    "label",
+    "confidence",
+    "rule_confidence",
+    "weight",
+    "evidence",
+    "needs_review",
+    "review_reason",
+    "active",
+    "model",
+    "occurred_at",
+    "derived_at",
+)
+LABEL_UNIQUE = ("session", "key")
+LABEL_UPDATED = tuple(name for name in LABEL_COLUMNS if name not in ("project", "session", "key"))
+LABEL_JSON = frozenset({"prompt", "evidence"})
+LABEL_FLOATS = frozenset({"confidence", "rule_confidence", "weight"})
+
+
+class LabelRow(NamedTuple):
+    project_id: int
+    session_id: int
+    key: str
+    generation_id: int
+    other_generation_id: int | None
+    kind: str
+    source: str
+    rule: str
+    prompt: list[dict[str, Any]]
+    chosen: str
+    rejected: str
+    completion: str
+    label: bool | None
+    confidence: float
+    rule_confidence: float | None
+    weight: float
+    evidence: dict[str, Any]
+    needs_review: bool
+    review_reason: str
+    active: bool
+    model: str
+    occurred_at: datetime
+    derived_at: datetime
+
+
+def _postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _binding_cursor() -> Any:
+    """A cursor of the current connection (and transaction) that sends parameters apart
+    from the statement. Arrays go as `%b`, in binary: no quoting or escaping per element,
+    where Django's default client-side binding escapes every string of an array with a
+    regular expression, in Python. Wrapped like Django's own cursors, so its queries are
+    logged and counted all the same."""
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.ensure_connection()
+    return connection._prepare_cursor(ServerBindingCursor(connection.connection))  # noqa: SLF001
+
+
+def _fetch(
+    queryset: QuerySet[Any, tuple], postgres_sql: str, session_ids: list[int], json_at: int
+) -> list[tuple]:
+    """The rows of `queryset` (a `values_list`), decoded as the ORM would. On PostgreSQL
+    `postgres_sql` reads the same columns with the ids as one array (`= ANY(%b)`) through
+    a plain cursor: no IN list of a placeholder per id for psycopg to parse, no per-row
+    iteration and converters of the ORM. Django's loader hands jsonb over as text: column
+    `json_at` is decoded here as JSONField would."""
+    if not _postgres():
+        return list(queryset)
+    with _binding_cursor() as cursor:
+        cursor.execute(postgres_sql, [session_ids])
+        rows = cursor.fetchall()
+    loads = json.loads
+    decoded = []
+    for row in rows:
+        value = row[json_at]
+        if isinstance(value, str):
+            row = (*row[:json_at], loads(value), *row[json_at + 1 :])
+        decoded.append(row)
+    return decoded
+
+
+def generations_of(session_ids: list[int]) -> dict[int, list[GenerationRow]]:
+    """Every generation of these sessions, by session id."""
+    rows = _fetch(
+        Generation.objects.filter(session_id__in=session_ids).values_list(*_GENERATION_COLUMNS),
+        _generations_sql(),
+        session_ids,
+        json_at=3,
+    )
+    by_session: dict[int, list[GenerationRow]] = defaultdict(list)
+    for session_id, *row in rows:
+        by_session[session_id].append(GenerationRow(*row))
+    return by_session
+
+
+def events_of(session_ids: list[int]) -> dict[int, list[EventRecord]]:
+    """The events derivation reads for these sessions, by session id: each session's own,
+    and the actions on its generations sent in another session (the user came back
+    later, `events_sent_elsewhere`)."""
+    own = _fetch(
+        Event.objects.filter(session_id__in=session_ids).values_list("session_id", *EVENT_COLUMNS),
+        _events_sql(),
+        session_ids,
+        json_at=5,
+    )
+    elsewhere = _fetch(
+        events_sent_elsewhere(session_ids), _events_elsewhere_sql(), session_ids, json_at=5
+    )
+    by_session: dict[int, list[EventRecord]] = defaultdict(list)
+    for rows in (own, elsewhere):
+        for session_id, client_id, type_, timestamp, ref, payload in rows:
+            by_session[session_id].append(
+                EventRecord(client_id, type_, timestamp, ref or None, payload)
+            )
+    return by_session
+
+
+_GENERATION_COLUMNS = (
+    "session_id",
+    "id",
+    "external_id",
+    "input",
+    "output",
+    "model",
+    "replaces_ref",
+    "created_at",
+)
+
+
+def _generations_sql() -> str:
+    quote = connection.ops.quote_name
+    return (
+        f"SELECT {', '.join(quote(c) for c in _GENERATION_COLUMNS)} "  # noqa: S608 - names from the model
+        f"FROM {quote(Generation._meta.db_table)} WHERE session_id = ANY(%b::bigint[])"
+    )
+
+
+def _events_sql() -> str:
+    quote = connection.ops.quote_name
+    return (
+        f"SELECT session_id, {', '.join(quote(c) for c in EVENT_COLUMNS)} "  # noqa: S608 - names from the model
+        f"FROM {quote(Event._meta.db_table)} WHERE session_id = ANY(%b::bigint[])"
+    )
+
+
+def _events_elsewhere_sql() -> str:
+    """`events_sent_elsewhere` with the ids as one array (session_id is never null)."""
+    quote = connection.ops.quote_name
+    return (
+        f"SELECT g.session_id, {', '.join(f'e.{quote(c)}' for c in EVENT_COLUMNS)} "  # noqa: S608 - names from the model
+        f"FROM {quote(Event._meta.db_table)} AS e "
+        f"JOIN {quote(Generation._meta.db_table)} AS g ON g.id = e.generation_id "
+        "WHERE g.session_id = ANY(%b::bigint[]) AND e.session_id <> g.session_id "
+        f"AND e.type NOT IN ('{Event.Type.GENERATION}', '{Event.Type.SESSION_OUTCOME}')"
+    )
+
+
+def events_sent_elsewhere(session_ids: list[int]) -> QuerySet[Event, tuple]:
+    """Actions naming a generation of these sessions but sent in another session (the user
+    came back later), as (generation's session id, client id, type, timestamp, generation
+    ref, payload). They are derived with the generation's session; in their own session
+    they name no generation of its own and are ignored there. Index-driven: the sessions'
+    generations (`generation_by_session`), then each one's events (the generation FK's
+    index), a few probes per generation and no scan of the event table."""
+    return (
+        Event.objects.filter(generation__session_id__in=session_ids)
+        .exclude(session_id=F("generation__session_id"))
+        .exclude(type__in=[Event.Type.GENERATION, Event.Type.SESSION_OUTCOME])
+        .values_list("generation__session_id", *EVENT_COLUMNS)
+    )
+
+
+@cache
+def _column(model: type[models.Model], name: str) -> tuple[str, str]:
+    """The quoted column of field `name` and its PostgreSQL type."""
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field) and field.column  # noqa: S101 - names are ours
+    return connection.ops.quote_name(field.column), field.db_type(connection) or ""
+
+
+def _unnest(model: type[models.Model], names: Sequence[str]) -> str:
+    """`unnest(%b::type[], ...) AS v(column, ...)`: one array parameter per column."""
+    columns = [_column(model, name) for name in names]
+    arrays = ", ".join(f"%b::{db_type}[]" for _, db_type in columns)
+    return f"unnest({arrays}) AS v({', '.join(column for column, _ in columns)})"
+
+
+def sessions_record(rows: list[SessionRow], *, now: datetime, recovered: list[int]) -> None:
+    """Write each session's derived fields and `derived_at`; clear the failure marks of
+    the `recovered` ones (they had failed before)."""
+    if not rows:
+        return
+    if not _postgres():
+        sessions = [
+            Session(
+                pk=row.id,
+                outcome=row.outcome,
+                outcome_signal=row.outcome_signal,
+                retries=row.retries,
+                derived_changes=row.derived_changes,
+                derived_at=now,
+            )
+            for row in rows
+        ]
+        update_rows(
+            Session,
+            sessions,
+            ["outcome", "outcome_signal", "retries", "derived_changes", "derived_at"],
+        )
+        if recovered:
+            Session.objects.filter(pk__in=recovered).update(
+                derive_failures=0, derive_error="", derive_retry_at=None
+            )
+        return
+    names = ("id", "outcome", "outcome_signal", "retries", "derived_changes")
+    table = connection.ops.quote_name(Session._meta.db_table)
+    # A session that never failed has no marks: clearing them for every session is the
+    # same write as clearing them for the recovered ones, in the same statement.
+    sql = (
+        f"UPDATE {table} AS t SET outcome = v.outcome, outcome_signal = v.outcome_signal, "  # noqa: S608 - names from the model
+        "retries = v.retries, derived_changes = v.derived_changes, derived_at = %s, "
+        "derive_failures = 0, derive_error = '', derive_retry_at = NULL "
+        f"FROM {_unnest(Session, names)} WHERE t.id = v.id"
+    )
+    with _binding_cursor() as cursor:
+        cursor.execute(sql, [now, *(list(column) for column in zip(*rows, strict=True))])
+
+
+def generation_signals_write(rows: list[tuple[int, dict[str, Any]]]) -> None:
+    """Write `signals` of generations, given as (generation id, signals)."""
+    if not rows:
+        return
+    if not _postgres():
+        update_rows(
+            Generation, [Generation(pk=pk, signals=signals) for pk, signals in rows], ["signals"]
+        )
+        return
+    table = connection.ops.quote_name(Generation._meta.db_table)
+    sql = (
+        f"UPDATE {table} AS t SET signals = v.signals "  # noqa: S608 - names from the model
+        f"FROM {_unnest(Generation, ('id', 'signals'))} WHERE t.id = v.id"
+    )
+    dumps = json.dumps
+    with _binding_cursor() as cursor:
+        cursor.execute(sql, [[pk for pk, _ in rows], [dumps(signals) for _, signals in rows]])
+
+
+def labels_upsert(rows: list[LabelRow]) -> list[int]:
+    """Insert the labels, or overwrite derivation's columns of the label already stored
+    under the same (session, key); the ids of all of them."""
+    if not rows:
+        return []
+    if not _postgres():
+        labels = [
+            Label(**{_attname(name): value for name, value in zip(LABEL_COLUMNS, row, strict=True)})
+            for row in rows
+        ]
+        stored = Label.objects.bulk_create(
+            labels,
+            batch_size=500,
+            update_conflicts=True,
+            unique_fields=list(LABEL_UNIQUE),
+            update_fields=list(LABEL_UPDATED),
+        )
+        return [label.pk for label in stored]
+    with _binding_cursor() as cursor:
+        cursor.execute(_labels_upsert_sql(), _label_arrays(rows))
+        return [pk for (pk,) in cursor.fetchall()]
+
+
+def _attname(name: str) -> str:
+    field = Label._meta.get_field(name)
+    return field.attname if isinstance(field, models.Field) else name
+
+
+@cache
+def _labels_upsert_sql() -> str:
+    table = connection.ops.quote_name(Label._meta.db_table)
+    columns = ", ".join(_column(Label, name)[0] for name in LABEL_COLUMNS)
+    unique = ", ".join(_column(Label, name)[0] for name in LABEL_UNIQUE)
+    updates = ", ".join(
+        f"{column} = EXCLUDED.{column}" for column, _ in (_column(Label, n) for n in LABEL_UPDATED)
+    )
+    # Review's columns (review_outcome, review_note) start empty, as the model's defaults.
+    return (
+        f"INSERT INTO {table} ({columns}, review_outcome, review_note) "  # noqa: S608 - names from the model
+        f"SELECT v.*, '', '' FROM {_unnest(Label, LABEL_COLUMNS)} "
+        f"ON CONFLICT ({unique}) DO UPDATE SET {updates} RETURNING {table}.id"
+    )
+
+
+def _label_arrays(rows: list[LabelRow]) -> list[list[Any]]:
+    """One list per column. JSON as text (cast to jsonb by the statement); numbers of the
+    float columns as floats, since psycopg dumps a list of one Python type."""
+    dumps = json.dumps
+    arrays: list[list[Any]] = []
+    for name, values in zip(LABEL_COLUMNS, zip(*rows, strict=True), strict=True):
+        if name in LABEL_JSON:
+            arrays.append([dumps(value) for value in values])
+        elif name in LABEL_FLOATS:
+            arrays.append([None if value is None else float(value) for value in values])
+        else:
+            arrays.append(list(values))
+    return arrays
+
+
+def labels_deactivate_others(
+    *, session_ids: list[int], kept: list[int], now: datetime
+) -> list[int]:
+    """Deactivate the active labels of these sessions that are not `kept` (the log no longer
+    supports them; they leave exports but keep any review made of them); their ids."""
+    if not session_ids:
+        return []
+    if not _postgres():
+        gone = list(
+            Label.objects.filter(session_id__in=session_ids, active=True)
+            .exclude(pk__in=kept)
+            .values_list("pk", flat=True)
+        )
+        if gone:
+            Label.objects.filter(pk__in=gone).update(active=False, derived_at=now)
+        return gone
+    table = connection.ops.quote_name(Label._meta.db_table)
+    with _binding_cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET active = false, derived_at = %s "  # noqa: S608 - names from the model
+            "WHERE session_id = ANY(%b::bigint[]) AND active AND NOT (id = ANY(%b::bigint[])) "
+            "RETURNING id",
+            [now, session_ids, kept],
+        )
+        return [pk for (pk,) in cursor.fetchall()]
