@@ -1,18 +1,31 @@
-"""Agreement recompute time for a queue holding N annotations (default 1,000,000).
+"""Agreement recompute time for a queue holding N annotations, against bare krippendorff.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/gleaner_bench \\
-      .venv/bin/python bench/agreement.py
+      .venv/bin/python bench/agreement.py --annotations 1000000
 
-Builds a queue with a choice and a rating question, N/3 items and three annotations per
-item from 30 simulated annotators (one of them careless), then times
-`queue_agreement_recompute`: loading, alpha per question (with its series over time and
-the leave-one-annotator-out alphas), item agreement, the gate, and the write-back.
+(`--quick`: 100,000 annotations; `--queue ID` reuses a queue an earlier run built, whose
+id it printed.) Builds a queue with a choice and a rating question, N/3 items and three
+annotations per item from 30 simulated annotators (one of them careless), then, three
+times over, interleaved:
+
+- `queue_agreement_recompute` with every item's outcome to write (the outcomes are
+  cleared first, untimed): loading, alpha per question (with its series over time and
+  the leave-one-annotator-out alphas), item agreement, the gate, and the write-back;
+- the same again, with nothing changed (what the beat sweep's re-runs cost);
+- the reference: krippendorff.alpha once per gated question on the count matrices of the
+  same annotations (the bare computation the recompute is built around);
+- the SELECT of the columns the recompute reads (item, user, time, answers), row by row
+  through Django, as the recompute used to read them.
+
+Prints the medians, the ratios (median of the three pairs) and the goal: recompute
+<= 2x the bare krippendorff.alpha time (issue 12).
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import statistics
 import sys
 import time
 from datetime import timedelta
@@ -20,20 +33,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import new_project, review_queue, setup  # noqa: E402
+from bench.common import analyze, new_project, review_queue, setup  # noqa: E402
+
+GOAL = 2.0
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--annotations", type=int, default=1_000_000)
-    args = parser.parse_args()
-
-    setup()
+def build(annotations: int):  # noqa: ANN201 - a review.models.Queue
     from django.contrib.auth import get_user_model
-    from django.db import connection
     from django.utils import timezone
 
-    from review.gate import queue_agreement_recompute
     from review.models import Annotation, Item
 
     project = new_project("agreement")
@@ -42,7 +50,7 @@ def main() -> None:
     User = get_user_model()
     users = User.objects.bulk_create(User(username=f"b{run}-{i}") for i in range(30))
     rng = random.Random(7)
-    n_items = args.annotations // 3
+    n_items = annotations // 3
     started = time.perf_counter()
     now = timezone.now()
     for start in range(0, n_items, 5000):
@@ -69,19 +77,134 @@ def main() -> None:
                     )
                 )
         Annotation.objects.bulk_create(rows, batch_size=5000)
+    analyze()
     print(f"built {n_items * 3:,} annotations in {time.perf_counter() - started:.0f} s")
+    return queue
+
+
+def select_columns(queue) -> tuple[float, list[tuple]]:  # noqa: ANN001
+    """The reference read: the recompute's columns, row by row through Django."""
+    from django.db.models.fields.json import KT
+
+    from review.models import Annotation, Item
 
     started = time.perf_counter()
-    snapshot = queue_agreement_recompute(queue=queue)
-    elapsed = time.perf_counter() - started
-    questions = snapshot.results["questions"]
-    flagged = [name for name, a in snapshot.results["annotators"].items() if a["flagged"]]
-    print(f"database: {connection.vendor}")
-    print(f"recompute: {elapsed:.1f} s for {snapshot.annotations:,} annotations")
-    print(
-        f"alpha: verdict {questions['verdict']['alpha']}, quality {questions['quality']['alpha']}"
+    rows = list(
+        Annotation.objects.filter(item__queue=queue)
+        .exclude(item__status=Item.Status.DISCARDED)
+        .values_list(
+            "item_id", "user_id", "created_at", KT("values__verdict"), KT("values__quality")
+        )
+        .iterator(chunk_size=50_000)
     )
+    return time.perf_counter() - started, rows
+
+
+def count_matrices(queue, rows: list[tuple]) -> list[tuple]:  # noqa: ANN001
+    """(question, items x values counts) per gated question, from the selected rows."""
+    import numpy as np
+
+    from review.agreement import domain_of, gated
+    from review.answers import rating_value
+
+    matrices = []
+    for column, question in enumerate(gated(queue.questions.all()), start=3):
+        index = {value: i for i, value in enumerate(domain_of(question))}
+        items, codes = [], []
+        for row in rows:
+            text = row[column]
+            value = rating_value(text) if question.type == "rating" else text
+            if (code := index.get(value)) is not None:
+                items.append(row[0])
+                codes.append(code)
+        units, inverse = np.unique(np.asarray(items), return_inverse=True)
+        width = len(index)
+        counts = np.bincount(inverse * width + np.asarray(codes), minlength=len(units) * width)
+        matrices.append((question, counts.reshape(len(units), width)))
+    return matrices
+
+
+def bare_alpha(matrices: list[tuple]) -> tuple[float, list[float]]:
+    """The reference computation: krippendorff.alpha once per gated question."""
+    import krippendorff
+
+    from review.agreement import domain_of
+
+    started = time.perf_counter()
+    alphas = []
+    for question, counts in matrices:
+        numeric = question.type == "rating"
+        alphas.append(
+            float(
+                krippendorff.alpha(
+                    value_counts=counts[counts.sum(axis=1) >= 2],
+                    value_domain=domain_of(question) if numeric else range(counts.shape[1]),
+                    level_of_measurement=question.level,
+                )
+            )
+        )
+    return time.perf_counter() - started, alphas
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--annotations", type=int, default=1_000_000)
+    parser.add_argument("--quick", action="store_true", help="100,000 annotations")
+    parser.add_argument("--queue", type=int, help="reuse this queue (built by an earlier run)")
+    args = parser.parse_args()
+
+    setup()
+    from django.db import connection
+
+    from review.gate import queue_agreement_recompute
+    from review.models import Item, Queue
+
+    if args.queue:
+        queue = Queue.objects.get(pk=args.queue)
+    else:
+        queue = build(100_000 if args.quick else args.annotations)
+    print(f"database: {connection.vendor}; queue {queue.pk}")
+
+    _, rows = select_columns(queue)
+    matrices = count_matrices(queue, rows)
+    del rows
+    first, again, bare, select = [], [], [], []
+    for _ in range(3):
+        Item.objects.filter(queue=queue).update(
+            agreement=None, agreement_state="pending", decision="", decision_reason=""
+        )
+        started = time.perf_counter()
+        snapshot = queue_agreement_recompute(queue=queue)
+        first.append(time.perf_counter() - started)
+        seconds, alphas = bare_alpha(matrices)
+        bare.append(seconds)
+        started = time.perf_counter()
+        queue_agreement_recompute(queue=queue)
+        again.append(time.perf_counter() - started)
+        seconds, _ = select_columns(queue)
+        select.append(seconds)
+
+    questions = snapshot.results["questions"]
+    figures = [questions[q.key]["alpha"] for q, _ in matrices]
+    assert figures == [round(a, 4) for a in alphas], (figures, alphas)  # noqa: S101
+    flagged = [name for name, a in snapshot.results["annotators"].items() if a["flagged"]]
+    print(f"alpha: {dict(zip([q.key for q, _ in matrices], figures, strict=True))}")
     print(f"gate: {snapshot.results['items']}; flagged annotators: {len(flagged)}")
+
+    def ratio(project: list[float], reference: list[float]) -> float:
+        return statistics.median(p / r for p, r in zip(project, reference, strict=True))
+
+    median = statistics.median
+    print(
+        f"agreement recompute, {snapshot.annotations:,} annotations: {median(first):.2f} s"
+        f" (every outcome written), {median(again):.2f} s (nothing changed);"
+        f" reference krippendorff.alpha on the same counts {median(bare):.2f} s;"
+        f" ratio {ratio(first, bare):.2f} / {ratio(again, bare):.2f} (goal <= {GOAL:g})"
+    )
+    print(
+        f"SELECT of the columns through Django: {median(select):.2f} s;"
+        f" recompute / SELECT {ratio(first, select):.2f} / {ratio(again, select):.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -7,13 +7,15 @@ returned instead of a number.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from functools import partial
+from functools import cached_property, partial
 from typing import Any, Literal
 
 import krippendorff
 import numpy as np
+from krippendorff import krippendorff as _kd
 
 from review.models import Question
 
@@ -86,11 +88,15 @@ def domain_of(question: Question) -> list[Any]:
 
 @dataclass
 class Answers:
-    """One question's answers as parallel arrays (one entry per annotation)."""
+    """One question's answers as parallel arrays (one entry per annotation). `units` are the
+    item ids of every loaded annotation, sorted (shared by the questions read together, so
+    some may have no answer to this one); `rows` gives each answer's position in `units`,
+    `codes` its position in `domain`."""
 
     question: Question
     domain: list[Any]
-    items: np.ndarray
+    units: np.ndarray
+    rows: np.ndarray
     users: np.ndarray
     codes: np.ndarray
     times: np.ndarray
@@ -109,23 +115,106 @@ class Answers:
                 users.append(user)
                 codes.append(code)
                 times.append(at)
+        units, inverse = np.unique(np.asarray(items, dtype=np.int64), return_inverse=True)
         return cls(
             question,
             domain,
-            np.asarray(items, dtype=np.int64),
+            units,
+            inverse.astype(np.int64),
             np.asarray(users, dtype=np.int64),
             np.asarray(codes, dtype=np.int64),
             np.asarray(times, dtype=np.float64),
         )
 
+    def __len__(self) -> int:
+        return len(self.codes)
+
     def counts(self, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(item ids, items x domain answer counts), over the annotations in `mask`."""
-        items = self.items if mask is None else self.items[mask]
+        """(`units`, units x domain answer counts) over the annotations in `mask`; a unit
+        without an answer there has a row of zeros."""
+        rows = self.rows if mask is None else self.rows[mask]
         codes = self.codes if mask is None else self.codes[mask]
-        units, inverse = np.unique(items, return_inverse=True)
         width = len(self.domain)
-        flat = np.bincount(inverse * width + codes, minlength=len(units) * width)
-        return units, flat.reshape(len(units), width)
+        flat = np.bincount(rows * width + codes, minlength=len(self.units) * width)
+        return self.units, flat.reshape(len(self.units), width)
+
+    def agreement(self) -> QuestionAgreement:
+        """Alpha (with AC1 and the top share) over all the answers."""
+        return alpha_from_counts(self.question, self.counts()[1], alpha=lambda: self.alpha()[0])
+
+    def alpha(self, mask: np.ndarray | None = None) -> tuple[float | None, int]:
+        """(alpha or None where undefined, items with 2+ answers) over the answers in `mask`,
+        as `alpha_from_counts` gives them, from the distinct rows of the count matrix."""
+        if self._keyed:
+            rows = self.rows if mask is None else self.rows[mask]
+            weights = self._weights if mask is None else self._weights[mask]
+            keys = np.bincount(rows, weights=weights, minlength=len(self.units))
+            return self._alpha_of_keys(keys.astype(np.int64), mask, None)
+        return self._alpha_of_dense(self._dense(mask, None), mask, None)
+
+    def alpha_without(self, mine: np.ndarray) -> tuple[float | None, int]:
+        """The alpha of all answers but `mine` (a mask or positions): one annotator's
+        answers taken out of the whole queue's counts by subtraction, not counted again."""
+        if self._keyed:
+            theirs = np.bincount(
+                self.rows[mine], weights=self._weights[mine], minlength=len(self.units)
+            )
+            keys = self._keys_all - theirs.astype(np.int64)
+            return self._alpha_of_keys(keys, None, mine)
+        return self._alpha_of_dense(self._dense(None, mine), None, mine)
+
+    # Each unit's row of counts as one number (the counts as digits in base `_base`), so
+    # that the distinct rows and how often each occurs come from one bincount. Where that
+    # number could grow too large (many values, many answers per item) the rows are
+    # compared as rows instead.
+    @cached_property
+    def _base(self) -> int:
+        full = self.counts()[1]
+        return int(full.max()) + 1 if full.size else 1
+
+    @cached_property
+    def _keyed(self) -> bool:
+        return self._base ** len(self.domain) <= MAX_KEYS
+
+    @cached_property
+    def _weights(self) -> np.ndarray:
+        powers = self._base ** np.arange(len(self.domain), dtype=np.int64)
+        return powers[self.codes].astype(np.float64)  # exact: below MAX_KEYS
+
+    @cached_property
+    def _keys_all(self) -> np.ndarray:
+        keys = np.bincount(self.rows, weights=self._weights, minlength=len(self.units))
+        return keys.astype(np.int64)
+
+    def _dense(self, mask: np.ndarray | None, without: np.ndarray | None) -> np.ndarray:
+        counts = self.counts(mask)[1]
+        if without is not None:
+            counts = counts - self.counts(without)[1]
+        return counts[counts.sum(axis=1) >= 2]
+
+    def _alpha_of_keys(
+        self, keys: np.ndarray, mask: np.ndarray | None, without: np.ndarray | None
+    ) -> tuple[float | None, int]:
+        width = len(self.domain)
+        tally = np.bincount(keys, minlength=1)
+        present = np.flatnonzero(tally)
+        powers = self._base ** np.arange(width, dtype=np.int64)
+        distinct = (present[:, None] // powers[None, :]) % self._base
+        return _alpha_of_rows(
+            self.question, distinct, tally[present], partial(self._dense, mask, without)
+        )
+
+    def _alpha_of_dense(
+        self, counts: np.ndarray, mask: np.ndarray | None, without: np.ndarray | None
+    ) -> tuple[float | None, int]:
+        if counts.shape[0] == 0:
+            return None, 0
+        distinct, times = np.unique(counts, axis=0, return_counts=True)
+        return _alpha_of_rows(self.question, distinct, times, lambda: counts)
+
+
+# The most distinct count rows Answers.alpha tells apart by number (a bincount this long).
+MAX_KEYS = 1 << 20
 
 
 # Question.Level's values are krippendorff's names for the levels of measurement.
@@ -137,8 +226,14 @@ _KRIPPENDORFF_LEVEL: dict[str, Literal["nominal", "ordinal", "interval", "ratio"
 }
 
 
-def alpha_from_counts(question: Question, counts: np.ndarray) -> QuestionAgreement:
-    """Alpha over the rows (items) of `counts` with two or more answers."""
+def alpha_from_counts(
+    question: Question,
+    counts: np.ndarray,
+    *,
+    alpha: Callable[[], float | None] | None = None,
+) -> QuestionAgreement:
+    """Alpha over the rows (items) of `counts` with two or more answers (`alpha()` gives
+    the figure where the caller has a faster way to it)."""
     counts = counts[counts.sum(axis=1) >= 2]
     agreement = partial(
         QuestionAgreement, key=question.key, level=question.level, items=int(counts.shape[0])
@@ -148,22 +243,86 @@ def alpha_from_counts(question: Question, counts: np.ndarray) -> QuestionAgreeme
         return agreement(answers=0, alpha=None, undefined_reason=NO_PAIRS)
     if int((counts.sum(axis=0) > 0).sum()) < 2:
         return agreement(answers=answers, alpha=None, undefined_reason=ONE_VALUE)
-    numeric = question.type == Question.Type.RATING
-    domain = domain_of(question) if numeric else list(range(counts.shape[1]))
-    alpha = krippendorff.alpha(
-        value_counts=counts,
-        value_domain=domain,
-        level_of_measurement=_KRIPPENDORFF_LEVEL[question.level],
-    )
+    if alpha is None:
+        distinct, times = np.unique(counts, axis=0, return_counts=True)
+        figure, _ = _alpha_of_rows(question, distinct, times, lambda: counts)
+    else:
+        figure = alpha()
     totals = counts.sum(axis=0)
     nominal = question.level == Question.Level.NOMINAL
     return agreement(
         answers=answers,
-        alpha=round(float(alpha), 4),
+        alpha=figure,
         undefined_reason=None,
         top_share=round(float(totals.max() / answers), 4),
         ac1=round(gwet_ac1(counts), 4) if nominal else None,
     )
+
+
+def krippendorff_alpha(question: Question, counts: np.ndarray) -> float:
+    """krippendorff.alpha over `counts` (rows with 2+ answers, 2+ values in use)."""
+    numeric = question.type == Question.Type.RATING
+    domain = domain_of(question) if numeric else list(range(counts.shape[1]))
+    return float(
+        krippendorff.alpha(
+            value_counts=counts,
+            value_domain=domain,
+            level_of_measurement=_KRIPPENDORFF_LEVEL[question.level],
+        )
+    )
+
+
+def _alpha_of_rows(
+    question: Question,
+    distinct: np.ndarray,
+    times: np.ndarray,
+    counts: Callable[[], np.ndarray],
+) -> tuple[float | None, int]:
+    """(Alpha rounded to 4 places, or None where undefined; items with 2+ answers) for the
+    count matrix made of the rows `distinct`, each occurring `times` times.
+
+    krippendorff.alpha builds an items x values x values array and sums it item by item;
+    items with the same counts add the same terms, so the coincidence matrix is summed
+    here once per distinct row (exactly, in integers, then divided once per number of
+    answers) and the rest is krippendorff's own arithmetic. The two sums can differ in
+    the last bits; where that could move the rounded figure (alpha within a hair of a
+    rounding tie) krippendorff.alpha is run on the matrix itself (`counts()`), so the
+    figure is always the one it gives.
+    """
+    answered = distinct.sum(axis=1)
+    keep = (answered >= 2) & (times > 0)
+    distinct, times, answered = distinct[keep], times[keep].astype(np.int64), answered[keep]
+    items = int(times.sum())
+    if items == 0:
+        return None, 0
+    totals = (distinct * times[:, None]).sum(axis=0)
+    if int((totals > 0).sum()) < 2:
+        return None, items
+    width = distinct.shape[1]
+    pairs = distinct[:, :, None] * distinct[:, None, :] - distinct[:, None, :] * np.eye(
+        width, dtype=np.int64
+    )
+    weighted = pairs * times[:, None, None]
+    observed = np.zeros((width, width), dtype=np.float64)
+    for others in np.unique(answered - 1).tolist():
+        observed += weighted[answered - 1 == others].sum(axis=0) / others
+    numeric = question.type == Question.Type.RATING
+    domain = np.asarray(domain_of(question) if numeric else range(width))
+    n_v = observed.sum(axis=0)
+    expected = _kd._random_coincidences(n_v)  # noqa: SLF001 - see the docstring
+    metric = _kd._distance_metric(_KRIPPENDORFF_LEVEL[question.level])  # noqa: SLF001
+    distances = _kd._distances(domain, metric, n_v)  # noqa: SLF001
+    alpha = float(1 - (observed * distances).sum() / (expected * distances).sum())
+    scaled = alpha * 10_000
+    if abs(scaled - math.floor(scaled) - 0.5) < NEAR_TIE:
+        alpha = krippendorff_alpha(question, counts())
+    return round(alpha, 4), items
+
+
+# How close (in units of the 4th decimal) to a rounding tie alpha must come for the
+# figure to be taken from krippendorff.alpha itself: far above the few ulps by which the
+# two ways of summing differ, far below what any real queue hits often.
+NEAR_TIE = 1e-5
 
 
 def gwet_ac1(counts: np.ndarray) -> float:

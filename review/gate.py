@@ -18,6 +18,8 @@ skip locked items, so the item locks are kept to milliseconds.
 
 from __future__ import annotations
 
+import hashlib
+import math
 import time
 from collections import defaultdict
 from collections.abc import Mapping
@@ -26,8 +28,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import psycopg
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce
@@ -40,8 +43,8 @@ from review.agreement import (
     ONE_VALUE,
     SKEWED,
     Answers,
-    alpha_from_counts,
     deciding_question,
+    domain_of,
     gated,
     item_agreement_from_counts,
 )
@@ -79,29 +82,30 @@ def queue_agreement_recompute(*, queue: Queue, now: datetime | None = None) -> A
         "annotators": {},
         "deciding_question": decision_question.key if decision_question else None,
     }
-    item_rows: dict[int, dict[str, Any]] = defaultdict(dict)
+    per_item: dict[str, ItemAnswers] = {}
 
     for question in measured:
         qa = answers[question.key]
         units, counts = qa.counts()
         results["questions"][question.key] = {
-            **alpha_from_counts(question, counts).as_dict(),
+            **qa.agreement().as_dict(),
             "complete_items": _complete_items(queue, counts),
         }
-        results["series"][question.key] = _series(question, qa)
+        results["series"][question.key] = _series(qa)
+        answered = counts.sum(axis=1) > 0
+        counts = counts[answered]
         shares = item_agreement_from_counts(question, counts, queue.agreement_tolerance)
         top = counts.argmax(axis=1) if counts.size else np.zeros(0, dtype=np.int64)
-        for unit, share, code in zip(units.tolist(), shares.tolist(), top.tolist(), strict=True):
-            item_rows[unit][question.key] = (share, qa.domain[code])
+        per_item[question.key] = ItemAnswers(units[answered], shares, top, qa.domain)
 
     if decision_question is not None:
         results["annotators"] = _annotator_quality(queue, answers[decision_question.key])
-    results["items"] = _apply_gate(queue, gate_questions, decision_question, item_rows, results)
+    results["items"] = _apply_gate(queue, gate_questions, decision_question, per_item, results)
 
     snapshot = AgreementSnapshot.objects.create(
         queue=queue,
         computed_at=now,
-        annotations=sum(len(a.items) for a in answers.values()) // max(1, len(answers)),
+        annotations=sum(len(a) for a in answers.values()) // max(1, len(answers)),
         seconds=round(time.perf_counter() - started, 4),
         results=results,
     )
@@ -166,38 +170,213 @@ def queue_verdict(
     return QueueVerdict("; ".join(reasons) or None, tuple(unanimous), tuple(skewed))
 
 
+@dataclass(frozen=True)
+class ItemAnswers:
+    """One question's outcome per answered item: `units` (item ids, sorted), the share of
+    answers agreeing and the index in `domain` of the most common answer."""
+
+    units: np.ndarray
+    shares: np.ndarray
+    top: np.ndarray
+    domain: list[Any]
+
+
 def _load_answers(queue: Queue, questions: list[Question]) -> dict[str, Answers]:
-    """Each gated question's answers, read once: the database extracts the answer texts
-    from the JSON so Python never decodes whole documents (a million rows a run)."""
-    keys = {f"a{n}": q for n, q in enumerate(questions)}
+    """Each gated question's answers, read once as arrays: the database maps each answer
+    to its position in the question's values (PostgreSQL: through a binary COPY straight
+    into numpy), so Python never sees a row (a million a run)."""
+    indexes = [_value_index(q) for q in questions]
+    if connection.vendor == "postgresql":
+        items, users, times, codes = _answer_arrays_sql(queue, questions, indexes)
+    else:
+        items, users, times, codes = _answer_arrays_rows(queue, questions, indexes)
+    units, inverse = unique(items)
+    answers = {}
+    for question, code in zip(questions, codes, strict=True):
+        valid = code >= 0
+        answers[question.key] = Answers(
+            question,
+            list(domain_of(question)),
+            units,
+            inverse[valid].astype(np.int64),
+            users[valid],
+            code[valid],
+            times[valid],
+        )
+    return answers
+
+
+def _value_index(question: Question) -> dict[Any, int]:
+    """What each answer value counts as (its position in the question's values)."""
+    return {value: i for i, value in enumerate(domain_of(question))}
+
+
+def _answer_code(question: Question, index: dict[Any, int], value: Any) -> int:
+    """The position of an answer as read from the database (-1: not one of the values).
+    PostgreSQL gives the JSON value as text; SQLite as the native value."""
+    if question.type == Question.Type.RATING and isinstance(value, str):
+        number = rating_value(value)
+        value = value if number is None else number
+    code = index.get(value)
+    return -1 if code is None else code
+
+
+def _json_key(key: str) -> str | int:
+    """The key as Django's KT looks it up on PostgreSQL (a whole number: an array index)."""
+    try:
+        return int(key)
+    except ValueError:
+        return key
+
+
+def _answer_arrays_rows(
+    queue: Queue, questions: list[Question], indexes: list[dict[Any, int]]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+    """(item ids, user ids, epoch seconds, per question the answers' positions or -1) of
+    the queue's annotations on items not discarded, read row by row (SQLite)."""
     rows = (
         Annotation.objects.filter(item__queue=queue)
         .exclude(item__status=Item.Status.DISCARDED)
         .values_list(
-            "item_id",
-            "user_id",
-            "created_at",
-            *(KT(f"values__{q.key}") for q in keys.values()),
+            "item_id", "user_id", "created_at", *(KT(f"values__{q.key}") for q in questions)
         )
         .iterator(chunk_size=50_000)
     )
-    buckets: dict[str, list[tuple[int, int, Any, float]]] = {q.key: [] for q in questions}
-    rating = [q.type == Question.Type.RATING for q in keys.values()]
+    items, users, times = [], [], []
+    codes: list[list[int]] = [[] for _ in questions]
     for item_id, user_id, created_at, *texts in rows:
-        at = created_at.timestamp()
-        for question, is_rating, text in zip(keys.values(), rating, texts, strict=True):
-            if text is None:
-                continue
-            # PostgreSQL gives the JSON value as text; SQLite as the native value.
-            value = text
-            if is_rating and isinstance(text, str):
-                number = rating_value(text)
-                value = text if number is None else number
-            buckets[question.key].append((item_id, user_id, value, at))
-    return {q.key: Answers.collect(q, buckets[q.key]) for q in questions}
+        items.append(item_id)
+        users.append(user_id)
+        times.append(created_at.timestamp())
+        for question, index, text, out in zip(questions, indexes, texts, codes, strict=True):
+            out.append(-1 if text is None else _answer_code(question, index, text))
+    return (
+        np.asarray(items, dtype=np.int64),
+        np.asarray(users, dtype=np.int64),
+        np.asarray(times, dtype=np.float64),
+        [np.asarray(c, dtype=np.int64) for c in codes],
+    )
 
 
-def _series(question: Question, qa: Answers) -> list[dict[str, Any]]:
+def _answer_arrays_sql(
+    queue: Queue, questions: list[Question], indexes: list[dict[Any, int]]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+    """As `_answer_arrays_rows`, the same values, in one query: the database gives each
+    answer's place in a list of known texts (-1: a text not listed).
+    Choice answers count only as listed (their exact text); a rating written some other
+    way ("+4", " 4") is read once more as the distinct unlisted texts, each mapped as the
+    row-by-row read maps it, and the query runs again with those listed too."""
+    texts: list[list[str]] = []
+    for question, index in zip(questions, indexes, strict=True):
+        if question.type == Question.Type.RATING:
+            texts.append([str(value) for value in index if isinstance(value, int)])
+        else:
+            texts.append([value for value in index if isinstance(value, str)])
+    for _ in range(2):
+        data = _fetch_annotations(queue, questions, texts)
+        unlisted = [
+            q.type == Question.Type.RATING and bool((data[f"q{n}"] == -1).any())
+            for n, q in enumerate(questions)
+        ]
+        if not any(unlisted):
+            break
+        for n, question in enumerate(questions):
+            if unlisted[n]:
+                texts[n] += _unlisted_texts(queue, question, texts[n])
+    codes = []
+    for n, (question, index) in enumerate(zip(questions, indexes, strict=True)):
+        # Places are 1-based: place 1 is no answer (the NULL listed first), places 2 on
+        # the texts; -1 (unlisted) and no answer count as nothing.
+        lookup = np.asarray(
+            [-1, -1, -1, *(_answer_code(question, index, text) for text in texts[n])],
+            dtype=np.int64,
+        )
+        codes.append(lookup[data[f"q{n}"].astype(np.int64) + 1])
+    return (
+        data["item"].astype(np.int64),
+        data["user"].astype(np.int64),
+        data["at"].astype(np.float64),
+        codes,
+    )
+
+
+def _annotation_sql(queue: Queue, where: str = "") -> tuple[str, list[Any]]:
+    annotation, item = Annotation._meta.db_table, Item._meta.db_table
+    return (
+        f"FROM {annotation} a JOIN {item} i ON i.id = a.item_id "
+        f"WHERE i.queue_id = %s AND i.status <> %s {where}",
+        [queue.pk, Item.Status.DISCARDED],
+    )
+
+
+def _fetch_annotations(
+    queue: Queue, questions: list[Question], texts: list[list[str]]
+) -> dict[str, np.ndarray]:
+    columns = [
+        ("item", "a.item_id::int8", ">i8"),
+        ("user", "a.user_id::int8", ">i8"),
+        # A double, microseconds since the epoch divided by a million: exactly what
+        # datetime.timestamp() gives (numeric extract() costs three times as much).
+        ("at", "date_part('epoch', a.created_at)", ">f8"),
+    ]
+    params: list[Any] = []
+    for n, (question, listed) in enumerate(zip(questions, texts, strict=True)):
+        answer = _answer_text(question)
+        columns.append(
+            (
+                f"q{n}",
+                f"coalesce(array_position(%s::text[], {answer}), -1)::int4",
+                ">i4",
+            )
+        )
+        params += [[None, *listed], _json_key(question.key)]
+    tail, tail_params = _annotation_sql(queue)
+    return fetch_arrays(columns, tail, params + tail_params)
+
+
+def _answer_text(question: Question) -> str:
+    """SQL for the answer's text (a parameter: the key), as KT reads it."""
+    cast = "int" if isinstance(_json_key(question.key), int) else "text"
+    return f'(a."values" ->> %s::{cast})'
+
+
+def _unlisted_texts(queue: Queue, question: Question, listed: list[str]) -> list[str]:
+    key, answer = _json_key(question.key), _answer_text(question)
+    tail, params = _annotation_sql(
+        queue, f"AND {answer} IS NOT NULL AND NOT ({answer} = ANY(%s::text[]))"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT DISTINCT {answer} {tail}", [key, *params, key, key, listed])
+        return sorted(text for (text,) in cursor.fetchall())
+
+
+def fetch_arrays(
+    columns: list[tuple[str, str, str]], tail: str, params: list[Any]
+) -> dict[str, np.ndarray]:
+    """PostgreSQL: for each (name, SQL expression, big-endian numpy type) of `columns`, the
+    values over the rows of `tail` (FROM ... WHERE ...) as one numpy array: each column is
+    aggregated into one array, sent in PostgreSQL's binary array format and read in place.
+    The expressions must be NOT NULL and of fixed width. One value per column crosses the
+    wire, where COPY or a cursor hand Python a message or a tuple per row."""
+    aggregates = ", ".join(f"array_send(array_agg({sql}))" for _, sql, _ in columns)
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(f"SELECT {aggregates} {tail}", params, binary=True)
+        row = cursor.fetchone()
+    arrays = {}
+    for (name, _, kind), data in zip(columns, row or [None] * len(columns), strict=True):
+        if data is None:  # no rows
+            arrays[name] = np.zeros(0, dtype=np.dtype(kind))
+            continue
+        # Header: dimensions, a has-nulls flag, the element type, and per dimension its
+        # length and lower bound; then each element as its byte length and its bytes.
+        dims = int.from_bytes(data[:4], "big")
+        element = np.dtype([("length", ">i4"), ("value", kind)])
+        arrays[name] = np.frombuffer(data, dtype=element, offset=12 + 8 * dims)["value"]
+    return arrays
+
+
+def _series(qa: Answers) -> list[dict[str, Any]]:
     """Alpha over the annotations given up to each of a few evenly spaced moments."""
     if len(qa.times) == 0:
         return []
@@ -205,13 +384,12 @@ def _series(question: Question, qa: Answers) -> list[dict[str, Any]]:
     cuts = [last] if last == first else np.linspace(first, last, SERIES_POINTS + 1)[1:]
     points = []
     for cut in cuts:
-        _, counts = qa.counts(qa.times <= cut)
-        result = alpha_from_counts(question, counts)
+        alpha, items = qa.alpha(qa.times <= cut)
         points.append(
             {
                 "at": datetime.fromtimestamp(float(cut), tz=UTC).isoformat(),
-                "alpha": result.alpha,
-                "items": result.items,
+                "alpha": alpha,
+                "items": items,
             }
         )
     return points
@@ -219,48 +397,64 @@ def _series(question: Question, qa: Answers) -> list[dict[str, Any]]:
 
 def _annotator_quality(queue: Queue, qa: Answers) -> dict[str, Any]:
     """Per annotator: agreement with the majority (on items with 2+ answers), accuracy on
-    gold items, and alpha without them (who moves the queue's alpha, and which way)."""
-    if len(qa.items) == 0:
+    gold items, and alpha without them (who moves the queue's alpha, and which way).
+    Counted for all annotators at once; each one's alpha-without from the queue's counts
+    less theirs."""
+    if len(qa) == 0:
         return {}
     units, counts = qa.counts()
-    unit_of = {unit: i for i, unit in enumerate(units.tolist())}
-    rows = np.fromiter((unit_of[i] for i in qa.items.tolist()), dtype=np.int64, count=len(qa.items))
+    rows = qa.rows
     pairable = counts.sum(axis=1) >= 2
     majority = counts.argmax(axis=1)
     agrees = (qa.codes == majority[rows]) & pairable[rows]
     counted = pairable[rows]
 
     index = {value: i for i, value in enumerate(qa.domain)}
-    gold = {
-        item_id: index.get((answers or {}).get(qa.question.key))
-        for item_id, answers in Item.objects.filter(
-            queue=queue, gold_answers__isnull=False
-        ).values_list("id", "gold_answers")
+    gold_of_unit = np.full(len(units), -1, dtype=np.int64)
+    for item_id, answers in Item.objects.filter(
+        queue=queue, gold_answers__isnull=False
+    ).values_list("id", "gold_answers"):
+        code = index.get((answers or {}).get(qa.question.key))
+        at = int(np.searchsorted(units, item_id))
+        if code is not None and at < len(units) and units[at] == item_id:
+            gold_of_unit[at] = code
+    gold = gold_of_unit[rows]
+    on_gold = gold >= 0
+    hits = on_gold & (qa.codes == gold)
+
+    user_ids, who = unique(qa.users)
+    per_user = len(user_ids)
+    totals = {
+        name: np.bincount(who, weights=flags, minlength=per_user).astype(np.int64).tolist()
+        for name, flags in (
+            ("annotations", None),
+            ("compared", counted),
+            ("agreed", agrees),
+            ("gold", on_gold),
+            ("hits", hits),
+        )
     }
     names = dict(
-        get_user_model().objects.filter(pk__in=set(qa.users.tolist())).values_list("id", "username")
+        get_user_model().objects.filter(pk__in=user_ids.tolist()).values_list("id", "username")
     )
+    # Each annotator's answers as one slice of the answers ordered by annotator.
+    narrow = who.astype(np.int16) if per_user < 1 << 15 else who
+    order = np.argsort(narrow, kind="stable")
+    ends = np.cumsum(totals["annotations"]).tolist()
     report = {}
-    for user_id in sorted(set(qa.users.tolist())):
-        mine = qa.users == user_id
-        compared = int(counted[mine].sum())
-        majority_share = float(agrees[mine].sum()) / compared if compared else None
-        gold_hits = [
-            code == gold[item]
-            for item, code in zip(qa.items[mine].tolist(), qa.codes[mine].tolist(), strict=True)
-            if gold.get(item) is not None
-        ]
-        gold_share = sum(gold_hits) / len(gold_hits) if gold_hits else None
-        _, without = qa.counts(~mine)
-        alpha_without = alpha_from_counts(qa.question, without).alpha
+    for n, user_id in enumerate(user_ids.tolist()):
+        compared, gold_items = totals["compared"][n], totals["gold"][n]
+        majority_share = totals["agreed"][n] / compared if compared else None
+        gold_share = totals["hits"][n] / gold_items if gold_items else None
+        alpha_without, _ = qa.alpha_without(order[ends[n] - totals["annotations"][n] : ends[n]])
         shares = [s for s in (majority_share, gold_share) if s is not None]
         report[names.get(user_id, str(user_id))] = {
-            "annotations": int(mine.sum()),
+            "annotations": totals["annotations"][n],
             "majority_agreement": None if majority_share is None else round(majority_share, 4),
-            "gold_items": len(gold_hits),
+            "gold_items": gold_items,
             "gold_accuracy": None if gold_share is None else round(gold_share, 4),
             "alpha_without": alpha_without,
-            "flagged": compared + len(gold_hits) >= MIN_ITEMS_TO_FLAG
+            "flagged": compared + gold_items >= MIN_ITEMS_TO_FLAG
             and bool(shares)
             and min(shares) < queue.min_annotator_agreement,
         }
@@ -383,76 +577,199 @@ def _apply_gate(
     queue: Queue,
     gate_questions: list[Question],
     decision_question: Question | None,
-    item_rows: dict[int, dict[str, Any]],
+    per_item: dict[str, ItemAnswers],
     results: dict[str, Any],
 ) -> dict[str, int]:
+    """Decide every item of the queue and write the outcomes that changed. Items alike in
+    everything the decision reads (status, annotations, each question's agreement and
+    majority answer, adjudication) are decided once, by `item_verdict`."""
     on_queue = queue_verdict(
         [results["questions"][q.key] for q in gate_questions], min_alpha=queue.min_alpha
     )
     rules = GateRules.of(queue, gate_questions, decision_question)
+    items = _item_table(queue)
+    ids = items["id"].astype(np.int64)
     adjudicated = dict(
         Adjudication.objects.filter(item__queue=queue).values_list("item_id", "decision")
     )
-    items = Item.objects.filter(queue=queue).values_list(
+    decisions = sorted(set(adjudicated.values()))
+    adjudication = np.zeros(len(ids), dtype=np.int64)
+    if adjudicated:
+        position = {item_id: n for n, item_id in enumerate(ids.tolist())}
+        for item_id, decision in adjudicated.items():
+            if item_id in position:
+                adjudication[position[item_id]] = decisions.index(decision) + 1
+    columns = [
+        items["status"].astype(np.int64),
+        items["annotation_count"].astype(np.int64),
+        adjudication,
+    ]
+    share_values: dict[str, np.ndarray] = {}
+    for key, answered in per_item.items():
+        top = np.zeros(len(ids), dtype=np.int64)
+        share = np.zeros(len(ids), dtype=np.int64)
+        share_values[key], codes = np.unique(answered.shares, return_inverse=True)
+        if len(answered.units):
+            at = np.minimum(np.searchsorted(answered.units, ids), len(answered.units) - 1)
+            found = answered.units[at] == ids
+            top[found] = answered.top[at[found]] + 1
+            share[found] = codes.reshape(-1)[at[found]] + 1
+        columns += [top, share]
+    first, kinds = _distinct(columns)
+
+    verdicts = []
+    for row in first.tolist():
+        answers = {}
+        for n, (key, answered) in enumerate(per_item.items()):
+            top, share = int(columns[3 + 2 * n][row]), int(columns[4 + 2 * n][row])
+            if top:
+                answers[key] = (float(share_values[key][share - 1]), answered.domain[top - 1])
+        status = int(columns[0][row])
+        facts = ItemFacts(
+            status=STATUSES[status - 1] if status else "",
+            annotation_count=int(columns[1][row]),
+            answers=answers,
+            adjudication=decisions[adjudication[row] - 1] if adjudication[row] else None,
+        )
+        verdicts.append(item_verdict(facts, rules=rules, on_queue=on_queue))
+
+    tally: dict[str, int] = defaultdict(int)
+    for verdict, count in zip(
+        verdicts, np.bincount(kinds, minlength=len(verdicts)).tolist(), strict=True
+    ):
+        tally[str(verdict.state)] += count
+        if verdict.decision:
+            tally[f"decision_{verdict.decision}"] += count
+    new = [
+        (v.agreement, str(v.state), str(v.decision), v.reason[:255], v.preferred) for v in verdicts
+    ]
+    unchanged = _same_outcome(items, new, kinds)
+    changed = np.flatnonzero(~unchanged)
+    changed = changed[np.argsort(ids[changed], kind="stable")]
+    outcomes = {
+        label: (new[kind][2], new[kind][3] if new[kind][2] else "")
+        for label, kind in zip(
+            items["label"][items["label"] >= 0].tolist(),
+            kinds[items["label"] >= 0].tolist(),
+            strict=True,
+        )
+    }
+    _write_outcomes(
+        queue, ids[changed].tolist(), [new[k] for k in kinds[changed].tolist()], outcomes
+    )
+    return dict(tally)
+
+
+STATUSES = [Item.Status.OPEN, Item.Status.COMPLETE, Item.Status.DISCARDED]
+
+
+def _distinct(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(the first row of each distinct combination of `columns` (small non-negative
+    integers), each row's combination) as np.unique gives them."""
+    if not len(columns[0]):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    key = np.zeros(len(columns[0]), dtype=np.int64)
+    span = 1
+    for column in columns:
+        radix = int(column.max()) + 1
+        span *= radix
+        if span >= 1 << 62:  # too many combinations to number: compare rows instead
+            _, first, kinds = np.unique(
+                np.stack(columns, axis=1), axis=0, return_index=True, return_inverse=True
+            )
+            return first, kinds.reshape(-1)
+        key = key * radix + column
+    kinds_of, kinds = unique(key)
+    first = np.full(len(kinds_of), len(key), dtype=np.int64)
+    np.minimum.at(first, kinds, np.arange(len(key)))
+    return first, kinds
+
+
+def unique(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(values, return_inverse=True) for non-negative integers; by counting,
+    without a sort, when they span no more than a few times their number (ids do)."""
+    if len(values) == 0:
+        return values.astype(np.int64), np.zeros(0, dtype=np.int64)
+    low, high = int(values.min()), int(values.max())
+    if low < 0 or high - low > 4 * len(values) + 1024:
+        found, inverse = np.unique(values, return_inverse=True)
+        return found, inverse.reshape(-1).astype(np.int64)
+    present = np.bincount(values - low, minlength=high - low + 1) > 0
+    position = np.cumsum(present) - 1
+    return np.flatnonzero(present) + low, position[values - low]
+
+
+def _item_table(queue: Queue) -> np.ndarray:
+    """The queue's items as arrays: id, label (-1: none), status (its place in STATUSES,
+    0: other), annotation_count, and the outcome written last: agreement (NaN: none),
+    preferred response (-1: none) and an MD5 of state, decision and reason, which is how
+    a change of them is seen without reading the texts."""
+    fields = [
+        ("id", "id::int8", ">i8"),
+        ("label", "coalesce(label_id, -1)::int8", ">i8"),
+        ("status", "coalesce(array_position(%s::text[], status::text), 0)::int4", ">i4"),
+        ("annotation_count", "annotation_count::int4", ">i4"),
+        ("agreement", "coalesce(agreement, 'NaN')::float8", ">f8"),
+        ("preferred", "coalesce(preferred_response, -1)::int4", ">i4"),
+        (
+            "texts",
+            "decode(md5(concat_ws(chr(31), agreement_state, decision, decision_reason)), 'hex')",
+            "(2,)>u8",
+        ),
+    ]
+    dtype = np.dtype([(name, kind) for name, _, kind in fields])
+    if connection.vendor == "postgresql":
+        arrays = fetch_arrays(
+            fields,
+            f"FROM {Item._meta.db_table} WHERE queue_id = %s",
+            [[str(s) for s in STATUSES], queue.pk],
+        )
+        table = np.zeros(len(arrays["id"]), dtype=dtype)
+        for name in dtype.names or ():
+            table[name] = arrays[name]
+        return table
+    rows = Item.objects.filter(queue=queue).values_list(
         "id",
         "label_id",
         "status",
         "annotation_count",
         "agreement",
+        "preferred_response",
         "agreement_state",
         "decision",
         "decision_reason",
-        "preferred_response",
     )
-    changed, outcomes = [], {}
-    tally: dict[str, int] = defaultdict(int)
-    for row in items.iterator(chunk_size=50_000):
-        item = Item(
-            pk=row[0],
-            label_id=row[1],
-            status=row[2],
-            annotation_count=row[3],
-            agreement=row[4],
-            agreement_state=row[5],
-            decision=row[6],
-            decision_reason=row[7],
-            preferred_response=row[8],
+    table = np.zeros(rows.count(), dtype=dtype)
+    for n, (pk, label, status, count, agreement, preferred, *texts) in enumerate(rows):
+        table[n] = (
+            pk,
+            -1 if label is None else label,
+            STATUSES.index(status) + 1 if status in STATUSES else 0,
+            count,
+            math.nan if agreement is None else agreement,
+            -1 if preferred is None else preferred,
+            _texts_digest(*texts),
         )
-        verdict = item_verdict(
-            ItemFacts(
-                status=item.status,
-                annotation_count=item.annotation_count,
-                answers=item_rows.get(item.pk, {}),
-                adjudication=adjudicated.get(item.pk),
-            ),
-            rules=rules,
-            on_queue=on_queue,
-        )
-        tally[str(verdict.state)] += 1
-        if verdict.decision:
-            tally[f"decision_{verdict.decision}"] += 1
-        reason = verdict.reason[:255]
-        new = (verdict.agreement, verdict.state, verdict.decision, reason, verdict.preferred)
-        old = (
-            item.agreement,
-            item.agreement_state,
-            item.decision,
-            item.decision_reason,
-            item.preferred_response,
-        )
-        if new != old:
-            (
-                item.agreement,
-                item.agreement_state,
-                item.decision,
-                item.decision_reason,
-                item.preferred_response,
-            ) = new
-            changed.append(item)
-        if item.label_id is not None:
-            outcomes[item.label_id] = (verdict.decision, reason if verdict.decision else "")
-    _write_outcomes(queue, changed, outcomes)
-    return dict(tally)
+    return table
+
+
+def _texts_digest(state: str, decision: str, reason: str) -> tuple[int, int]:
+    digest = hashlib.md5("\x1f".join((state, decision, reason)).encode()).digest()  # noqa: S324
+    return int.from_bytes(digest[:8], "big"), int.from_bytes(digest[8:], "big")
+
+
+def _same_outcome(items: np.ndarray, new: list[tuple[Any, ...]], kinds: np.ndarray) -> np.ndarray:
+    """Per item: is the outcome written last the one just decided?"""
+    agreement = np.asarray([math.nan if n[0] is None else n[0] for n in new], dtype=np.float64)
+    preferred = np.asarray([-1 if n[4] is None else n[4] for n in new], dtype=np.int64)
+    texts = np.asarray([_texts_digest(*n[1:4]) for n in new], dtype=np.uint64).reshape(-1, 2)
+    old = items["agreement"].astype(np.float64)
+    now = agreement[kinds]
+    return (
+        ((old == now) | (np.isnan(old) & np.isnan(now)))
+        & (items["preferred"].astype(np.int64) == preferred[kinds])
+        & (items["texts"].astype(np.uint64) == texts[kinds]).all(axis=1)
+    )
 
 
 OUTCOME_FIELDS = [
@@ -466,28 +783,62 @@ WRITE_CHUNK = 1000
 
 
 def _write_outcomes(
-    queue: Queue, changed: list[Item], outcomes: dict[int, tuple[str, str]]
+    queue: Queue,
+    ids: list[int],
+    new: list[tuple[Any, ...]],
+    outcomes: dict[int, tuple[str, str]],
 ) -> None:
-    """Write the gate's outcomes in the lock order: items a chunk at a time, each chunk
-    locked in id order in a short transaction of its own; then the labels; then the
-    queue's counters, recounted. A run cut short leaves the rest to the next (idempotent)."""
-    changed.sort(key=lambda item: item.pk)
-    for start in range(0, len(changed), WRITE_CHUNK):
-        chunk = changed[start : start + WRITE_CHUNK]
+    """Write the gate's outcomes (`new`, in OUTCOME_FIELDS order, of the items `ids`, in
+    id order) in the lock order: items a chunk at a time, each chunk locked in id order
+    in a short transaction of its own; then the labels; then the queue's counters,
+    recounted. A run cut short leaves the rest to the next (idempotent)."""
+    for start in range(0, len(ids), WRITE_CHUNK):
+        chunk, values = ids[start : start + WRITE_CHUNK], new[start : start + WRITE_CHUNK]
         with transaction.atomic():
             # Locked in id order first: the multi-row UPDATE locks in whatever order its
             # plan reads, and two gate runs on one queue must not cross.
             list(
                 Item.objects.select_for_update()
-                .filter(pk__in=[item.pk for item in chunk])
+                .filter(pk__in=chunk)
                 .order_by("pk")
                 .values_list("pk", flat=True)
             )
-            update_rows(Item, chunk, OUTCOME_FIELDS)
+            _update_outcomes(chunk, values)
     with transaction.atomic():
         labels_set_review_outcome(outcomes=outcomes)
     if outcomes:
         calibration_forget(queue.project_id)  # new verdicts calibrate derivation at once
+    _recount(queue)
+
+
+def _update_outcomes(ids: list[int], new: list[tuple[Any, ...]]) -> None:
+    """One UPDATE for the chunk: on PostgreSQL from arrays unnested into rows (no model
+    instances); elsewhere through core.bulk.update_rows."""
+    if connection.vendor != "postgresql":
+        update_rows(
+            Item,
+            [
+                Item(pk=pk, **dict(zip(OUTCOME_FIELDS, values, strict=True)))
+                for pk, values in zip(ids, new, strict=True)
+            ],
+            OUTCOME_FIELDS,
+        )
+        return
+    columns = list(zip(*new, strict=True))
+    table = Item._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET agreement = v.agreement, agreement_state = v.state,"  # noqa: S608
+            " decision = v.decision, decision_reason = v.reason,"
+            " preferred_response = v.preferred"
+            " FROM unnest(%s::int8[], %s::float8[], %s::text[], %s::text[], %s::text[],"
+            " %s::int4[]) AS v(id, agreement, state, decision, reason, preferred)"
+            f" WHERE {table}.id = v.id",
+            [ids, *(list(column) for column in columns)],
+        )
+
+
+def _recount(queue: Queue) -> None:
     # The counters self-heal from anything that bypassed services: one UPDATE that counts.
     counts = {
         f"items_{status}": Coalesce(
