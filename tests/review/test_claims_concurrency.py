@@ -173,3 +173,70 @@ def test_claim_answers_retry_later_while_every_item_stays_locked(queue, alice, m
 
 def test_empty_queue_still_answers_204_at_once(queue, alice):
     assert token_client(alice).post(f"/api/v1/queues/{queue.pk}/next").status_code == 204
+
+
+def test_two_tabs_per_annotator_answering_at_once_never_overfill_an_item(
+    project, django_user_model
+):
+    """Four annotators, each with two tabs claiming, answering and now and then skipping at
+    once until nothing is left: every item ends with exactly the annotations it wants (no
+    more), counts that agree with the rows, and the queue's counters with the statuses.
+    A tab that loses a race to its twin gets a conflict (409 in the API), never an error."""
+    annotators = [django_user_model.objects.create_user(username=f"tabs{i}") for i in range(4)]
+    queue = Queue.objects.create(project=project, name="Two tabs", annotations_per_item=3)
+    Question.objects.create(
+        queue=queue, key="verdict", type="choice", prompt="?", choices=["yes", "no"]
+    )
+    queue.members.add(*annotators)
+    items = make_items(queue, 40)
+    errors: list[BaseException] = []
+    conflicts: list[str] = []
+    barrier = threading.Barrier(len(annotators) * 2)
+
+    def tab(user, twin: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            n = 0
+            while (assignment := item_claim_next(queue=queue, user=user)) is not None:
+                n += 1
+                try:
+                    if (assignment.item_id + n + twin) % 11 == 0:
+                        claims.item_skip(item=assignment.item, user=user)
+                    else:
+                        annotation_submit(
+                            item=assignment.item, user=user, answers={"verdict": "yes"}
+                        )
+                except claims.ReviewConflict as conflict:
+                    conflicts.append(str(conflict))
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=tab, args=(user, twin)) for user in annotators for twin in (0, 1)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+
+    assert errors == []
+    # The twin answered it first, or skipped it and another annotator took the slot.
+    assert set(conflicts) <= {
+        "You already answered this item.",
+        "This item needs no more annotations.",
+    }
+    given = Counter(Annotation.objects.filter(item__queue=queue).values_list("item_id", flat=True))
+    assert max(given.values()) <= queue.annotations_per_item
+    for item in Item.objects.filter(queue=queue):
+        assert item.annotation_count == given[item.pk]
+        assert (item.status == Item.Status.COMPLETE) == (given[item.pk] == 3)
+    # Skips leave items short only where all four annotators answered or skipped them.
+    per_user = Assignment.objects.filter(queue=queue).values_list("item_id", "user_id")
+    seen = Counter(item for item, _ in per_user)
+    assert all(given[i.pk] == 3 or seen[i.pk] == len(annotators) for i in items)
+    assert not Assignment.objects.filter(queue=queue, status=Assignment.Status.CLAIMED).exists()
+    queue.refresh_from_db()
+    complete = Item.objects.filter(queue=queue, status=Item.Status.COMPLETE).count()
+    assert (queue.items_open, queue.items_complete) == (len(items) - complete, complete)

@@ -431,6 +431,48 @@ def test_submit_costs_the_same_queries_with_10_or_1000_items(queue, alice):
     assert len(small) == len(large)
 
 
+@pytest.mark.postgres
+def test_submit_and_the_next_item_take_at_most_12_queries(
+    queue, alice, django_assert_max_num_queries
+):
+    """The annotator's hot path (issue 12): session, user, queue with the annotator's count,
+    questions; the answer (BEGIN, item lock, one statement, COMMIT); the next claim (BEGIN,
+    the first free item with what the page shows, the guarded claim, COMMIT)."""
+    make_items(queue, 50)
+    client = logged_in(alice)
+    client.get(work_url(queue))
+    for _ in range(3):  # an item completed on the way (2 per item) moves the queue's counters
+        claimed = Assignment.objects.get(queue=queue, user=alice, status="claimed")
+        with django_assert_max_num_queries(12):
+            response = htmx(client, submit_url(queue, claimed.item_id), GOOD_FORM)
+        assert response.status_code == 200
+        assert f"Saved your answers to item {claimed.item_id}" in response.content.decode()
+        following = Assignment.objects.get(queue=queue, user=alice, status="claimed")
+        assert following.item_id != claimed.item_id
+        assert f"Item {following.item_id}</h2>" in response.content.decode()
+    assert "you: 3" in response.content.decode()
+
+
+def test_progress_counts_the_answer_just_given(queue, alice):
+    make_items(queue, 3)
+    client = logged_in(alice)
+    assert "you: 0" in client.get(work_url(queue)).content.decode()
+    claimed = Assignment.objects.get(queue=queue, user=alice, status="claimed")
+    assert "you: 1" in htmx(client, submit_url(queue, claimed.item_id), GOOD_FORM).content.decode()
+    again = htmx(client, submit_url(queue, claimed.item_id), GOOD_FORM).content.decode()
+    assert "already answered" in again and "you: 1" in again
+
+
+def test_submit_to_an_item_of_another_queue_is_404_and_stores_nothing(queue, alice):
+    other = queue_like(queue, "Other", [alice])
+    foreign = make_items(other, 1)[0]
+    client = logged_in(alice)
+    assert client.post(submit_url(queue, foreign), GOOD_FORM).status_code == 404
+    assert client.post(submit_url(queue, 10**9), GOOD_FORM).status_code == 404
+    assert client.post(submit_url(queue, foreign), {"answer-better": "x"}).status_code == 404
+    assert not Annotation.objects.exists()
+
+
 def test_overview_costs_the_same_queries_however_much_work_was_done(queue, alice, bob, carol):
     items = make_items(queue, 30)
     lead = logged_in(carol)
