@@ -181,6 +181,31 @@ def exclusion_counts(
     return {key: value for key, value in counts.items() if value}
 
 
+@dataclass(frozen=True)
+class SplitSizes:
+    labels: dict[str, int]  # by split
+    pairs: dict[str, int]  # review pairs by split
+    newest: datetime | None  # the newest selected row's moment
+
+
+def split_sizes(
+    querysets: dict[str, QuerySet[Label]], review_pairs: dict[str, QuerySet[Item]]
+) -> SplitSizes:
+    """How many labels and review pairs each split holds, and the newest of them (what
+    `as_of_for` measures from): one aggregate query a split, one a split with review
+    pairs."""
+    labels, pairs, newest = {}, {}, []
+    for split, queryset in querysets.items():
+        found = queryset.aggregate(n=Count("pk"), newest=Max("occurred_at"))
+        labels[split] = found["n"]
+        newest.append(found["newest"])
+        found = review_pairs[split].aggregate(n=Count("pk"), newest=Max("created_at"))
+        pairs[split] = found["n"]
+        newest.append(found["newest"])
+    moments = [moment for moment in newest if moment is not None]
+    return SplitSizes(labels, pairs, max(moments) if moments else None)
+
+
 def as_of_for(
     querysets: dict[str, QuerySet[Label]],
     filters: ExportFilters,

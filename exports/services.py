@@ -278,16 +278,15 @@ def _build(
     filters = parse_filters(job.filters, project=project)
     querysets = selectors.split_querysets(project, job.format, filters, policy)
     review_pairs = selectors.review_pair_querysets(project, job.format, filters)
-    as_of = selectors.as_of_for(querysets, filters, review_pairs)
+    sizes = selectors.split_sizes(querysets, review_pairs)
+    # The filter's moment, else the newest selected row (as `selectors.as_of_for`).
+    as_of = filters.as_of or sizes.newest
+    totals = {split: sizes.labels[split] + sizes.pairs[split] for split in querysets}
     lease.beat()
-    totals, pair_counts = {}, {}
-    for split, qs in querysets.items():
-        pair_counts[split] = review_pairs[split].count()
-        totals[split] = qs.count() + pair_counts[split]
-        lease.beat()
-    # Aggregates over the train split only (the eval split is held out, never trained on).
+    # Aggregates over the train split only (the eval split is held out, never trained on);
+    # unordered, or the ordering's id would join the GROUP BY (a group a label).
     quality = export_quality(
-        project, querysets["train"], policy, extra_human_rows=pair_counts["train"]
+        project, querysets["train"].order_by(), policy, extra_human_rows=sizes.pairs["train"]
     )
     reasons = below_policy_reasons(quality)
     quality.update(allowed_below_policy=job.allow_below_policy, below_policy=reasons)
