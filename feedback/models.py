@@ -18,7 +18,11 @@ class Session(models.Model):
         # quiet, which is no evidence that the session failed.
         INACTIVE = "inactive"
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="sessions")
+    # db_index=False: the foreign keys of Session, Generation and Event that an index or
+    # constraint of theirs leads with get no index of their own (ingestion writes them all).
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="sessions", db_index=False
+    )
     external_id = models.CharField(max_length=255)
     user_ref = models.CharField(max_length=255, blank=True)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.OPEN)
@@ -73,8 +77,12 @@ class Session(models.Model):
 class Generation(models.Model):
     """A model output, materialised from its `generation` event (the log stays the truth)."""
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="generations")
-    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="generations")
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="generations", db_index=False
+    )
+    session = models.ForeignKey(
+        Session, on_delete=models.CASCADE, related_name="generations", db_index=False
+    )
     external_id = models.CharField(max_length=255)
     input = models.JSONField(default=list, help_text="Chat messages: [{role, content}].")
     output = models.TextField()
@@ -119,14 +127,23 @@ class Event(models.Model):
         RATING = "rating"
         SESSION_OUTCOME = "session_outcome"
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="events")
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     client_id = models.CharField(max_length=255)
     type = models.CharField(max_length=20, choices=Type.choices)
     timestamp = models.DateTimeField()
     received_at = models.DateTimeField(default=timezone.now)
-    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="events")
+    session = models.ForeignKey(
+        Session, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     generation = models.ForeignKey(
-        Generation, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+        Generation,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="events",
+        db_index=False,
     )
     generation_ref = models.CharField(max_length=255, blank=True)
     user_ref = models.CharField(max_length=255, blank=True)
