@@ -164,9 +164,13 @@ def generations_of(session_ids: list[int]) -> dict[int, list[GenerationRow]]:
 def events_of(session_ids: list[int]) -> dict[int, list[EventRecord]]:
     """The events derivation reads for these sessions, by session id: each session's own,
     and the actions on its generations sent in another session (the user came back
-    later, `events_sent_elsewhere`)."""
+    later, `events_sent_elsewhere`). Not `generation` events: the rules ignore them (the
+    generations are read apart), and their payloads, which repeat each prompt and output,
+    are the largest of the log."""
     own = _fetch(
-        Event.objects.filter(session_id__in=session_ids).values_list("session_id", *EVENT_COLUMNS),
+        Event.objects.filter(session_id__in=session_ids)
+        .exclude(type=Event.Type.GENERATION)
+        .values_list("session_id", *EVENT_COLUMNS),
         _events_sql(),
         session_ids,
         json_at=5,
@@ -207,7 +211,8 @@ def _events_sql() -> str:
     quote = connection.ops.quote_name
     return (
         f"SELECT session_id, {', '.join(quote(c) for c in EVENT_COLUMNS)} "  # noqa: S608 - names from the model
-        f"FROM {quote(Event._meta.db_table)} WHERE session_id = ANY(%b::bigint[])"
+        f"FROM {quote(Event._meta.db_table)} WHERE session_id = ANY(%b::bigint[]) "
+        f"AND type <> '{Event.Type.GENERATION}'"
     )
 
 
