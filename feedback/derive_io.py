@@ -36,6 +36,7 @@ class GenerationRow(NamedTuple):
     model: str
     replaces_ref: str
     created_at: datetime
+    signals: dict[str, Any] | str  # as stored; on PostgreSQL the jsonb's text, undecoded
 
 
 class SessionRow(NamedTuple):
@@ -196,6 +197,7 @@ _GENERATION_COLUMNS = (
     "model",
     "replaces_ref",
     "created_at",
+    "signals",
 )
 
 
@@ -297,6 +299,21 @@ def sessions_record(rows: list[SessionRow], *, now: datetime, recovered: list[in
     )
     with _binding_cursor() as cursor:
         cursor.execute(sql, [now, *(list(column) for column in zip(*rows, strict=True))])
+
+
+def signals_changed(stored: dict[str, Any] | str, signals: dict[str, Any]) -> bool:
+    """Whether `signals` differ from the `stored` ones (a `GenerationRow.signals`): another
+    key, value or JSON type (1 and 1.0 and true are equal in Python, not in the column).
+    Re-deriving a session mostly finds its generations' signals as they were; those rows
+    are then not rewritten."""
+    if isinstance(stored, str):
+        if stored == "{}":
+            return bool(signals)
+        stored = json.loads(stored)
+    return stored.keys() != signals.keys() or any(
+        type(value) is not type(stored[key]) or value != stored[key]
+        for key, value in signals.items()
+    )
 
 
 def generation_signals_write(rows: list[tuple[int, dict[str, Any]]]) -> None:

@@ -230,8 +230,10 @@ def _derive(sessions: list[Session], *, now: datetime) -> None:
                 session.changes,
             )
         )
-        for ref, signals in result.generations.items():
-            signal_rows.append((gens[ref].id, _stored_signals(signals)))
+        for ref, derived_signals in result.generations.items():
+            signals = _stored_signals(derived_signals)
+            if derive_io.signals_changed(gens[ref].signals, signals):
+                signal_rows.append((gens[ref].id, signals))
         for derived in result.labels:
             subject = gens[derived.generation_ref]
             other = gens.get(derived.other_generation_ref) if derived.other_generation_ref else None

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from feedback import derive_io, labelling, services
 from feedback.models import Generation, Label, Session
@@ -152,3 +153,33 @@ def test_reading_events_sent_elsewhere_uses_indexes_not_a_scan(project):
     assert {pk: sorted(map(repr, events)) for pk, events in together.items()} == {
         pk: sorted(map(repr, derive_io.events_of([pk])[pk])) for pk in ids if together.get(pk)
     }
+
+
+def test_rederiving_rewrites_only_the_signals_that_changed(project):
+    services.events_ingest(
+        project=project,
+        events=[generation("g1", output=OUTPUT), generation("g2", session="s2", output=OUTPUT)],
+    )
+    derive_all()
+    assert Generation.objects.get(external_id="g1").signals["copied"] is False
+    services.events_ingest(project=project, events=[event("copy", generation_id="g1", t=9)])
+    labelling.project_rederive(projects=[project])
+    with CaptureQueriesContext(connection) as queries:
+        assert derive_all() == 2
+    assert Generation.objects.get(external_id="g1").signals["copied"] is True
+    assert Generation.objects.get(external_id="g2").signals["copied"] is False
+    assert len([q for q in queries if q["sql"].startswith('UPDATE "feedback_generation"')]) == 1
+
+    labelling.project_rederive(projects=[project])
+    with CaptureQueriesContext(connection) as queries:
+        assert derive_all() == 2
+    assert not [q for q in queries if q["sql"].startswith('UPDATE "feedback_generation"')]
+
+
+def test_signals_changed_compares_json_types_not_only_python_equality():
+    assert not derive_io.signals_changed('{"a": 1, "b": true}', {"a": 1, "b": True})
+    assert derive_io.signals_changed('{"a": 1}', {"a": 1.0})
+    assert derive_io.signals_changed({"b": 1}, {"b": True})
+    assert derive_io.signals_changed("{}", {"a": 1})
+    assert derive_io.signals_changed({"a": 1}, {"a": 1, "b": 2})
+    assert not derive_io.signals_changed("{}", {})
