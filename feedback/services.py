@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Case, DateTimeField, F, Field, OuterRef, Subquery, Value, When
@@ -272,7 +273,14 @@ def _generations_unstarted_drop(
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """A validated payload as JSON text, for a jsonb column: orjson is ~10x faster than json
+    here. Validation leaves nothing orjson refuses (no lone surrogates, integers within 64
+    bits, finite floats); json stays the fallback all the same. (Not for parsing: orjson
+    reads an integer beyond 64 bits as a float, which validation must see as an integer.)"""
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _check_type_allowed(raw: Any, allowed_types: Collection[str]) -> None:
