@@ -663,9 +663,7 @@ def _apply_gate(
             strict=True,
         )
     }
-    _write_outcomes(
-        queue, ids[changed].tolist(), [new[k] for k in kinds[changed].tolist()], outcomes
-    )
+    _write_outcomes(queue, ids[changed].tolist(), kinds[changed].tolist(), new, outcomes)
     return dict(tally)
 
 
@@ -810,16 +808,20 @@ WRITE_CHUNK = 1000
 def _write_outcomes(
     queue: Queue,
     ids: list[int],
+    kinds: list[int],
     new: list[tuple[Any, ...]],
     outcomes: dict[int, tuple[str, str]],
 ) -> None:
-    """Write the gate's outcomes (`new`, in OUTCOME_FIELDS order, of the items `ids`, in
-    id order) in the lock order: items a chunk at a time, each chunk locked in id order
-    in a short transaction of its own; then the labels; then the queue's counters,
-    recounted. A run cut short leaves the rest to the next (idempotent)."""
+    """Write the gate's outcomes (item `ids[n]` gets `new[kinds[n]]`, in OUTCOME_FIELDS
+    order; ids in id order) in the lock order: items a chunk at a time, each chunk locked
+    in id order in a short transaction of its own; then the labels; then the queue's
+    counters, recounted. A run cut short leaves the rest to the next (idempotent)."""
     for start in range(0, len(ids), WRITE_CHUNK):
-        chunk, values = ids[start : start + WRITE_CHUNK], new[start : start + WRITE_CHUNK]
+        chunk, chunk_kinds = ids[start : start + WRITE_CHUNK], kinds[start : start + WRITE_CHUNK]
         with transaction.atomic():
+            if connection.vendor == "postgresql":
+                _update_outcomes_postgresql(chunk, chunk_kinds, new)
+                continue
             # Locked in id order first: the multi-row UPDATE locks in whatever order its
             # plan reads, and two gate runs on one queue must not cross.
             list(
@@ -828,7 +830,14 @@ def _write_outcomes(
                 .order_by("pk")
                 .values_list("pk", flat=True)
             )
-            _update_outcomes(chunk, values)
+            update_rows(
+                Item,
+                [
+                    Item(pk=pk, **dict(zip(OUTCOME_FIELDS, new[kind], strict=True)))
+                    for pk, kind in zip(chunk, chunk_kinds, strict=True)
+                ],
+                OUTCOME_FIELDS,
+            )
     with transaction.atomic():
         labels_set_review_outcome(outcomes=outcomes)
     if outcomes:
@@ -836,30 +845,34 @@ def _write_outcomes(
     _recount(queue)
 
 
-def _update_outcomes(ids: list[int], new: list[tuple[Any, ...]]) -> None:
-    """One UPDATE for the chunk: on PostgreSQL from arrays unnested into rows (no model
-    instances); elsewhere through core.bulk.update_rows."""
-    if connection.vendor != "postgresql":
-        update_rows(
-            Item,
-            [
-                Item(pk=pk, **dict(zip(OUTCOME_FIELDS, values, strict=True)))
-                for pk, values in zip(ids, new, strict=True)
-            ],
-            OUTCOME_FIELDS,
-        )
-        return
-    columns = list(zip(*new, strict=True))
+def _update_outcomes_postgresql(
+    ids: list[int], kinds: list[int], new: list[tuple[Any, ...]]
+) -> None:
+    """Lock the chunk's items in id order, then one UPDATE: each item's id and the number
+    of its outcome among the few distinct ones (`new`), joined to those (no model
+    instances, and no parameter per row: psycopg writes long lists of values in Python).
+    The commit does not wait for the WAL to reach the disk: outcomes are derived data, and
+    a crash that loses the last chunks leaves them to the next run, as a run cut short
+    does."""
     table = Item._meta.db_table
-    with connection.cursor() as cursor:
+    columns = [list(column) for column in zip(*new, strict=True)]
+    id_list = "{" + ",".join(map(str, ids)) + "}"
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute("SET LOCAL synchronous_commit = off")
         cursor.execute(
-            f"UPDATE {table} SET agreement = v.agreement, agreement_state = v.state,"  # noqa: S608
-            " decision = v.decision, decision_reason = v.reason,"
-            " preferred_response = v.preferred"
-            " FROM unnest(%s::int8[], %s::float8[], %s::text[], %s::text[], %s::text[],"
-            " %s::int4[]) AS v(id, agreement, state, decision, reason, preferred)"
+            f"SELECT id FROM {table} WHERE id = ANY(%s::int8[]) ORDER BY id FOR UPDATE",  # noqa: S608
+            [id_list],
+        )
+        cursor.execute(
+            f"UPDATE {table} SET agreement = o.agreement, agreement_state = o.state,"  # noqa: S608
+            " decision = o.decision, decision_reason = o.reason,"
+            " preferred_response = o.preferred"
+            " FROM unnest(%s::int8[], %s::int4[]) AS v(id, kind)"
+            " JOIN unnest(%s::float8[], %s::text[], %s::text[], %s::text[], %s::int4[])"
+            " WITH ORDINALITY AS o(agreement, state, decision, reason, preferred, kind)"
+            " ON o.kind = v.kind + 1"
             f" WHERE {table}.id = v.id",
-            [ids, *(list(column) for column in columns)],
+            [id_list, "{" + ",".join(map(str, kinds)) + "}", *columns],
         )
 
 
