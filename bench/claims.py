@@ -38,6 +38,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -117,7 +118,9 @@ def main() -> None:
         for round_ in range(ROUNDS):
             server.start()
             try:
-                _annotate(server.port, queue, tokens[:1], tabs=1, seconds=0.5, think=0)  # warm
+                _annotate(
+                    server.port, queue, tokens, tabs=1, seconds=2, think=args.think
+                )  # warm-up
                 project = _annotate(
                     server.port, queue, tokens, tabs=1, seconds=seconds, think=args.think
                 )
@@ -135,6 +138,7 @@ def main() -> None:
             )
         server.start()
         try:
+            _annotate(server.port, queue, tokens, tabs=1, seconds=2, think=args.think)  # warm-up
             tabs = _annotate(server.port, queue, tokens, tabs=2, seconds=seconds, think=args.think)
         finally:
             server.stop()
@@ -357,7 +361,7 @@ class _Gunicorn:
             "ALLOWED_HOSTS": "127.0.0.1",
             "DB_POOL_MAX": str(self.threads),
         }
-        self.log = open(ROOT / "bench" / ".claims-gunicorn.log", "a")  # noqa: SIM115
+        self.log = open(Path(tempfile.gettempdir()) / "gleaner-claims-gunicorn.log", "a")  # noqa: SIM115
         self.process = subprocess.Popen(  # noqa: S603 - our own command line
             [
                 sys.executable,

@@ -21,13 +21,13 @@ from functools import partial
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery
+from django.db import IntegrityError, OperationalError, connection, models, transaction
+from django.db.models import Count, F, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core.scheduling import on_commit_once, schedule_task
-from feedback.models import Label
+from feedback.models import Generation, Label
 from review.agreement import canonical_values
 from review.answers import validate_answers, validate_seconds_spent
 from review.models import Annotation, Assignment, Item, Queue
@@ -178,9 +178,14 @@ def item_claim_next(*, queue: Queue, user: User, now: datetime | None = None) ->
 # The claim in two statements under one item lock (PostgreSQL): the first free item, taken
 # with SKIP LOCKED, then the claim inserted by a statement that recounts the item's slots in
 # its own (later) snapshot, so a claim committed between the first statement's snapshot
-# and its lock is counted. It also drops the caller's expired claims in the queue.
+# and its lock is counted. It also drops the caller's expired claims in the queue, and
+# commits without waiting for the WAL flush (synchronous_commit off for this transaction
+# only): a claim is a reservation that expires anyway, and the few lost in a crash are
+# claimed again (or answered without a claim, while a slot is free). Answers stay durable.
 _CLAIM_INSERT = """
-WITH expired AS (
+WITH durability AS (
+    SELECT set_config('synchronous_commit', 'off', true) AS setting
+), expired AS (
     DELETE FROM review_assignment
     WHERE queue_id = %(queue)s AND user_id = %(user)s AND status = 'claimed'
         AND expires_at <= %(now)s
@@ -192,6 +197,7 @@ WHERE (SELECT i.annotation_count FROM review_item i WHERE i.id = %(item)s AND i.
     + (SELECT count(*) FROM review_assignment h
        WHERE h.item_id = %(item)s AND h.status = 'claimed' AND h.expires_at > %(now)s)
     < %(per_item)s
+    AND (SELECT setting FROM durability) = 'off'
 ON CONFLICT (item_id, user_id) DO NOTHING
 RETURNING id
 """
@@ -201,25 +207,22 @@ def _claim_first_free(queue: Queue, user: User, now: datetime) -> Assignment | N
     """The caller's live claim in the queue, else a new claim on the best free item if one
     is free and unlocked; else None, and the careful path decides (PostgreSQL). The claim
     comes with its item and what `selectors.item_display` reads."""
-    mine = Assignment.objects.filter(item=OuterRef("pk"), user=user).exclude(
-        status=Assignment.Status.CLAIMED, expires_at__lte=now
-    )
     holding = Assignment.objects.filter(
         queue=queue, user=user, status=Assignment.Status.CLAIMED, expires_at__gt=now
     )
-    held = _live_claims(now).order_by().values("item").annotate(n=Count("pk")).values("n")
     with transaction.atomic():
-        item = (
-            Item.objects.filter(queue=queue, status=Item.Status.OPEN)
-            .filter(~Exists(mine), ~Exists(holding))
-            .alias(held=Coalesce(Subquery(held, output_field=IntegerField()), 0))
-            .filter(annotation_count__lt=queue.annotations_per_item - F("held"))
-            .select_related("label", "label__generation", "generation")
-            .order_by("-priority", "id")
-            .select_for_update(skip_locked=True, of=("self",))
-            .first()
-        )
-        if item is None:  # the caller's own claim to resume, else the careful path decides
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _FIRST_FREE,
+                {
+                    "queue": queue.pk,
+                    "user": user.pk,
+                    "now": now,
+                    "per_item": queue.annotations_per_item,
+                },
+            )
+            row = cursor.fetchone()
+        if row is None:  # the caller's own claim to resume, else the careful path decides
             return (
                 holding.select_related(
                     "item", "item__label", "item__label__generation", "item__generation"
@@ -227,6 +230,7 @@ def _claim_first_free(queue: Queue, user: User, now: datetime) -> Assignment | N
                 .order_by("pk")
                 .first()
             )
+        item = _item_from_row(row)
         presentation = _presentation(item)
         expires_at = now + timedelta(minutes=queue.claim_timeout_minutes)
         with connection.cursor() as cursor:
@@ -242,11 +246,11 @@ def _claim_first_free(queue: Queue, user: User, now: datetime) -> Assignment | N
                     "per_item": queue.annotations_per_item,
                 },
             )
-            row = cursor.fetchone()
-    if row is None:  # taken meanwhile (or the caller's own expired claim on it)
+            inserted = cursor.fetchone()
+    if inserted is None:  # taken meanwhile (or the caller's own expired claim on it)
         return None
     return Assignment(
-        pk=row[0],
+        pk=inserted[0],
         item=item,
         queue=queue,
         user=user,
@@ -255,6 +259,86 @@ def _claim_first_free(queue: Queue, user: User, now: datetime) -> Assignment | N
         expires_at=expires_at,
         presentation=presentation,
     )
+
+
+# The models `_FIRST_FREE` reads, in its column order: the item, its label, the label's
+# generation, the item's generation (what `selectors.item_display` shows).
+_DISPLAYED = (
+    (Item, "i"),
+    (Label, "l"),
+    (Generation, "lg"),
+    (Generation, "g"),
+)
+
+
+def _columns(model: type[models.Model], alias: str) -> str:
+    return ", ".join(f'{alias}."{field.column}"' for field in model._meta.concrete_fields)
+
+
+# The best free item of the queue, locked (SKIP LOCKED: claimers at once take different
+# items), with what the page shows of it: the same filter as the careful path's candidates
+# (open, not answered, skipped or held by the caller, a slot left after live claims), none
+# while the caller holds a live claim in the queue. Written out rather than built by the ORM:
+# compiling the equivalent queryset cost more than running it.
+_FIRST_FREE = f"""
+WITH candidate AS (
+    SELECT i.id FROM review_item i
+    WHERE i.queue_id = %(queue)s AND i.status = 'open'
+        AND NOT EXISTS (
+            SELECT 1 FROM review_assignment h
+            WHERE h.queue_id = %(queue)s AND h.user_id = %(user)s AND h.status = 'claimed'
+                AND h.expires_at > %(now)s)
+        AND NOT EXISTS (
+            SELECT 1 FROM review_assignment m
+            WHERE m.item_id = i.id AND m.user_id = %(user)s
+                AND NOT (m.status = 'claimed' AND m.expires_at <= %(now)s))
+        AND i.annotation_count + (
+            SELECT count(*) FROM review_assignment c
+            WHERE c.item_id = i.id AND c.status = 'claimed' AND c.expires_at > %(now)s
+        ) < %(per_item)s
+    ORDER BY i.priority DESC, i.id
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+)
+SELECT {", ".join(_columns(model, alias) for model, alias in _DISPLAYED)}
+FROM candidate
+JOIN review_item i ON i.id = candidate.id
+LEFT JOIN feedback_label l ON l.id = i.label_id
+LEFT JOIN feedback_generation lg ON lg.id = l.generation_id
+LEFT JOIN feedback_generation g ON g.id = i.generation_id
+"""  # noqa: S608 - table and column names from the models, values bound
+
+
+def _instance(model: type[models.Model], values: list) -> models.Model | None:
+    """A model instance from its concrete fields' raw column values (None for a LEFT
+    JOIN that found nothing), converted as the ORM converts them (JSON parsed)."""
+    fields = model._meta.concrete_fields
+    if values[0] is None:
+        return None
+    converted = [
+        field.from_db_value(value, None, connection)
+        if value is not None and hasattr(field, "from_db_value")
+        else value
+        for field, value in zip(fields, values, strict=True)
+    ]
+    return model.from_db(connection.alias, [field.attname for field in fields], converted)
+
+
+def _item_from_row(row: tuple) -> Item:
+    parts: list[models.Model | None] = []
+    start = 0
+    for model, _ in _DISPLAYED:
+        width = len(model._meta.concrete_fields)
+        parts.append(_instance(model, list(row[start : start + width])))
+        start += width
+    item, label, label_generation, generation = parts
+    if not isinstance(item, Item):  # the candidate's own row: never missing
+        raise TypeError("The claimed item's row is missing.")
+    if isinstance(label, Label):
+        label.generation = label_generation  # type: ignore[assignment]
+    item.label = label  # type: ignore[assignment]
+    item.generation = generation  # type: ignore[assignment]
+    return item
 
 
 def _wait_for_item(pk: int) -> Item | None:

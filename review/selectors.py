@@ -97,7 +97,7 @@ def queues_with_progress(user: User) -> list[WithAnnotations[Queue, QueueProgres
 
 def access_queue(user: User | AnonymousUser, queue_id: int, *, lead: bool = False) -> Queue:
     """The queue if the user may work in it (or, with `lead`, manage it); else Http404."""
-    queue = queues_for_user(user).filter(pk=queue_id).first()
+    queue = _queue_for_user(user, queue_id).first()
     if queue is None or (lead and not is_project_lead(user, queue.project_id)):
         raise Http404("No such queue.")
     return queue
@@ -111,14 +111,27 @@ def access_work_queue(user: User, queue_id: int) -> WithAnnotations[Queue, MineD
     """`access_queue` for the work page, with how many items the user answered in it
     (`mine_done`), counted in the same query."""
     queue = (
-        queues_for_user(user)
-        .filter(pk=queue_id)
+        _queue_for_user(user, queue_id)
         .annotate(mine_done=Coalesce(Subquery(_submitted_count(user)), 0))
         .first()
     )
     if queue is None:
         raise Http404("No such queue.")
     return queue
+
+
+def _queue_for_user(user: User | AnonymousUser, queue_id: int) -> QuerySet[Queue]:
+    """`queues_for_user` for one queue, without its DISTINCT (the membership is a test,
+    not a join): the per-request check of every annotator's request."""
+    if not user.is_authenticated:
+        return Queue.objects.none()
+    queues = Queue.objects.select_related("project").filter(pk=queue_id)
+    if user.is_superuser:
+        return queues
+    member = Queue.members.through.objects.filter(queue_id=OuterRef("pk"), user_id=user.pk)
+    joined = projects_for_user(user).values("pk")
+    led = projects_for_user(user, LEAD_ROLES).values("pk")
+    return queues.filter(Q(Exists(member), project_id__in=joined) | Q(project_id__in=led))
 
 
 def _submitted_count(user: User) -> QuerySet[Assignment]:
