@@ -67,11 +67,11 @@ def _assistant_json(text_json: str) -> str:
 
 
 class Chunk:
-    """One chunk's rows as JSON lines (`lines`, and `meta_lines` for the sidecar of bare
+    """One chunk's rows as JSON lines (`text`, and `meta_lines` for the sidecar of bare
     formats) or as columns (`columns`, lists by field name), and rows by source."""
 
     def __init__(self) -> None:
-        self.lines: list[str] = []
+        self.text = ""
         self.meta_lines: list[str] = []
         self.columns: dict[str, list[Any]] = {}
         self.sources: Counter[str] = Counter()
@@ -91,10 +91,16 @@ def jsonl_chunk(
     (lone_prompt, chosen, rejected, completion) are already JSON strings; `bare` moves
     the meta fields to `meta_lines` (formats.BARE_FORMATS)."""
     chunk = Chunk()
-    lines, meta_lines, sources = chunk.lines, chunk.meta_lines, chunk.sources
+    # The pieces of every line, joined once per chunk: a piece is copied once, not once
+    # for each `+` after it.
+    parts: list[str] = []
+    add = parts.extend
+    meta_lines, sources = chunk.meta_lines, chunk.sources
     conversational = style == "conversational"
     escape = (lambda text: text) if escaped else encode_basestring  # noqa: E731
+    wrap = _assistant_json if conversational else (lambda text: text)  # noqa: E731
     source_json: dict[str, str] = {}
+    rows_out = 0
     for row_id, kind, source, label, weight, occurred_at, prompt_json, lone, *texts in rows:
         chosen, rejected, completion = texts
         is_pair = kind == PAIR
@@ -106,13 +112,13 @@ def jsonl_chunk(
         if src is None:
             src = source_json[source] = _dumps(source)
         meta_tail = (
-            ',"source":'
-            + src
-            + ',"weight":'
-            + _json_float(weight_of(weight, occurred_at))
-            + ',"created_at":"'
-            + _created_at(occurred_at)
-            + '"}'
+            ',"source":',
+            src,
+            ',"weight":',
+            _json_float(weight_of(weight, occurred_at)),
+            ',"created_at":"',
+            _created_at(occurred_at),
+            '"}\n',
         )
         base = f"lbl_{row_id}"
         if fmt in ("dpo", "kto"):
@@ -122,91 +128,52 @@ def jsonl_chunk(
                 prompt = escape(lone)
             else:
                 prompt = _dumps(prompt_text(json.loads(prompt_json)))
-            wrap = _assistant_json if conversational else (lambda text: text)  # noqa: E731
             if fmt == "dpo":
-                lines.append(
-                    '{"prompt":'
-                    + prompt
-                    + ',"chosen":'
-                    + wrap(escape(chosen))
-                    + ',"rejected":'
-                    + wrap(escape(rejected))
-                    + ',"id":"'
-                    + base
-                    + '"'
-                    + meta_tail
-                    + "\n"
-                )
+                add(('{"prompt":', prompt, ',"chosen":', wrap(escape(chosen))))
+                add((',"rejected":', wrap(escape(rejected)), ',"id":"', base, '"'))
+                add(meta_tail)
+                rows_out += 1
             elif is_pair:
-                head = '{"prompt":' + prompt + ',"completion":'
-                lines.append(
-                    head
-                    + wrap(escape(chosen))
-                    + ',"label":true,"id":"'
-                    + base
-                    + '_chosen"'
-                    + meta_tail
-                    + "\n"
-                )
-                lines.append(
-                    head
-                    + wrap(escape(rejected))
-                    + ',"label":false,"id":"'
-                    + base
-                    + '_rejected"'
-                    + meta_tail
-                    + "\n"
-                )
+                add(('{"prompt":', prompt, ',"completion":', wrap(escape(chosen))))
+                add((',"label":true,"id":"', base, '_chosen"'))
+                add(meta_tail)
+                add(('{"prompt":', prompt, ',"completion":', wrap(escape(rejected))))
+                add((',"label":false,"id":"', base, '_rejected"'))
+                add(meta_tail)
+                rows_out += 2
                 sources[source] += 1  # the second row
             else:
-                lines.append(
-                    '{"prompt":'
-                    + prompt
-                    + ',"completion":'
-                    + wrap(escape(completion))
-                    + (',"label":true,"id":"' if label else ',"label":false,"id":"')
-                    + base
-                    + '"'
-                    + meta_tail
-                    + "\n"
-                )
+                add(('{"prompt":', prompt, ',"completion":', wrap(escape(completion))))
+                add((',"label":true,"id":"' if label else ',"label":false,"id":"', base, '"'))
+                add(meta_tail)
+                rows_out += 1
         elif fmt == "sft":
             messages = json.loads(prompt_json)
-            answer = _assistant_json(escape(chosen if is_pair else completion))
             if isinstance(messages, list) and messages:
-                lines.append(
-                    '{"messages":'
-                    + _dumps(messages)[:-1]
-                    + ","
-                    + answer[1:]
-                    + ',"id":"'
-                    + base
-                    + '"'
-                    + meta_tail
-                    + "\n"
-                )
-            else:  # an empty (or odd) prompt: as rows_for spreads it
+                answer = _assistant_json(escape(chosen if is_pair else completion))
+                add(('{"messages":', _dumps(messages)[:-1], ",", answer[1:]))
+            else:  # an empty (or odd) prompt: spread as rows_for spreads it
                 raw = chosen if is_pair else completion
                 text = json.loads(raw) if escaped else raw
                 row = {"messages": [*messages, {"role": "assistant", "content": text}]}
-                lines.append(_dumps(row)[:-1] + ',"id":"' + base + '"' + meta_tail + "\n")
+                add((_dumps(row)[:-1],))
+            add((',"id":"', base, '"'))
+            add(meta_tail)
+            rows_out += 1
         else:  # openai_preference
-            body = (
-                '{"input":{"messages":'
-                + _dumps(json.loads(prompt_json))
-                + '},"preferred_output":'
-                + _assistant_json(escape(chosen))
-                + ',"non_preferred_output":'
-                + _assistant_json(escape(rejected))
-            )
-            meta = '{"id":"' + base + '"' + meta_tail + "\n"
+            add(('{"input":{"messages":', _dumps(json.loads(prompt_json))))
+            add(('},"preferred_output":', _assistant_json(escape(chosen))))
+            add((',"non_preferred_output":', _assistant_json(escape(rejected))))
             if bare:
-                lines.append(body + "}\n")
-                meta_lines.append(meta)
+                add(("}\n",))
+                meta_lines.append("".join(('{"id":"', base, '"', *meta_tail)))
             else:
-                lines.append(body + "," + meta[1:])
+                add((',"id":"', base, '"'))
+                add(meta_tail)
+            rows_out += 1
         sources[source] += 1
-    chunk.rows = len(lines)
+    chunk.text = "".join(parts)
+    chunk.rows = rows_out
     return chunk
 
 

@@ -253,27 +253,19 @@ class _LonePrompt(Func):
 
 
 @contextmanager
-def _reading_connection() -> Iterator[BaseDatabaseWrapper]:
-    """Where a long read streams from. On PostgreSQL outside a transaction: a connection of
-    its own in a read-only transaction, so the server-side cursor needs no WITH HOLD (which
-    materialises the whole result before the first row) and the build's progress writes,
-    on the default connection, commit as they go. Inside a transaction (a caller's
-    `atomic()`, a test) and on SQLite: the default connection, whose cursors then need no
-    hold either."""
+def _streaming_connection() -> Iterator[BaseDatabaseWrapper | None]:
+    """A connection of its own to stream a long read from (PostgreSQL, outside a
+    transaction), so that the build's progress writes on the default connection go on
+    meanwhile; None inside a transaction (a caller's `atomic()`, a test), where another
+    connection would not see its rows, and on SQLite."""
     if connection.vendor != "postgresql" or connection.in_atomic_block:
-        yield connection
+        yield None
         return
     reader = connections.create_connection(DEFAULT_DB_ALIAS)
     try:
-        reader.set_autocommit(False)
-        with reader.cursor() as cursor:
-            cursor.execute("SET TRANSACTION READ ONLY")
         yield reader
     finally:
-        try:
-            reader.rollback()
-        finally:
-            reader.close()
+        reader.close()
 
 
 def label_chunks(
@@ -281,7 +273,12 @@ def label_chunks(
 ) -> Iterator[tuple[tuple[Any, ...], ...]]:
     """Stream labels in chunks of tuples of `chunks.COLUMNS`, in the queryset's order.
     With `escaped` on PostgreSQL, the text columns (lone_prompt, chosen, rejected,
-    completion) come as JSON strings; `chunks_escaped` says whether they do."""
+    completion) come as JSON strings; `chunks_escaped` says whether they do.
+
+    On PostgreSQL outside a transaction the rows come in one query streamed in chunks
+    (psycopg's `stream`: PostgreSQL keeps sending while a chunk is written, as for COPY,
+    and no WITH HOLD cursor materialises the result first); otherwise from a server-side
+    cursor (no hold inside a transaction) or SQLite's cursor."""
     postgres = connection.vendor == "postgresql"
     text: Any = _JsonString if escaped and postgres else (lambda column: F(column))
     lone = _LonePrompt("prompt") if postgres else Value(None, output_field=TextField())
@@ -306,10 +303,22 @@ def label_chunks(
         "rejected_out",
         "completion_out",
     )
-    with _reading_connection() as reader:
+    with _streaming_connection() as reader:
+        if reader is None:
+            compiler = columns.query.get_compiler(connection=connection)
+            rows = compiler.results_iter(
+                tuple_expected=True, chunked_fetch=True, chunk_size=chunk_size
+            )
+            yield from batched(rows, chunk_size)
+            return
         compiler = columns.query.get_compiler(connection=reader)
-        rows = compiler.results_iter(tuple_expected=True, chunked_fetch=True, chunk_size=chunk_size)
-        yield from batched(rows, chunk_size)
+        sql, params = compiler.as_sql()
+        converters = compiler.get_converters([column for column, _, _ in compiler.select])
+        with reader.cursor() as cursor:
+            rows = cursor.cursor.stream(sql, params, size=chunk_size)
+            if converters:
+                rows = map(tuple, compiler.apply_converters(rows, converters))
+            yield from batched(rows, chunk_size)
 
 
 def chunks_escaped(*, escaped: bool) -> bool:
