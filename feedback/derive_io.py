@@ -25,7 +25,6 @@ from feedback.derivation import EventRecord
 from feedback.models import Event, Generation, Label, Session
 
 EVENT_COLUMNS = ("client_id", "type", "timestamp", "generation_ref", "payload")
-_EVENT_SQL_COLUMNS = 'client_id, "type", "timestamp", generation_ref, payload'
 
 
 class GenerationRow(NamedTuple):
@@ -247,10 +246,15 @@ def events_sent_elsewhere(session_ids: list[int]) -> QuerySet[Event, tuple]:
 
 @cache
 def _column(model: type[models.Model], name: str) -> tuple[str, str]:
-    """The quoted column of field `name` and its PostgreSQL type."""
+    """The quoted column of field `name` and the type of its array. Text for a varchar(n):
+    an explicit cast to varchar(n) would cut a longer value silently, where assigning the
+    text to the column raises, as the ORM's write would."""
     field = model._meta.get_field(name)
     assert isinstance(field, models.Field) and field.column  # noqa: S101 - names are ours
-    return connection.ops.quote_name(field.column), field.db_type(connection) or ""
+    db_type = field.db_type(connection) or ""
+    if db_type.startswith("varchar"):
+        db_type = "text"
+    return connection.ops.quote_name(field.column), db_type
 
 
 def _unnest(model: type[models.Model], names: Sequence[str]) -> str:
