@@ -364,3 +364,38 @@ def test_a_queue_without_annotations_decides_every_item_pending(project):
     assert results["questions"]["verdict"]["undefined_reason"] == NO_PAIRS
     assert results["annotators"] == {}
     assert set(written(queue).values()) == {(None, "pending", "", "needs more annotations", None)}
+
+
+def test_a_wide_scale_with_many_alike_answers_matches_too(project):
+    """Count rows too many to number (12 values, four alike answers: 5**12 keys), so
+    Answers compares the rows themselves."""
+    ratings = [(7, 7, 7, 7), (7, 7, 7, 2), (1, 12, 1, 12), (3, 3, 4, 3), (9, 9, 9, 9)]
+    items = [
+        {
+            "status": "complete",
+            "answers": [("yes" if r > 5 else "no", r, n) for n, r in enumerate(row)],
+            "adjudication": None,
+            "gold": "yes",
+        }
+        for row in ratings * 3
+    ]
+    spec = {
+        "users": 4,
+        "items": items,
+        "ratings_only": False,
+        "scale": 12,
+        "per_item": 4,
+        "min_alpha": 0.4,
+        "min_item": 0.67,
+        "tolerance": 1.0,
+        "min_annotator": 0.8,
+    }
+    queue = build(spec, project)
+    expected = reference(queue)
+
+    results = gate.queue_agreement_recompute(queue=queue).results
+
+    assert results["questions"]["quality"]["alpha"] is not None
+    for key in ("questions", "series", "annotators", "items"):
+        assert results[key] == expected[key]
+    assert written(queue) == expected["outcomes"]
