@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, DateTimeField, F, Field, OuterRef, Subquery, Value, When
+from django.db.models import Case, DateTimeField, F, OuterRef, Subquery, Value, When
 from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
@@ -102,9 +102,11 @@ def events_ingest(
     if not valid:
         return result
 
+    if connection.vendor == "postgresql":
+        session_ids = _sessions_create_apart(project, valid, now)
     with transaction.atomic():
         if connection.vendor == "postgresql":
-            stored, session_ids, also = _store_postgresql(project, valid, now)
+            stored, also = _store_postgresql(project, valid, session_ids, now)
         else:
             stored, session_ids, also = _store_portable(project, valid, now)
         result.accepted = len(stored)
@@ -129,9 +131,31 @@ def _store_portable(
     return stored, session_ids, _generation_sessions(project, stored)
 
 
-def _store_postgresql(
+def _sessions_create_apart(
     project: Project, events: list[ValidEvent], now: datetime
-) -> tuple[list[ValidEvent], dict[str, int], set[int]]:
+) -> dict[str, int]:
+    """The batch's sessions, created if missing in a transaction of their own.
+
+    A batch inserting a session waits for any other batch inserting the same session to
+    commit; consecutive batches share sessions, so in the batch's transaction that wait
+    would last a whole batch and serialise concurrent requests. Committed apart it lasts
+    one short statement. New sessions are not pending derivation (changes equals
+    derived_changes) until the batch's touch marks them, so a session whose batch then
+    fails stays empty and is never derived. Its commit need not wait for the disk: the
+    batch's own commit, later in the log, flushes it, and without that the session is
+    only an empty one lost.
+    """
+    outermost = not connection.in_atomic_block  # else SET LOCAL would outlive this block
+    with transaction.atomic():
+        if outermost:
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit = off")
+        return _sessions_upsert_postgresql(project, events, now)
+
+
+def _store_postgresql(
+    project: Project, events: list[ValidEvent], session_ids: dict[str, int], now: datetime
+) -> tuple[list[ValidEvent], set[int]]:
     """`_store_portable` in a fixed number of statements whatever the batch size: no SQL
     compiled per row, no model instances. The events go by COPY (the fastest way in from a
     client) into a temporary staging table, kept per connection and emptied at commit, from
@@ -143,7 +167,6 @@ def _store_postgresql(
     the project, as in `_generations_insert`. Each table is written in the order of its
     unique key, so identical batches racing take their locks in the same order.
     """
-    session_ids = _sessions_upsert_postgresql(project, events, now)
     by_id = {event.client_id: event for event in events}
     params: dict[str, Any] = {"project": project.pk, "now": now}
     with connection.cursor() as cursor:
@@ -241,7 +264,7 @@ def _store_postgresql(
                 "AND g.replaces_ref <> '' AND g.replaces_ref = ANY(%(created)s)",
                 params,
             )
-    return stored, session_ids, also
+    return stored, also
 
 
 def _generations_unstarted_drop(
@@ -322,18 +345,19 @@ def _sessions_upsert(project: Project, events: list[ValidEvent], now: datetime) 
 def _sessions_upsert_postgresql(
     project: Project, events: list[ValidEvent], now: datetime
 ) -> dict[str, int]:
-    """`_sessions_upsert` in two statements: insert the sessions not stored yet, then read
+    """`_sessions_upsert` in two statements: insert the sessions not stored yet, not pending
+    derivation (changes = derived_changes = 0) until the batch's touch marks them, then read
     every id (a second statement sees the sessions a racing batch just committed)."""
     spans = _session_spans(events)
     refs = sorted(spans)
-    new = {
+    new: dict[str, Any] = {
         "project": project.pk,
         "now": now,
         "refs": refs,
         "users": [spans[ref][2] for ref in refs],
         "firsts": [spans[ref][0] for ref in refs],
         "lasts": [spans[ref][1] for ref in refs],
-        **_session_defaults(),
+        "outcome": Session.Outcome.OPEN,
     }
     with connection.cursor() as cursor:
         cursor.execute(
@@ -341,7 +365,7 @@ def _sessions_upsert_postgresql(
             "outcome_signal, retries, first_event_at, last_event_at, created_at, changes, "
             "derived_changes, derive_failures, derive_error) "
             "SELECT %(project)s, ref, user_ref, %(outcome)s, '', 0, first, last, %(now)s, "
-            "%(changes)s, %(derived_changes)s, 0, '' "
+            "0, 0, 0, '' "
             "FROM unnest(%(refs)s::text[], %(users)s::text[], %(firsts)s::timestamptz[], "
             "%(lasts)s::timestamptz[]) AS new (ref, user_ref, first, last) "
             "ORDER BY ref ON CONFLICT (project_id, external_id) DO NOTHING",
@@ -353,16 +377,6 @@ def _sessions_upsert_postgresql(
             [project.pk, refs],
         )
         return dict(cursor.fetchall())
-
-
-def _session_defaults() -> dict[str, Any]:
-    """A new session's bookkeeping, as the model's defaults have it."""
-    defaults = {}
-    for name in ("outcome", "changes", "derived_changes"):
-        column = Session._meta.get_field(name)
-        assert isinstance(column, Field)  # noqa: S101 - concrete columns, by name
-        defaults[name] = column.get_default()
-    return defaults
 
 
 def _session_spans(events: list[ValidEvent]) -> dict[str, tuple[datetime, datetime, str]]:
