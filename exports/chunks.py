@@ -13,9 +13,9 @@ weight. On SQLite the same columns come unescaped and Python escapes them.
 from __future__ import annotations
 
 import json
-import math
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from json.encoder import encode_basestring
 from typing import Any
@@ -41,25 +41,14 @@ PAIR = Label.Kind.PREFERENCE_PAIR.value
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
+@dataclass(frozen=True)
 class RowWeight:
-    """`services._weight` for one export: source weight x 0.5 ** (age_days / half life),
-    rounded to 6 places, age measured from `as_of` (0 without one)."""
+    """What a row's weight is measured with, as `services._weight` measures it: source
+    weight x 0.5 ** (age_days / half_life_days), rounded to 6 places, age from `as_of` (0
+    without one). The chunk functions compute it inline."""
 
-    def __init__(self, as_of: datetime | None, half_life_days: float) -> None:
-        self.as_of, self.half_life_days = as_of, half_life_days
-
-    def __call__(self, weight: float, occurred_at: datetime) -> float:
-        as_of = self.as_of
-        age_days = max(0.0, (as_of - occurred_at).total_seconds() / 86400) if as_of else 0.0
-        return round(weight * 0.5 ** (age_days / self.half_life_days), 6)
-
-
-def _json_float(value: float) -> str:
-    return float.__repr__(value) if math.isfinite(value) else _dumps(value)
-
-
-def _created_at(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
+    as_of: datetime | None
+    half_life_days: float
 
 
 def _assistant_json(text_json: str) -> str:
@@ -101,23 +90,31 @@ def jsonl_chunk(
     wrap = _assistant_json if conversational else (lambda text: text)  # noqa: E731
     source_json: dict[str, str] = {}
     rows_out = 0
+    pairs_only, sft = fmt in ("dpo", "openai_preference"), fmt == "sft"
+    as_of, half_life = weight_of.as_of, weight_of.half_life_days
     for row_id, kind, source, label, weight, occurred_at, prompt_json, lone, *texts in rows:
         chosen, rejected, completion = texts
         is_pair = kind == PAIR
-        if fmt in ("dpo", "openai_preference") and not is_pair:
-            continue
-        if fmt == "sft" and not (is_pair or label):
+        if (pairs_only and not is_pair) or (sft and not (is_pair or label)):
             continue
         src = source_json.get(source)
         if src is None:
             src = source_json[source] = _dumps(source)
+        # RowWeight inline (the hottest lines of an export); json.dumps writes a finite
+        # float as its repr.
+        age_days = 0.0
+        if as_of is not None:
+            age_days = (as_of - occurred_at).total_seconds() / 86400
+            if age_days < 0:
+                age_days = 0.0
+        row_weight = round(weight * 0.5 ** (age_days / half_life), 6)
         meta_tail = (
             ',"source":',
             src,
             ',"weight":',
-            _json_float(weight_of(weight, occurred_at)),
+            repr(row_weight) if row_weight - row_weight == 0 else _dumps(row_weight),
             ',"created_at":"',
-            _created_at(occurred_at),
+            occurred_at.isoformat().replace("+00:00", "Z"),
             '"}\n',
         )
         base = f"lbl_{row_id}"
@@ -198,15 +195,20 @@ def column_chunk(
         return [{"role": "assistant", "content": text}]
 
     answer = assistant if conversational else (lambda text: text)  # noqa: E731
+    pairs_only, sft = fmt in ("dpo", "openai_preference"), fmt == "sft"
+    as_of, half_life = weight_of.as_of, weight_of.half_life_days
     for row_id, kind, source, label, weight, occurred_at, prompt_json, lone, *texts in rows:
         chosen, rejected, completion = texts
         is_pair = kind == PAIR
-        if fmt in ("dpo", "openai_preference") and not is_pair:
+        if (pairs_only and not is_pair) or (sft and not (is_pair or label)):
             continue
-        if fmt == "sft" and not (is_pair or label):
-            continue
-        row_weight = weight_of(weight, occurred_at)
-        created_at = _created_at(occurred_at)
+        age_days = 0.0  # RowWeight inline, as in jsonl_chunk
+        if as_of is not None:
+            age_days = (as_of - occurred_at).total_seconds() / 86400
+            if age_days < 0:
+                age_days = 0.0
+        row_weight = round(weight * 0.5 ** (age_days / half_life), 6)
+        created_at = occurred_at.isoformat().replace("+00:00", "Z")
         base = f"lbl_{row_id}"
         if fmt in ("dpo", "kto"):
             if conversational:

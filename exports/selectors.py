@@ -314,7 +314,12 @@ def label_chunks(
         compiler = columns.query.get_compiler(connection=reader)
         sql, params = compiler.as_sql()
         converters = compiler.get_converters([column for column, _, _ in compiler.select])
+        from psycopg.types.datetime import TimestamptzLoader  # PostgreSQL only
+
         with reader.cursor() as cursor:
+            # psycopg's own (C) timestamptz loader: Django's wraps it in Python to set the
+            # connection's zone, which is already the session's (UTC; Django sets it).
+            cursor.cursor.adapters.register_loader("timestamptz", TimestamptzLoader)
             rows = cursor.cursor.stream(sql, params, size=chunk_size)
             if converters:
                 rows = map(tuple, compiler.apply_converters(rows, converters))

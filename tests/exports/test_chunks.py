@@ -177,11 +177,16 @@ def test_parquet_is_byte_for_byte_the_row_by_row_output(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_build_outside_a_transaction_streams_the_same_bytes(media):
+@pytest.mark.parametrize(("fmt", "style"), [("dpo", "standard"), ("kto", "conversational")])
+def test_build_outside_a_transaction_streams_the_same_bytes(media, tmp_path, fmt, style):
     """Outside a transaction PostgreSQL streams from a reading connection of its own."""
     project = Project.objects.create(slug="outside", name="Outside")
     RoutingPolicy.objects.get_or_create(project=project)
     make_labels(project)
-    job = build(project, "dpo", "jsonl", "standard")
+    job = build(project, fmt, "jsonl", style)
     data, _ = previous_jsonl(previous_rows(job), bare=False)
     assert (Path(media) / job.directory / "train.jsonl").read_bytes() == data
+    job = build(project, fmt, "parquet", style)
+    rows = previous_rows(job)
+    expected = previous_parquet(rows, arrow_schema(fmt, style), tmp_path / "previous.parquet")
+    assert (Path(media) / job.directory / "train.parquet").read_bytes() == expected
