@@ -66,6 +66,9 @@ class Tally:
     status_5xx: int = 0
     other: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    cpu: float = 0.0  # gunicorn workers' CPU seconds in the round
+    server_claim: list[float] = field(default_factory=list)  # as gunicorn timed them
+    server_submit: list[float] = field(default_factory=list)
 
     def add(self, other: Tally) -> None:
         self.claim += other.claim
@@ -74,6 +77,8 @@ class Tally:
         self.conflicts += other.conflicts
         self.status_5xx += other.status_5xx
         self.other += other.other
+        self.server_claim += other.server_claim
+        self.server_submit += other.server_submit
 
 
 def main() -> None:
@@ -121,9 +126,15 @@ def main() -> None:
                 _annotate(
                     server.port, queue, tokens, tabs=1, seconds=2, think=args.think
                 )  # warm-up
+                cpu = server.cpu_seconds()
+                warm = server.server_ms()
                 project = _annotate(
                     server.port, queue, tokens, tabs=1, seconds=seconds, think=args.think
                 )
+                project.cpu = server.cpu_seconds() - cpu
+                inside = server.server_ms()
+                project.server_claim = inside["claim"][len(warm["claim"]) :]
+                project.server_submit = inside["submit"][len(warm["submit"]) :]
             finally:
                 server.stop()
             _check(queue, project, f"round {round_ + 1}")
@@ -133,7 +144,8 @@ def main() -> None:
                 f"round {round_ + 1}: claim p95 {_ms(project.claim, 95)}, submit p95 "
                 f"{_ms(project.submit, 95)}, {project.answers / project.seconds:.1f} answers/s;"
                 f" reference p95 {_ms(reference.claim, 95)}, "
-                f"{reference.answers / reference.seconds:.1f} claims/s",
+                f"{reference.answers / reference.seconds:.1f} claims/s; gunicorn CPU "
+                f"{project.cpu * 1000 / max(project.answers, 1):.1f} ms per claim + submit",
                 flush=True,
             )
         server.start()
@@ -153,6 +165,7 @@ def main() -> None:
         project.add(p)
         reference.add(r)
         project.seconds += p.seconds
+        project.cpu += p.cpu
         reference.seconds += r.seconds
     ratio = statistics.median(_pct(p.claim, 95) / _pct(r.claim, 95) for p, r in pairs)
     print(f"\nload after: {_load()}")
@@ -164,13 +177,19 @@ def main() -> None:
             f"{tally.answers / max(tally.seconds, 1e-9):.1f} answers/s; 409s {tally.conflicts};"
             f" 5xx {tally.status_5xx}; overfilled items 0"
         )
+    print(
+        f"inside gunicorn (its access log, one tab each): claim p50/p95 "
+        f"{_ms(project.server_claim, 50)} / {_ms(project.server_claim, 95)}; submit p50/p95 "
+        f"{_ms(project.server_submit, 50)} / {_ms(project.server_submit, 95)}"
+    )
     worst = max(_pct(project.claim, 95), _pct(project.submit, 95))
     print(
         f"claims ({n_items:,} items, {annotators} annotators, think {args.think} s): claim p95 "
         f"{_ms(project.claim, 95)}, submit p95 {_ms(project.submit, 95)}; reference bare SKIP "
         f"LOCKED loop p95 {_ms(reference.claim, 95)} "
         f"({reference.answers / reference.seconds:.0f} claims/s); ratio {ratio:.2f} "
-        f"(goal p95 <= {GOAL_P95_MS:.0f} ms: {'met' if worst <= GOAL_P95_MS else 'NOT met'})"
+        f"(goal p95 <= {GOAL_P95_MS:.0f} ms: {'met' if worst <= GOAL_P95_MS else 'NOT met'}); "
+        f"gunicorn CPU {project.cpu * 1000 / max(project.answers, 1):.1f} ms per claim + submit"
     )
     print(
         f"submit + next item (htmx POST): {queries} queries "
@@ -351,8 +370,21 @@ class _Gunicorn:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
         self.process: subprocess.Popen | None = None
+        self.access = Path(tempfile.gettempdir()) / "gleaner-claims-access.log"
+
+    def server_ms(self) -> dict[str, list[float]]:
+        """Milliseconds gunicorn spent on each claim and submit (its access log), seconds."""
+        times: dict[str, list[float]] = {"claim": [], "submit": []}
+        for line in self.access.read_text().splitlines():
+            method, path, _, ms = line.split()
+            if method == "POST" and path.endswith("/next"):
+                times["claim"].append(int(ms) / 1000)
+            elif method == "POST" and path.endswith("/annotations"):
+                times["submit"].append(int(ms) / 1000)
+        return times
 
     def start(self) -> None:
+        self.access.unlink(missing_ok=True)
         env = {
             **os.environ,
             "DEBUG": "0",
@@ -376,6 +408,10 @@ class _Gunicorn:
                 str(self.threads),
                 "--keep-alive",
                 "30",
+                "--access-logfile",
+                str(self.access),
+                "--access-logformat",
+                "%(m)s %(U)s %(s)s %(M)s",
                 "--timeout",
                 "120",
             ],
@@ -396,6 +432,17 @@ class _Gunicorn:
             except OSError:
                 time.sleep(0.2)  # polling gunicorn's start
         sys.exit("gunicorn did not answer in 60 s")
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the workers used so far, from /proc (Linux)."""
+        assert self.process is not None
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for task in Path(f"/proc/{self.process.pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / ticks
+        return total
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
