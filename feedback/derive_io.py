@@ -121,7 +121,8 @@ def _binding_cursor() -> Any:
     from django.db.backends.postgresql.base import ServerBindingCursor
 
     connection.ensure_connection()
-    return connection._prepare_cursor(ServerBindingCursor(connection.connection))  # noqa: SLF001
+    cursor = ServerBindingCursor(connection.connection)  # type: ignore[call-arg]  # psycopg's Cursor(connection); the stubs know psycopg2's
+    return connection._prepare_cursor(cursor)  # type: ignore[attr-defined]  # noqa: SLF001 - Django's own wrapping (query log, execute wrappers)
 
 
 def _fetch(
@@ -314,6 +315,7 @@ def signals_changed(stored: dict[str, Any] | str, signals: dict[str, Any]) -> bo
         if stored == "{}":
             return bool(signals)
         stored = json.loads(stored)
+    assert isinstance(stored, dict)  # noqa: S101 - a JSONField of a dict
     return stored.keys() != signals.keys() or any(
         type(value) is not type(stored[key]) or value != stored[key]
         for key, value in signals.items()
