@@ -101,31 +101,6 @@ class Answers:
     codes: np.ndarray
     times: np.ndarray
 
-    @classmethod
-    def collect(cls, question: Question, rows: Iterable[tuple[int, int, Any, float]]) -> Answers:
-        """From (item_id, user_id, value, epoch seconds) rows; unknown values are dropped
-        (a question edited after answers were given)."""
-        domain = domain_of(question)
-        index = {value: i for i, value in enumerate(domain)}
-        items, users, codes, times = [], [], [], []
-        for item, user, value, at in rows:
-            code = index.get(value)
-            if code is not None:
-                items.append(item)
-                users.append(user)
-                codes.append(code)
-                times.append(at)
-        units, inverse = np.unique(np.asarray(items, dtype=np.int64), return_inverse=True)
-        return cls(
-            question,
-            domain,
-            units,
-            inverse.astype(np.int64),
-            np.asarray(users, dtype=np.int64),
-            np.asarray(codes, dtype=np.int64),
-            np.asarray(times, dtype=np.float64),
-        )
-
     def __len__(self) -> int:
         return len(self.codes)
 
@@ -150,7 +125,7 @@ class Answers:
             weights = self._weights if mask is None else self._weights[mask]
             keys = np.bincount(rows, weights=weights, minlength=len(self.units))
             return self._alpha_of_keys(keys.astype(np.int64), mask, None)
-        return self._alpha_of_dense(self._dense(mask, None), mask, None)
+        return self._alpha_of_dense(self._dense(mask, None))
 
     def alpha_without(self, mine: np.ndarray) -> tuple[float | None, int]:
         """The alpha of all answers but `mine` (a mask or positions): one annotator's
@@ -161,7 +136,7 @@ class Answers:
             )
             keys = self._keys_all - theirs.astype(np.int64)
             return self._alpha_of_keys(keys, None, mine)
-        return self._alpha_of_dense(self._dense(None, mine), None, mine)
+        return self._alpha_of_dense(self._dense(None, mine))
 
     # Each unit's row of counts as one number (the counts as digits in base `_base`), so
     # that the distinct rows and how often each occurs come from one bincount. Where that
@@ -204,9 +179,7 @@ class Answers:
             self.question, distinct, tally[present], partial(self._dense, mask, without)
         )
 
-    def _alpha_of_dense(
-        self, counts: np.ndarray, mask: np.ndarray | None, without: np.ndarray | None
-    ) -> tuple[float | None, int]:
+    def _alpha_of_dense(self, counts: np.ndarray) -> tuple[float | None, int]:
         if counts.shape[0] == 0:
             return None, 0
         distinct, times = np.unique(counts, axis=0, return_counts=True)

@@ -182,14 +182,15 @@ class ItemAnswers:
 
 
 def _load_answers(queue: Queue, questions: list[Question]) -> dict[str, Answers]:
-    """Each gated question's answers, read once as arrays: the database maps each answer
-    to its position in the question's values (PostgreSQL: through a binary COPY straight
-    into numpy), so Python never sees a row (a million a run)."""
+    """Each gated question's answers, read once as arrays. On PostgreSQL the database maps
+    each answer to its place in the question's values and sends each column as one binary
+    array, read in place by numpy, so Python never sees a row (a million a run); SQLite
+    is read row by row."""
     indexes = [_value_index(q) for q in questions]
     if connection.vendor == "postgresql":
-        items, users, times, codes = _answer_arrays_sql(queue, questions, indexes)
+        items, users, times, codes = _answer_arrays_postgresql(queue, questions, indexes)
     else:
-        items, users, times, codes = _answer_arrays_rows(queue, questions, indexes)
+        items, users, times, codes = _answer_arrays_python(queue, questions, indexes)
     units, inverse = unique(items)
     answers = {}
     for question, code in zip(questions, codes, strict=True):
@@ -229,7 +230,7 @@ def _json_key(key: str) -> str | int:
         return key
 
 
-def _answer_arrays_rows(
+def _answer_arrays_python(
     queue: Queue, questions: list[Question], indexes: list[dict[Any, int]]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
     """(item ids, user ids, epoch seconds, per question the answers' positions or -1) of
@@ -258,10 +259,10 @@ def _answer_arrays_rows(
     )
 
 
-def _answer_arrays_sql(
+def _answer_arrays_postgresql(
     queue: Queue, questions: list[Question], indexes: list[dict[Any, int]]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
-    """As `_answer_arrays_rows`, the same values, in one query: the database gives each
+    """As `_answer_arrays_python`, the same values, in one query: the database gives each
     answer's place in a list of known texts (-1: a text not listed).
     Choice answers count only as listed (their exact text); a rating written some other
     way ("+4", " 4") is read once more as the distinct unlisted texts, each mapped as the
@@ -857,7 +858,7 @@ def _update_outcomes_postgresql(
     table = Item._meta.db_table
     columns = [list(column) for column in zip(*new, strict=True)]
     id_list = "{" + ",".join(map(str, ids)) + "}"
-    with psycopg.Cursor(connection.connection) as cursor:
+    with connection.cursor() as cursor:
         cursor.execute("SET LOCAL synchronous_commit = off")
         cursor.execute(
             f"SELECT id FROM {table} WHERE id = ANY(%s::int8[]) ORDER BY id FOR UPDATE",  # noqa: S608
