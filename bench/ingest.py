@@ -1,7 +1,8 @@
 """Ingestion through the whole HTTP stack against PostgreSQL's own bulk load, same run.
 
+    psql -h 127.0.0.1 -U postgres -c "create database gleaner_bench_ingest"  # once
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/gleaner_bench_ingest \
-      REDIS_URL=redis://127.0.0.1:6379/9 .venv/bin/python bench/ingest.py
+      REDIS_URL=redis://127.0.0.1:6379/9 .venv/bin/python bench/ingest.py [--quick]
 
 Gleaner runs in gunicorn (`--workers`, 4 sync workers by default, DEBUG off, derivation
 queued on Redis as in production and purged at the end); 4 client threads post
