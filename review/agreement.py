@@ -284,7 +284,8 @@ def _alpha_of_rows(
     n_v = observed.sum(axis=0)
     expected = _kd._random_coincidences(n_v)  # noqa: SLF001 - see the docstring
     metric = _kd._distance_metric(_KRIPPENDORFF_LEVEL[question.level])  # noqa: SLF001
-    distances = _kd._distances(domain, metric, n_v)  # noqa: SLF001
+    # n_v is a float array, as krippendorff.alpha itself passes it (its hint says ints).
+    distances: np.ndarray = _kd._distances(domain, metric, n_v)  # type: ignore[arg-type]  # noqa: SLF001
     alpha = float(1 - (observed * distances).sum() / (expected * distances).sum())
     scaled = alpha * 10_000
     if abs(scaled - math.floor(scaled) - 0.5) < NEAR_TIE:

@@ -631,9 +631,12 @@ def _apply_gate(
     for row in first.tolist():
         answers = {}
         for n, (key, answered) in enumerate(per_item.items()):
-            top, share = int(columns[3 + 2 * n][row]), int(columns[4 + 2 * n][row])
-            if top:
-                answers[key] = (float(share_values[key][share - 1]), answered.domain[top - 1])
+            top_code, share_code = int(columns[3 + 2 * n][row]), int(columns[4 + 2 * n][row])
+            if top_code:
+                answers[key] = (
+                    float(share_values[key][share_code - 1]),
+                    answered.domain[top_code - 1],
+                )
         status = int(columns[0][row])
         facts = ItemFacts(
             status=STATUSES[status - 1] if status else "",
@@ -668,7 +671,7 @@ def _apply_gate(
     return dict(tally)
 
 
-STATUSES = [Item.Status.OPEN, Item.Status.COMPLETE, Item.Status.DISCARDED]
+STATUSES: list[str] = [Item.Status.OPEN, Item.Status.COMPLETE, Item.Status.DISCARDED]
 
 
 def _distinct(columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
