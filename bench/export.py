@@ -2,7 +2,7 @@
 1,000,000) as JSONL and as Parquet, the fixed cost of a 10k-row export, and peak memory.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/gleaner_bench_export \\
-      .venv/bin/python bench/export.py            # 1M rows; --quick: 100k rows, < 1 minute
+      .venv/bin/python bench/export.py            # 1M rows; --quick: 100k rows
 
 Throughput: the export (`export_build`, each run in a fresh process so its peak RSS is its
 own) alternates three times with the reference, `COPY (SELECT <the columns the export
@@ -11,6 +11,9 @@ written to a file, for JSONL then Parquet; the ratio is the median of the three 
 (reference seconds / export seconds; goal >= 0.5). Fixed cost: the same for a project of
 10,000 labels (goal: the export in <= 0.5 s). Memory: the export's peak RSS at 100k and at
 N rows (goal: flat).
+
+`--quick` takes about a minute on an idle machine (3-4 under the load of other benches);
+the full run about 12 minutes under load, plus 7 to create the 1M labels the first time.
 
 The labels (realistic prompt and answer lengths, spread over 60 days) are created once per
 N and reused by later runs; so is another project holding 200,000 reviewed free pairs (the
