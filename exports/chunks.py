@@ -210,6 +210,7 @@ def column_chunk(
         row_weight = round(weight * 0.5 ** (age_days / half_life), 6)
         created_at = occurred_at.isoformat().replace("+00:00", "Z")
         base = f"lbl_{row_id}"
+        row_ids: tuple[str, ...]
         if fmt in ("dpo", "kto"):
             if conversational:
                 prompt = json.loads(prompt_json)

@@ -281,7 +281,9 @@ def label_chunks(
     cursor (no hold inside a transaction) or SQLite's cursor."""
     postgres = connection.vendor == "postgresql"
     text: Any = _JsonString if escaped and postgres else (lambda column: F(column))
-    lone = _LonePrompt("prompt") if postgres else Value(None, output_field=TextField())
+    lone: Func | Value = (
+        _LonePrompt("prompt") if postgres else Value(None, output_field=TextField())
+    )
     if escaped and postgres:
         lone = _JsonString(lone)
     columns = queryset.annotate(
