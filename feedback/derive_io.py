@@ -118,11 +118,13 @@ def _binding_cursor() -> Any:
     where Django's default client-side binding escapes every string of an array with a
     regular expression, in Python. Wrapped like Django's own cursors, so its queries are
     logged and counted all the same."""
-    from django.db.backends.postgresql.base import ServerBindingCursor
+    import psycopg
+    from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
     connection.ensure_connection()
-    cursor = ServerBindingCursor(connection.connection)  # type: ignore[call-arg]  # psycopg's Cursor(connection); the stubs know psycopg2's
-    return connection._prepare_cursor(cursor)  # type: ignore[attr-defined]  # noqa: SLF001 - Django's own wrapping (query log, execute wrappers)
+    cursor = psycopg.Cursor(connection.connection)  # psycopg's own: server-side binding
+    wrapper = CursorDebugWrapper if connection.queries_logged else CursorWrapper
+    return wrapper(cursor, connection)
 
 
 def _fetch(
