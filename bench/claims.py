@@ -42,8 +42,10 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -454,7 +456,7 @@ class _Gunicorn:
 # The reference: a bare SKIP LOCKED loop ----------------------------------------------------
 
 
-def _reference(database: dict, threads: int, *, seconds: float, think: float) -> Tally:
+def _reference(database: Mapping[str, Any], threads: int, *, seconds: float, think: float) -> Tally:
     import psycopg
 
     stop = threading.Event()
@@ -565,6 +567,7 @@ def _submit_next_queries(queue) -> int:  # noqa: ANN001
     from review.models import Assignment
 
     user = get_user_model().objects.filter(username__startswith=queue.project.slug).first()
+    assert user is not None  # noqa: S101 - made by _project_queue
     client = Client()
     client.force_login(user)
     url = f"/review/q/{queue.pk}/"

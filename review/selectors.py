@@ -89,7 +89,7 @@ def queues_with_progress(user: User) -> list[WithAnnotations[Queue, QueueProgres
         .filter(is_active=True)
         .annotate(
             items_total=F("items_open") + F("items_complete"),
-            mine_done=Coalesce(Subquery(mine, output_field=IntegerField()), 0),
+            mine_done=Coalesce(mine, 0),
         )
         .order_by("project__slug", "name")
     )
@@ -112,7 +112,7 @@ def access_work_queue(user: User, queue_id: int) -> WithAnnotations[Queue, MineD
     (`mine_done`), counted in the same query."""
     queue = (
         _queue_for_user(user, queue_id)
-        .annotate(mine_done=Coalesce(Subquery(_submitted_count(user)), 0))
+        .annotate(mine_done=Coalesce(_submitted_count(user), 0))
         .first()
     )
     if queue is None:
@@ -134,15 +134,17 @@ def _queue_for_user(user: User | AnonymousUser, queue_id: int) -> QuerySet[Queue
     return queues.filter(Q(Exists(member), project_id__in=joined) | Q(project_id__in=led))
 
 
-def _submitted_count(user: User) -> QuerySet[Assignment]:
-    return (
+def _submitted_count(user: User) -> Subquery:
+    """How many items of the outer queue the user answered (a subquery)."""
+    return Subquery(
         Assignment.objects.filter(
             queue=OuterRef("pk"), user=user, status=Assignment.Status.SUBMITTED
         )
         .order_by()
         .values("queue")
         .annotate(n=Count("pk"))
-        .values("n")
+        .values("n"),
+        output_field=IntegerField(),
     )
 
 
