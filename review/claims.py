@@ -30,7 +30,7 @@ from core.scheduling import on_commit_once, schedule_task
 from feedback.models import Generation, Label
 from review.agreement import canonical_values
 from review.answers import validate_answers, validate_seconds_spent
-from review.models import Annotation, Assignment, Item, Queue
+from review.models import Annotation, Assignment, Item, Question, Queue
 
 
 def agreement_schedule(queue_id: int) -> bool:
@@ -396,12 +396,15 @@ def annotation_submit_to(
     answers: object,
     seconds_spent: float | None = None,
     now: datetime | None = None,
+    questions: list[Question] | None = None,
 ) -> Annotation:
     """`annotation_submit` by the item's id, without reading the item first: raises
     Item.DoesNotExist if `item_id` is no item of `queue` (after validating the answers).
-    Reads `queue.questions` (prefetch them to save the query)."""
+    Validates against `questions` (the queue's, in order), else reads `queue.questions`."""
     now = now or timezone.now()
-    cleaned = validate_answers(list(queue.questions.all()), answers)
+    if questions is None:
+        questions = list(queue.questions.all())
+    cleaned = validate_answers(questions, answers)
     seconds_spent = validate_seconds_spent(seconds_spent)
     if connection.vendor == "postgresql":
         return _submit_in_two_statements(queue, item_id, user, cleaned, seconds_spent, now)

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.contrib.auth.models import AnonymousUser, User
+from django.contrib.postgres.aggregates import JSONBAgg
 from django.db import connection
 from django.db.models import (
     Aggregate,
@@ -18,6 +19,7 @@ from django.db.models import (
     F,
     FloatField,
     IntegerField,
+    JSONField,
     OuterRef,
     Prefetch,
     Q,
@@ -25,7 +27,7 @@ from django.db.models import (
     Subquery,
     prefetch_related_objects,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, JSONObject
 from django.http import Http404
 
 from feedback.models import Label
@@ -110,14 +112,40 @@ class MineDone(TypedDict):
 def access_work_queue(user: User, queue_id: int) -> WithAnnotations[Queue, MineDone]:
     """`access_queue` for the work page, with how many items the user answered in it
     (`mine_done`), counted in the same query."""
-    queue = (
-        _queue_for_user(user, queue_id)
-        .annotate(mine_done=Coalesce(_submitted_count(user), 0))
-        .first()
-    )
+    queues = _queue_for_user(user, queue_id).annotate(mine_done=Coalesce(_submitted_count(user), 0))
+    if connection.vendor == "postgresql":  # and its questions (`queue_questions`)
+        queues = queues.annotate(questions_read=_questions_as_json())
+    queue = queues.first()
     if queue is None:
         raise Http404("No such queue.")
     return queue
+
+
+_QUESTION_FIELDS = (
+    "id",
+    "key",
+    "type",
+    "prompt",
+    "choices",
+    "min_value",
+    "max_value",
+    "required",
+    "level",
+    "position",
+)
+
+
+def _questions_as_json() -> Subquery:
+    """The outer queue's questions in order, as one JSON array (PostgreSQL)."""
+    fields = JSONObject(**{name: name for name in _QUESTION_FIELDS})
+    return Subquery(
+        Question.objects.filter(queue=OuterRef("pk"))
+        .order_by()
+        .values("queue")
+        .annotate(all=JSONBAgg(fields, order_by=("position", "id")))
+        .values("all"),
+        output_field=JSONField(),
+    )
 
 
 def _queue_for_user(user: User | AnonymousUser, queue_id: int) -> QuerySet[Queue]:
@@ -149,8 +177,12 @@ def _submitted_count(user: User) -> Subquery:
 
 
 def queue_questions(queue: Queue) -> list[Question]:
-    """The queue's questions in order, read once: also cached as `queue.questions.all()`
-    (ordered by position alone: all of one queue, no join for the queue's ordering)."""
+    """The queue's questions in order: as `access_work_queue` read them with the queue (no
+    query), else read once and also cached as `queue.questions.all()` (ordered by position
+    alone: all of one queue, no join for the queue's ordering)."""
+    read = getattr(queue, "questions_read", None)
+    if read is not None:
+        return [Question(queue=queue, **{name: q[name] for name in _QUESTION_FIELDS}) for q in read]
     prefetch_related_objects(
         [queue], Prefetch("questions", queryset=Question.objects.order_by("position", "id"))
     )

@@ -48,8 +48,8 @@ def work(request: AuthedRequest, queue_id: int) -> HttpResponse:
 @require_POST
 def item_submit(request: AuthedRequest, queue_id: int, item_id: int) -> HttpResponse:
     queue = selectors.access_work_queue(request.user, queue_id)
-    # One read of the questions serves parsing, validation (annotation_submit_to reads
-    # queue.questions) and the page that follows; the item is read under its lock only.
+    # The questions (read with the queue) serve parsing, validation and the page that
+    # follows; the item is read under its lock only.
     questions = selectors.queue_questions(queue)
     answers = answers_from_post(questions, request.POST)
     try:
@@ -59,6 +59,7 @@ def item_submit(request: AuthedRequest, queue_id: int, item_id: int) -> HttpResp
             user=request.user,
             answers=answers,
             seconds_spent=seconds_from_post(request.POST.get("seconds_spent")),
+            questions=questions,
         )
     except Item.DoesNotExist:
         raise Http404("No such item.") from None

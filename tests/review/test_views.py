@@ -11,6 +11,7 @@ from feedback import labelling
 from feedback import services as feedback_services
 from feedback.models import Generation, Label
 from review import services
+from review.claims import annotation_submit
 from review.models import Annotation, Assignment, Item, Question, Queue
 from review.services import item_adjudicate
 from tenancy.services import membership_set
@@ -432,16 +433,20 @@ def test_submit_costs_the_same_queries_with_10_or_1000_items(queue, alice):
 
 
 @pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)  # requests commit, as served: counters after commit
 def test_submit_and_the_next_item_take_at_most_12_queries(
-    queue, alice, django_assert_max_num_queries
+    queue, alice, bob, django_assert_max_num_queries
 ):
-    """The annotator's hot path (issue 12): session, user, queue with the annotator's count,
-    questions; the answer (BEGIN, item lock, one statement, COMMIT); the next claim (BEGIN,
-    the first free item with what the page shows, the guarded claim, COMMIT)."""
-    make_items(queue, 50)
+    """The annotator's hot path (issue 12): session, user, the queue with the annotator's
+    count and its questions; the answer (BEGIN, item lock, one statement, COMMIT), and the
+    queue's counters when it completes the item; the next claim (BEGIN, the first free item
+    with what the page shows, the guarded claim, COMMIT)."""
+    items = make_items(queue, 50)
+    for item in items[:2]:  # alice's first two answers complete their items (2 per item)
+        annotation_submit(item=item, user=bob, answers={"better": "tie", "quality": 3})
     client = logged_in(alice)
     client.get(work_url(queue))
-    for _ in range(3):  # an item completed on the way (2 per item) moves the queue's counters
+    for _ in range(3):
         claimed = Assignment.objects.get(queue=queue, user=alice, status="claimed")
         with django_assert_max_num_queries(12):
             response = htmx(client, submit_url(queue, claimed.item_id), GOOD_FORM)
@@ -451,6 +456,8 @@ def test_submit_and_the_next_item_take_at_most_12_queries(
         assert following.item_id != claimed.item_id
         assert f"Item {following.item_id}</h2>" in response.content.decode()
     assert "you: 3" in response.content.decode()
+    queue.refresh_from_db()
+    assert (queue.items_open, queue.items_complete) == (48, 2)
 
 
 def test_progress_counts_the_answer_just_given(queue, alice):
