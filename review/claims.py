@@ -528,30 +528,10 @@ WITH mine AS (
     WHERE before = 'open' AND EXISTS (SELECT 1 FROM counted WHERE status = 'complete')
 ), counters AS (
     UPDATE review_queue SET items_open = items_open - 1, items_complete = items_complete + 1
-    WHERE id = %(queue)s AND %(count_here)s AND EXISTS (SELECT 1 FROM completed)
+    WHERE id = %(queue)s AND EXISTS (SELECT 1 FROM completed)
 )
-SELECT (SELECT outcome FROM verdict), (SELECT id FROM annotation), EXISTS (SELECT 1 FROM completed)
+SELECT (SELECT outcome FROM verdict), (SELECT id FROM annotation)
 """
-
-# The queue's counters moved right after the answer commits, by a statement of its own that
-# does not wait for the disk either. The queue row is one for all its annotators: locked by
-# every completing answer through its commit (the WAL flush), it queued them all behind each
-# other (seconds at p95 with 32 annotators). The counters stay what they were: kept by the
-# services, recounted by every agreement recomputation (which this answer schedules, and
-# which runs after this). A crash between the two statements leaves them one short until
-# that recount.
-_COUNT_COMPLETION = """
-WITH durability AS (
-    SELECT set_config('synchronous_commit', 'off', true) AS setting
-)
-UPDATE review_queue SET items_open = items_open - 1, items_complete = items_complete + 1
-WHERE id = %s AND (SELECT setting FROM durability) = 'off'
-"""
-
-
-def _count_completion(queue_id: int) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(_COUNT_COMPLETION, [queue_id])
 
 
 def _submit_in_two_statements(
@@ -563,10 +543,7 @@ def _submit_in_two_statements(
     now: datetime,
 ) -> Annotation:
     """`annotation_submit_to` on PostgreSQL: the item locked (with what the values need),
-    then `_SUBMIT`; four round trips with BEGIN and COMMIT, and a fifth after the commit
-    when the answer completes the item (`_COUNT_COMPLETION`). Inside the caller's own
-    transaction (a bulk import, a test) the counters move in `_SUBMIT` instead."""
-    count_here = connection.in_atomic_block
+    then `_SUBMIT`; four round trips with BEGIN and COMMIT."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             """
@@ -598,16 +575,13 @@ def _submit_in_two_statements(
                 "values": json.dumps(values),
                 "presentation": json.dumps(presentation),
                 "seconds": seconds_spent,
-                "count_here": count_here,
             },
         )
-        outcome, annotation_id, completed = cursor.fetchone()
+        outcome, annotation_id = cursor.fetchone()
         if outcome != "ok":
             raise ReviewConflict(CONFLICTS[outcome])
         if annotation_id is None:  # an annotation without a submitted assignment
             raise ReviewConflict(CONFLICTS["answered"])
-        if completed and not count_here:  # before the recomputation's own on-commit hook
-            transaction.on_commit(partial(_count_completion, queue.pk))
         agreement_schedule_on_commit(queue.pk)
     return Annotation(
         pk=annotation_id,

@@ -433,14 +433,14 @@ def test_submit_costs_the_same_queries_with_10_or_1000_items(queue, alice):
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)  # requests commit, as served: counters after commit
+@pytest.mark.django_db(transaction=True)  # requests commit, as served
 def test_submit_and_the_next_item_take_at_most_12_queries(
     queue, alice, bob, django_assert_max_num_queries
 ):
     """The annotator's hot path (issue 12): session, user, the queue with the annotator's
-    count and its questions; the answer (BEGIN, item lock, one statement, COMMIT), and the
-    queue's counters when it completes the item; the next claim (BEGIN, the first free item
-    with what the page shows, the guarded claim, COMMIT)."""
+    count and its questions; the answer (BEGIN, item lock, one statement that also moves the
+    queue's counters when it completes the item, COMMIT); the next claim (BEGIN, the first
+    free item with what the page shows, the guarded claim, COMMIT)."""
     items = make_items(queue, 50)
     for item in items[:2]:  # alice's first two answers complete their items (2 per item)
         annotation_submit(item=item, user=bob, answers={"better": "tie", "quality": 3})
