@@ -60,6 +60,8 @@ class Calibration:
 
     cells: Mapping[tuple[str, str], CellCounts] = field(default_factory=dict)
     guarded_rules: frozenset[str] = frozenset()
+    # The warnings the guarded rules come from (None: the project has no policy to read).
+    warnings: tuple[QualityWarning, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -365,13 +367,15 @@ def calibration_for(
     policies = {p.project_id: p for p in RoutingPolicy.objects.filter(project_id__in=missing)}
     for project_id in missing:
         policy = policies.get(project_id)
-        guarded: frozenset[str] = frozenset()
+        warnings: tuple[QualityWarning, ...] | None = None
         if policy is not None:
             weekly = _weekly(project_id)
-            guarded = guarded_rules(
-                _warnings(project_id, policy, weekly, now=now or timezone.now())
-            )
-        calibration = Calibration(cells=dict(counts[project_id]), guarded_rules=guarded)
+            warnings = tuple(_warnings(project_id, policy, weekly, now=now or timezone.now()))
+        calibration = Calibration(
+            cells=dict(counts[project_id]),
+            guarded_rules=guarded_rules(list(warnings or ())),
+            warnings=warnings,
+        )
         _cache[project_id] = (clock + CALIBRATION_TTL, calibration)
         result[project_id] = calibration
     return result
@@ -429,7 +433,13 @@ def export_quality(
         estimate += auto * point
         low += auto * cell_low
         high += auto * cell_high
-    warnings = _warnings(project, policy, _weekly(project), now=timezone.now())
+    # The warnings routing reads now (computed with the calibration, at most CALIBRATION_TTL
+    # old): the same that decide what is guarded, and not computed a second time.
+    warnings = (
+        list(calibration.warnings)
+        if calibration.warnings is not None
+        else _warnings(project, policy, _weekly(project), now=timezone.now())
+    )
     if not total:
         precision = {"estimate": None, "low": None, "high": None}
     else:
