@@ -33,15 +33,11 @@ import argparse
 import http.client
 import json
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -361,18 +357,25 @@ class _Client:
         raise AssertionError("unreachable")
 
 
-class _Gunicorn:
-    """Gleaner as deployed: gunicorn gthread workers with DEBUG off, on this bench's database
-    and Redis, each worker's connection pool as large as its threads."""
+class _Gunicorn(common.Gunicorn):
+    """gthread workers, each worker's connection pool as large as its threads, with an access
+    log of each request's time."""
 
     def __init__(self, *, workers: int, threads: int) -> None:
-        self.workers = workers
-        self.threads = threads
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.process: subprocess.Popen | None = None
         self.access = Path(tempfile.gettempdir()) / "gleaner-claims-access.log"
+        super().__init__(
+            name="claims",
+            options=[
+                *("--workers", str(workers), "--threads", str(threads), "--keep-alive", "30"),
+                *(
+                    "--access-logfile",
+                    str(self.access),
+                    "--access-logformat",
+                    "%(m)s %(U)s %(s)s %(M)s",
+                ),
+            ],
+            env={"DB_POOL_MAX": str(threads)},
+        )
 
     def server_ms(self) -> dict[str, list[float]]:
         """Milliseconds gunicorn spent on each claim and submit (its access log), seconds."""
@@ -387,53 +390,7 @@ class _Gunicorn:
 
     def start(self) -> None:
         self.access.unlink(missing_ok=True)
-        env = {
-            **os.environ,
-            "DEBUG": "0",
-            "SECRET_KEY": "bench-only-not-a-secret",
-            "SECURE_SSL_REDIRECT": "0",
-            "ALLOWED_HOSTS": "127.0.0.1",
-            "DB_POOL_MAX": str(self.threads),
-        }
-        self.log = open(Path(tempfile.gettempdir()) / "gleaner-claims-gunicorn.log", "a")  # noqa: SIM115
-        self.process = subprocess.Popen(  # noqa: S603 - our own command line
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "config.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                str(self.workers),
-                "--threads",
-                str(self.threads),
-                "--keep-alive",
-                "30",
-                "--access-logfile",
-                str(self.access),
-                "--access-logformat",
-                "%(m)s %(U)s %(s)s %(M)s",
-                "--timeout",
-                "120",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                sys.exit(f"gunicorn exited: see {self.log.name}")
-            try:
-                with urllib.request.urlopen(  # noqa: S310 - our own local server
-                    f"http://127.0.0.1:{self.port}/healthz", timeout=2
-                ):
-                    return
-            except OSError:
-                time.sleep(0.2)  # polling gunicorn's start
-        sys.exit("gunicorn did not answer in 60 s")
+        super().start()
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) the workers used so far, from /proc (Linux)."""
@@ -445,12 +402,6 @@ class _Gunicorn:
                 fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
                 total += (int(fields[11]) + int(fields[12])) / ticks
         return total
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=60)
-        self.log.close()
 
 
 # The reference: a bare SKIP LOCKED loop ----------------------------------------------------

@@ -4,6 +4,8 @@ and a fresh project per run (so runs never collide and data is reused only on pu
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import time
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -58,3 +60,73 @@ def review_queue(  # noqa: ANN201 - a review.models.Queue
         position=1,
     )
     return queue
+
+
+class Gunicorn:
+    """Gleaner as deployed: gunicorn with DEBUG off, on the bench's database and Redis (from
+    the environment), on a free local port. `options` are gunicorn's (workers, threads, ...);
+    `env` adds to or overrides the environment; the log is `<tmp>/gleaner-<name>-gunicorn.log`.
+    """
+
+    def __init__(self, *, name: str, options: list[str], env: dict[str, str] | None = None) -> None:
+        import socket
+        import tempfile
+        from pathlib import Path
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port: int = probe.getsockname()[1]
+        self.options = options
+        self.env = env or {}
+        self.log_path = Path(tempfile.gettempdir()) / f"gleaner-{name}-gunicorn.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        import sys
+        import urllib.request
+        from pathlib import Path
+
+        env = {
+            **os.environ,
+            "DEBUG": "0",
+            "SECRET_KEY": "bench-only-not-a-secret",
+            "SECURE_SSL_REDIRECT": "0",
+            "ALLOWED_HOSTS": "127.0.0.1",
+            **self.env,
+        }
+        self.log = self.log_path.open("w")
+        self.process = subprocess.Popen(  # noqa: S603 - our own command line
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "config.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--timeout",
+                "120",
+                *self.options,
+            ],
+            cwd=Path(__file__).resolve().parent.parent,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                sys.exit(f"gunicorn exited: see {self.log_path}")
+            try:
+                with urllib.request.urlopen(  # noqa: S310 - our own local server
+                    f"http://127.0.0.1:{self.port}/healthz", timeout=2
+                ):
+                    return
+            except OSError:
+                time.sleep(0.2)  # polling gunicorn's start
+        sys.exit("gunicorn did not answer in 60 s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=60)
+        self.log.close()

@@ -30,15 +30,10 @@ import http.client
 import json
 import os
 import queue
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -338,62 +333,10 @@ def _fill(project_id: int, target: int) -> int:
         return cursor.fetchone()[0]
 
 
-class _Gunicorn:
-    """Gleaner as deployed: gunicorn with DEBUG off, on this bench's database and Redis."""
-
+class _Gunicorn(common.Gunicorn):
     def __init__(self, *, workers: int, database: dict) -> None:
-        self.workers = workers
+        super().__init__(name="bench-ingest", options=["--workers", str(workers)])
         self.database = database
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        env = {
-            **os.environ,
-            "DEBUG": "0",
-            "SECRET_KEY": "bench-only-not-a-secret",
-            "SECURE_SSL_REDIRECT": "0",
-            "ALLOWED_HOSTS": "127.0.0.1",
-        }
-        self.log = open(Path(tempfile.gettempdir()) / "gleaner-bench-ingest-gunicorn.log", "w")  # noqa: SIM115
-        self.process = subprocess.Popen(  # noqa: S603 - our own command line
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "config.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                str(self.workers),
-                "--timeout",
-                "120",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                sys.exit(f"gunicorn exited: see {self.log.name}")
-            try:
-                with urllib.request.urlopen(  # noqa: S310 - our own local server
-                    f"http://127.0.0.1:{self.port}/healthz", timeout=2
-                ):
-                    return
-            except OSError:
-                time.sleep(0.2)
-        sys.exit("gunicorn did not answer in 60 s")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=60)
-        self.log.close()
 
 
 def _purge_queued_derivations() -> None:
