@@ -210,6 +210,8 @@ class QueueItemsApi(ReviewApiView):
                 raise ValidationError("prompt: a string or a list of messages is required.")
             if problem := json_problem(prompt, max_depth=MAX_MESSAGE_DEPTH, max_text=limit):
                 raise ValidationError(f"prompt: {problem}")
+            if isinstance(prompt, str) and len(prompt.encode()) > limit:  # bytes, as for events
+                raise ValidationError(f"prompt: texts must be at most {limit} bytes (UTF-8).")
             if (
                 not isinstance(responses, list)
                 or not 1 <= len(responses) <= 2
@@ -217,10 +219,12 @@ class QueueItemsApi(ReviewApiView):
             ):
                 raise ValidationError("responses: a list of one or two strings is required.")
             for response in responses:
-                if len(response) > limit:
-                    raise ValidationError(f"responses: texts must be at most {limit} characters.")
                 if problem := text_problem(response):
                     raise ValidationError(f"responses: {problem}")
+                if len(response.encode()) > limit:  # bytes, as for events' texts
+                    raise ValidationError(
+                        f"responses: texts must be at most {limit} bytes (UTF-8)."
+                    )
             return {"prompt": prompt, "responses": responses}
 
         def validate(self, data: dict) -> dict:

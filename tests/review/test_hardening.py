@@ -258,6 +258,9 @@ ITEM_CASES = [
     ({"content": {"prompt": ["not a message"], "responses": ["A"]}}, "prompt"),
     ({"content": {"prompt": "x" * 200_000, "responses": ["A"]}}, "prompt"),
     ({"content": {"prompt": "ok", "responses": ["x" * 200_000]}}, "responses"),
+    # Limits count UTF-8 bytes, as for events: 60,000 characters of "é" are 120,000 bytes.
+    ({"content": {"prompt": "\u00e9" * 60_000, "responses": ["A"]}}, "prompt"),
+    ({"content": {"prompt": "ok", "responses": ["\u00e9" * 60_000]}}, "responses"),
     ({**GOOD_ITEM, "priority": 2**40}, "priority"),
     ({**GOOD_ITEM, "priority": -(2**63)}, "priority"),
     ({**GOOD_ITEM, "priority": 2**63}, "priority"),
