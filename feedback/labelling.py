@@ -289,10 +289,6 @@ def _stored_signals(signals: GenerationSignals) -> dict[str, Any]:
     return {name: getattr(signals, name) for name in _SIGNAL_FIELDS}
 
 
-# The query is derive_io's; the name stays for the test of its plan (tests/feedback).
-_events_sent_elsewhere = derive_io.events_sent_elsewhere
-
-
 def _notify_consumers(label_ids: list[int]) -> None:
     """Hand the labels just derived, and those just deactivated, to the apps that route them
     (settings-wired, so feedback imports nothing of review); each consumer picks those that

@@ -206,3 +206,22 @@ def test_an_admin_who_steps_down_to_lead_stays_on_the_team_page(client, project,
     response = client.post(f"{TEAM}/{ada.pk}/role", {"role": "lead"})
     assert response.status_code == 302 and response.url == TEAM
     assert roles_of(project) == {"ada": Role.LEAD, "carol": Role.ADMIN}
+
+
+@pytest.mark.parametrize("user_id", [2**63, 2**70, 10**30])
+def test_a_member_id_beyond_the_database_range_is_404(client, project, carol, user_id):
+    client.force_login(carol)
+    before = roles_of(project)
+    assert client.post(f"{TEAM}/{user_id}/role", {"role": "lead"}).status_code == 404
+    assert client.post(f"{TEAM}/{user_id}/remove").status_code == 404
+    assert roles_of(project) == before
+
+
+@pytest.mark.parametrize("user", ["a\x00b", "x" * 255, "   "])
+def test_a_name_no_account_can_have_is_400_naming_the_field(client, project, carol, user):
+    client.force_login(carol)
+    before = roles_of(project)
+    response = client.post(f"{TEAM}/add", {"user": user, "role": "ml"})
+    assert response.status_code == 400
+    assert "user" in response.context["add_form"].errors
+    assert roles_of(project) == before
