@@ -18,6 +18,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from core.storable import ID_MAX
 from core.typing import AuthedRequest
 from tenancy import services
 from tenancy.access import access_project
@@ -133,6 +134,8 @@ def _access_team(request: AuthedRequest, slug: str) -> tuple[Project, tuple[str,
 
 
 def _member(project: Project, user_id: int) -> Membership:
+    if not 0 < user_id <= ID_MAX:  # no row has it, and SQLite cannot even bind it
+        raise Http404("No such member of this project.")
     member = Membership.objects.filter(project=project, user_id=user_id).select_related("user")
     found = member.first()
     if found is None:
