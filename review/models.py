@@ -112,6 +112,11 @@ class Question(models.Model):
     max_value = models.IntegerField(null=True, blank=True)
     required = models.BooleanField(default=True)
     level = models.CharField(max_length=10, choices=Level.choices, default=Level.NOMINAL)
+    anchors = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Words for points of a rating scale, e.g. {"1": "Unusable", "5": "Perfect"}.',
+    )
     position = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
@@ -122,7 +127,7 @@ class Question(models.Model):
         return self.key
 
     def clean(self) -> None:
-        _check_storable(self, "choices")
+        _check_storable(self, "choices", "anchors")
         if self.type != self.Type.RATING:
             return
         if self.min_value is None or self.max_value is None:
@@ -187,6 +192,12 @@ class Item(models.Model):
     )
     held_out = models.BooleanField(
         default=False, help_text="Kept out of training exports; exported as evaluation split."
+    )
+    reopened_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a lead last reopened the item for changes."
+    )
+    reopened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -259,6 +270,7 @@ class Assignment(models.Model):
     presentation = models.JSONField(
         default=dict, blank=True, help_text="How the item was shown, e.g. left/right order."
     )
+    skip_reason = models.CharField(max_length=500, blank=True)
 
     class Meta:
         constraints = [
@@ -287,6 +299,9 @@ class Annotation(models.Model):
     presentation = models.JSONField(default=dict, blank=True)
     seconds_spent = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its annotator last changed it (blank: never)."
+    )
 
     class Meta:
         constraints = [
@@ -320,6 +335,66 @@ class Adjudication(models.Model):
 
     def __str__(self) -> str:
         return f"{self.decision} on item {self.item_id}"
+
+
+class ItemFlag(models.Model):
+    """Someone's flag on an item (a problem with its content, a guideline question),
+    listed for the queue's leads until one of them resolves it."""
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="flags")
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="review_flags"
+    )
+    reason = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolution = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["queue", "-created_at"],
+                condition=Q(resolved_at__isnull=True),
+                name="flag_open_by_queue",
+            ),
+            models.Index(fields=["item"], name="flag_by_item"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Flag on item {self.item_id} by {self.user}"
+
+
+class AnnotatorExclusion(models.Model):
+    """A lead's decision to leave one annotator's answers in a queue out of agreement and
+    the gate. Kept when revoked (revoked_at set), so the record shows who did what."""
+
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="exclusions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    excluded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["queue", "user"],
+                condition=Q(revoked_at__isnull=True),
+                name="exclusion_one_active",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} excluded from {self.queue}"
 
 
 class AgreementSnapshot(models.Model):
