@@ -270,7 +270,9 @@ class Assignment(models.Model):
     presentation = models.JSONField(
         default=dict, blank=True, help_text="How the item was shown, e.g. left/right order."
     )
-    skip_reason = models.CharField(max_length=500, blank=True)
+    # A database default too: the claim and answer statements (review/claims.py) insert
+    # assignments in SQL without naming it.
+    skip_reason = models.CharField(max_length=500, blank=True, db_default="")
 
     class Meta:
         constraints = [
