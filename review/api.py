@@ -64,6 +64,8 @@ def _question_out(question: Question) -> dict:
         body["choices"] = question.choices
     if question.type == Question.Type.RATING:
         body.update(min=question.min_value, max=question.max_value)
+        if question.anchors:
+            body["anchors"] = question.anchors
     return body
 
 

@@ -9,12 +9,17 @@ for the reason given in feedback/serializers.py.
 
 from __future__ import annotations
 
+import re
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
 from core.storable import INT_MAX, INT_MIN
 from review.models import MAX_RATING_POINTS, Adjudication, Question
+
+MAX_ANCHOR_CHARS = 100
+POINT = re.compile(r"-?[0-9]{1,12}")
 
 
 def choice_field(choices: list[tuple[str, str]], **kwargs) -> serializers.ChoiceField:  # noqa: ANN003
@@ -40,6 +45,12 @@ class QuestionSerializer(serializers.Serializer):
     max = serializers.IntegerField(required=False, min_value=INT_MIN, max_value=INT_MAX)
     required = serializers.BooleanField(required=False, default=True)  # type: ignore[assignment]
     level = choice_field(Question.Level.choices, required=False)
+    anchors = serializers.DictField(
+        child=serializers.CharField(max_length=MAX_ANCHOR_CHARS, allow_blank=False),
+        required=False,
+        help_text='A rating\'s words for points of its scale, e.g. {"1": "Unusable", '
+        '"5": "Perfect"}: keys are points from min to max.',
+    )
 
     def validate(self, data: dict) -> dict:
         if data["type"] == Question.Type.CHOICE:
@@ -57,7 +68,23 @@ class QuestionSerializer(serializers.Serializer):
                 raise ValidationError(
                     {"max": f"A rating scale has at most {MAX_RATING_POINTS} points."}
                 )
+        if data.get("anchors"):
+            data["anchors"] = _anchors_checked(data)
         return data
+
+
+def _anchors_checked(data: dict) -> dict[str, str]:
+    """Anchors name points of a rating's own scale, keyed by the point as text ("1")."""
+    if data["type"] != Question.Type.RATING:
+        raise ValidationError({"anchors": "Only a rating question has anchors."})
+    low, high = data["min"], data["max"]
+    anchors = {}
+    for key, text in data["anchors"].items():
+        point = key.strip()
+        if not POINT.fullmatch(point) or not low <= int(point) <= high:
+            raise ValidationError({"anchors": f"Keys are points of the scale ({low} to {high})."})
+        anchors[str(int(point))] = text
+    return anchors
 
 
 @extend_schema_field(

@@ -22,15 +22,20 @@ from review.claims import agreement_schedule_on_commit, queue_counts_change
 from review.models import Adjudication, Item, Question, Queue
 from tenancy.models import Project
 
+# The page shows a pair as a Left and a Right answer and says under "Claim to check" which
+# one the user kept; a retry flag as one answer, the first of the chain. The wording here
+# names what the page shows.
 HIGH_RETRY_GUIDELINES = (
     "The user regenerated three or more times in a row.\n\n"
-    "* **Pairs**: is the answer the user kept (*chosen*) clearly better than the one they "
-    "discarded (*rejected*)? Equally good or equally bad: answer **no**.\n"
-    "* **Retry flags** (one answer: the first of the chain): did that answer fail the user?\n\n"
+    "* **Pairs** (a *Left* and a *Right* answer): the claim says which one the user kept. "
+    "Is it clearly better than the other? Equally good or equally bad: answer **no**.\n"
+    "* **Retry flags** (one answer, the first of the chain): did that answer fail the user?\n\n"
     "Then say why you think the user retried."
 )
 HIGH_RETRY_VERDICT = "Is the derived label right?"
 HIGH_RETRY_CAUSES = ["model failed", "user exploring", "prompt unclear", "other"]
+# Words for the points of the 1-5 quality scale, shown under the numbers.
+QUALITY_ANCHORS = {"1": "Unusable", "2": "Poor", "3": "Acceptable", "4": "Good", "5": "Perfect"}
 
 DEFAULT_QUEUES: dict[str, dict] = {
     Queue.Reason.LOW_CONFIDENCE: {
@@ -42,8 +47,13 @@ DEFAULT_QUEUES: dict[str, dict] = {
         ),
         "questions": [
             ("verdict", "choice", "Is the derived label right?", ["yes", "no", "unsure"]),
-            ("quality", "rating", "Quality of the chosen / labelled answer", (1, 5)),
-            ("note", "text", "Why? (optional)", None),
+            (
+                "quality",
+                "rating",
+                "Quality of the answer the user preferred (or the one answer)",
+                (1, 5),
+            ),
+            ("note", "text", "Why?", None),
         ],
     },
     Queue.Reason.HIGH_RETRY: {
@@ -54,16 +64,19 @@ DEFAULT_QUEUES: dict[str, dict] = {
             # and "yes" accepts, so a pair people confirm becomes training data.
             ("verdict", "choice", HIGH_RETRY_VERDICT, ["yes", "no", "unsure"]),
             ("cause", "choice", "Why did the user retry?", HIGH_RETRY_CAUSES),
-            ("note", "text", "Notes (optional)", None),
+            ("note", "text", "Notes", None),
         ],
     },
     Queue.Reason.ABANDONED: {
         "name": "Abandoned sessions",
-        "guidelines": "The session ended without success. Did the last answer fail the user?",
+        "guidelines": (
+            "The session ended without success. The answer shown is the session's last one: "
+            "did it fail the user?"
+        ),
         "questions": [
             ("verdict", "choice", "Did the last answer fail the user?", ["yes", "no", "unsure"]),
             ("quality", "rating", "Quality of the last answer", (1, 5)),
-            ("note", "text", "What went wrong? (optional)", None),
+            ("note", "text", "What went wrong?", None),
         ],
     },
     Queue.Reason.QA_SAMPLE: {
@@ -74,7 +87,7 @@ DEFAULT_QUEUES: dict[str, dict] = {
         ),
         "questions": [
             ("verdict", "choice", "Is the derived label right?", ["yes", "no", "unsure"]),
-            ("note", "text", "Why? (optional)", None),
+            ("note", "text", "Why?", None),
         ],
     },
 }
@@ -113,6 +126,8 @@ def _default_question(
     elif type_ == Question.Type.RATING:
         question.min_value, question.max_value = extra
         question.level = Question.Level.ORDINAL
+        if extra == (1, 5):
+            question.anchors = dict(QUALITY_ANCHORS)
     else:
         question.required = False
     return question
@@ -306,6 +321,7 @@ def queue_create(
                 choices=q.get("choices") or [],
                 min_value=q.get("min"),
                 max_value=q.get("max"),
+                anchors=q.get("anchors") or {},
                 required=q.get("required", True),
                 level=q.get("level")
                 or (Question.Level.ORDINAL if q["type"] == "rating" else Question.Level.NOMINAL),

@@ -1,19 +1,23 @@
 """Turning stored text into HTML for the review pages.
 
-`markdown_sanitised` is the one filter here whose output is marked safe: Markdown may carry
-raw HTML, so its output goes through nh3 (an allow-list sanitiser) first. Everything else a
-user or a model wrote is plain text and left to autoescaping.
+`markdown_sanitised` (a lead's guidelines) and `model_markdown` (prompts and model output)
+are the filters here whose output is marked safe: Markdown may carry raw HTML, so their
+output goes through nh3 (an allow-list sanitiser) first. Everything else a user or a model
+wrote is plain text and left to autoescaping.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from typing import Any
 
 import markdown
 import nh3
 from django import template
+from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+from markdown.extensions import Extension
 
 register = template.Library()
 
@@ -66,3 +70,99 @@ def message_text(content: Any) -> str:
         parts = [p.get("text", "") if isinstance(p, dict) else str(p) for p in content]
         return "\n".join(p for p in parts if isinstance(p, str) and p)
     return "" if content is None else str(content)
+
+
+# Model output and prompts -----------------------------------------------------------------
+#
+# Stricter than guidelines: the text comes from a model or an end user, not a lead. Raw HTML
+# is shown as text (escaped, never passed through), images are not drawn at all (their
+# Markdown stays visible as text, so the address can be read but is never fetched), links go
+# only to http(s) or mail addresses and carry rel="nofollow noopener noreferrer".
+
+MODEL_LINK_SCHEMES = {"http", "https", "mailto"}
+MODEL_TAGS = {
+    "p", "br", "hr", "strong", "em", "b", "i", "del", "code", "pre", "blockquote",
+    "ul", "ol", "li", "h1", "h2", "h3", "h4", "h5", "h6", "a",
+    "table", "thead", "tbody", "tr", "th", "td",
+}  # fmt: skip
+MODEL_ATTRIBUTES = {"a": {"href"}, "ol": {"start"}, "th": {"align"}, "td": {"align"}}
+# Python-Markdown's inline patterns are regular expressions; past this size a text is shown
+# as plain text rather than risk a slow render on a hot page.
+MODEL_MARKDOWN_MAX_CHARS = 60_000
+
+
+class _NoRawHtmlNoImages(Extension):
+    """Raw HTML becomes text; `![alt](src)` is left as it was written."""
+
+    def extendMarkdown(self, md: markdown.Markdown) -> None:  # noqa: N802 (Markdown's API)
+        md.preprocessors.deregister("html_block")
+        for pattern in ("html", "image_link", "image_reference", "short_image_ref"):
+            md.inlinePatterns.deregister(pattern)
+
+
+_renderers = threading.local()  # a Markdown instance keeps state while it converts
+
+
+def _model_renderer() -> markdown.Markdown:
+    renderer = getattr(_renderers, "model", None)
+    if renderer is None:
+        renderer = markdown.Markdown(
+            extensions=["fenced_code", "sane_lists", "tables", "nl2br", _NoRawHtmlNoImages()],
+            output_format="html",
+        )
+        _renderers.model = renderer
+    return renderer
+
+
+def _model_link(element: str, attribute: str, value: str) -> str | None:
+    if element == "a" and attribute == "href":
+        scheme = _url_as_browsed(value).split(":", 1)[0].lower() if ":" in value else ""
+        return value if scheme in MODEL_LINK_SCHEMES else None  # relative links go too
+    return value
+
+
+@register.filter
+def model_markdown(text: Any) -> SafeString:
+    """A prompt's or a model's text as sanitised HTML (see above). Non-text content (a
+    message's content parts) is read as `message_text` does."""
+    text = message_text(text)
+    if len(text) > MODEL_MARKDOWN_MAX_CHARS:
+        return mark_safe(f'<p class="plain">{escape(text)}</p>')  # noqa: S308 (escaped)
+    renderer = _model_renderer()
+    try:
+        html = renderer.reset().convert(text)
+    finally:
+        renderer.reset()
+    clean = nh3.clean(
+        html,
+        tags=MODEL_TAGS,
+        clean_content_tags={"script", "style"},
+        attributes=MODEL_ATTRIBUTES,
+        attribute_filter=_model_link,
+        url_schemes=MODEL_LINK_SCHEMES,
+        link_rel="nofollow noopener noreferrer",
+    )
+    return mark_safe(clean)  # noqa: S308 (sanitised)
+
+
+OPTIONAL_SUFFIX = re.compile(r"\s*\(optional\)\s*$", re.IGNORECASE)
+
+
+@register.filter
+def question_prompt(question: Any) -> str:
+    """A question's prompt without a trailing "(optional)": the page says so itself for an
+    optional question (queues created before the default prompts stopped carrying it)."""
+    prompt = str(getattr(question, "prompt", "") or "")
+    if getattr(question, "required", True):
+        return prompt
+    return OPTIONAL_SUFFIX.sub("", prompt) or prompt
+
+
+@register.filter
+def scale_anchor(question: Any, value: Any) -> str:
+    """The word a rating question's `anchors` give to a point of its scale, or ""."""
+    anchors = getattr(question, "anchors", None)
+    if not isinstance(anchors, dict):
+        return ""
+    anchor = anchors.get(str(value), "")
+    return anchor if isinstance(anchor, str) else ""

@@ -205,7 +205,10 @@ def test_work_page_shows_the_item_its_diff_and_labelled_questions(queue, alice, 
         "said the report." in html
     )
     assert "Claim to check:" not in html  # a blind left/right comparison hides it
-    assert "<figcaption>Left</figcaption>" in html and "<figcaption>Right</figcaption>" in html
+    assert (
+        "<figcaption>Left answer</figcaption>" in html
+        and "<figcaption>Right answer</figcaption>" in html
+    )
     # Questions: choices and ratings as labelled radio groups, text as a labelled textarea.
     assert "<legend>Which answer is better?" in html
     assert '<label class="option" for="q-better-1"><input type="radio" id="q-better-1"' in html
