@@ -104,6 +104,19 @@ class Answers:
     def __len__(self) -> int:
         return len(self.codes)
 
+    def where(self, mask: np.ndarray) -> Answers:
+        """The answers in `mask` (over the same `units`), e.g. all but an excluded
+        annotator's: the same figures as if the others had never been loaded."""
+        return Answers(
+            self.question,
+            self.domain,
+            self.units,
+            self.rows[mask],
+            self.users[mask],
+            self.codes[mask],
+            self.times[mask],
+        )
+
     def counts(self, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(`units`, units x domain answer counts) over the annotations in `mask`; a unit
         without an answer there has a row of zeros."""

@@ -49,7 +49,15 @@ from review.agreement import (
     item_agreement_from_counts,
 )
 from review.answers import rating_value
-from review.models import Adjudication, AgreementSnapshot, Annotation, Item, Question, Queue
+from review.models import (
+    Adjudication,
+    AgreementSnapshot,
+    Annotation,
+    AnnotatorExclusion,
+    Item,
+    Question,
+    Queue,
+)
 
 DEFAULT_ACCEPT = ("yes", "chosen")
 DEFAULT_REJECT = ("no", "rejected")
@@ -75,7 +83,11 @@ def queue_agreement_recompute(*, queue: Queue, now: datetime | None = None) -> A
     # The gate judges the question that decides (the first choice question); queues with
     # ratings only are gated on all of them.
     gate_questions = [decision_question] if decision_question else measured
-    answers = _load_answers(queue, measured)
+    # A lead's exclusions, read once: the excluded annotators' answers are loaded with the
+    # rest (their own figures are still shown) and masked out of everything that judges.
+    excluded = _excluded_users(queue)
+    loaded, annotations = _load_answers(queue, measured)
+    answers = {key: qa.where(~np.isin(qa.users, excluded)) for key, qa in loaded.items()}
     results: dict[str, Any] = {
         "questions": {},
         "series": {},
@@ -99,8 +111,13 @@ def queue_agreement_recompute(*, queue: Queue, now: datetime | None = None) -> A
         per_item[question.key] = ItemAnswers(units[answered], shares, top, qa.domain)
 
     if decision_question is not None:
-        results["annotators"] = _annotator_quality(queue, answers[decision_question.key])
-    results["items"] = _apply_gate(queue, gate_questions, decision_question, per_item, results)
+        results["annotators"] = _annotator_quality(queue, loaded[decision_question.key], excluded)
+    if excluded.size:
+        results["excluded_users"] = excluded.tolist()
+    uncounted = _excluded_per_item(annotations, excluded)
+    results["items"] = _apply_gate(
+        queue, gate_questions, decision_question, per_item, results, uncounted
+    )
 
     snapshot = AgreementSnapshot.objects.create(
         queue=queue,
@@ -110,6 +127,25 @@ def queue_agreement_recompute(*, queue: Queue, now: datetime | None = None) -> A
         results=results,
     )
     return snapshot
+
+
+def _excluded_users(queue: Queue) -> np.ndarray:
+    """The ids of the annotators whose answers the queue's leads have excluded (sorted)."""
+    users = AnnotatorExclusion.objects.filter(queue=queue, revoked_at__isnull=True).values_list(
+        "user_id", flat=True
+    )
+    return np.asarray(sorted(users), dtype=np.int64)
+
+
+def _excluded_per_item(
+    annotations: Annotations, excluded: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(item ids, how many of each one's annotations are excluded), or None when none is:
+    counted over every annotation loaded, whatever it answered."""
+    if not excluded.size:
+        return None
+    out = np.isin(annotations.users, excluded)
+    return annotations.units, np.bincount(annotations.rows[out], minlength=len(annotations.units))
 
 
 def _complete_items(queue: Queue, counts: np.ndarray) -> int:
@@ -181,8 +217,21 @@ class ItemAnswers:
     domain: list[Any]
 
 
-def _load_answers(queue: Queue, questions: list[Question]) -> dict[str, Answers]:
-    """Each gated question's answers, read once as arrays. On PostgreSQL the database maps
+@dataclass(frozen=True)
+class Annotations:
+    """Every loaded annotation (answered or not): `units` the item ids (sorted), `rows`
+    each one's position in `units`, `users` its annotator."""
+
+    units: np.ndarray
+    rows: np.ndarray
+    users: np.ndarray
+
+
+def _load_answers(
+    queue: Queue, questions: list[Question]
+) -> tuple[dict[str, Answers], Annotations]:
+    """Each gated question's answers, and the annotations they come from, read once as
+    arrays. On PostgreSQL the database maps
     each answer to its place in the question's values and sends each column as one binary
     array, read in place by numpy, so Python never sees a row (a million a run); SQLite
     is read row by row."""
@@ -204,7 +253,7 @@ def _load_answers(queue: Queue, questions: list[Question]) -> dict[str, Answers]
             code[valid],
             times[valid],
         )
-    return answers
+    return answers, Annotations(units, inverse.astype(np.int64), users)
 
 
 def _value_index(question: Question) -> dict[Any, int]:
@@ -405,19 +454,26 @@ def _series(qa: Answers) -> list[dict[str, Any]]:
     return points
 
 
-def _annotator_quality(queue: Queue, qa: Answers) -> dict[str, Any]:
+def _annotator_quality(
+    queue: Queue, qa: Answers, excluded: np.ndarray | None = None
+) -> dict[str, Any]:
     """Per annotator: agreement with the majority (on items with 2+ answers), accuracy on
     gold items, and alpha without them (who moves the queue's alpha, and which way).
     Counted for all annotators at once; each one's alpha-without from the queue's counts
-    less theirs."""
+    less theirs. The `excluded` annotators' answers count for no one's figures but their
+    own: they are compared with the others' majority, and their alpha-without is the
+    queue's alpha (it is without them already); they are marked "excluded"."""
     if len(qa) == 0:
         return {}
-    units, counts = qa.counts()
+    kept = ~np.isin(qa.users, excluded) if excluded is not None and excluded.size else None
+    units, counts = qa.counts(kept)
     rows = qa.rows
-    pairable = counts.sum(axis=1) >= 2
+    # An excluded answer is not in `counts`: it is compared where one other answer is.
+    answered = counts.sum(axis=1)[rows] + (0 if kept is None else ~kept)
+    pairable = answered >= 2
     majority = counts.argmax(axis=1)
-    agrees = (qa.codes == majority[rows]) & pairable[rows]
-    counted = pairable[rows]
+    agrees = (qa.codes == majority[rows]) & pairable
+    counted = pairable
 
     index = {value: i for i, value in enumerate(qa.domain)}
     gold_of_unit = np.full(len(units), -1, dtype=np.int64)
@@ -434,6 +490,8 @@ def _annotator_quality(queue: Queue, qa: Answers) -> dict[str, Any]:
 
     user_ids, who = unique(qa.users)
     per_user = len(user_ids)
+    judged = qa if kept is None else qa.where(kept)
+    judged_who = who if kept is None else who[kept]
     totals = {
         name: np.bincount(who, weights=flags, minlength=per_user).astype(np.int64).tolist()
         for name, flags in (
@@ -447,16 +505,19 @@ def _annotator_quality(queue: Queue, qa: Answers) -> dict[str, Any]:
     names = dict(
         get_user_model().objects.filter(pk__in=user_ids.tolist()).values_list("id", "username")
     )
-    # Each annotator's answers as one slice of the answers ordered by annotator.
-    narrow = who.astype(np.int16) if per_user < 1 << 15 else who
+    # Each annotator's counted answers as one slice of those ordered by annotator (an
+    # excluded annotator's slice is empty).
+    narrow = judged_who.astype(np.int16) if per_user < 1 << 15 else judged_who
     order = np.argsort(narrow, kind="stable")
-    ends = np.cumsum(totals["annotations"]).tolist()
+    judged_counts = np.bincount(judged_who, minlength=per_user).tolist()
+    ends = np.cumsum(judged_counts).tolist()
+    out = set() if excluded is None else set(excluded.tolist())
     report = {}
     for n, user_id in enumerate(user_ids.tolist()):
         compared, gold_items = totals["compared"][n], totals["gold"][n]
         majority_share = totals["agreed"][n] / compared if compared else None
         gold_share = totals["hits"][n] / gold_items if gold_items else None
-        alpha_without, _ = qa.alpha_without(order[ends[n] - totals["annotations"][n] : ends[n]])
+        alpha_without, _ = judged.alpha_without(order[ends[n] - judged_counts[n] : ends[n]])
         shares = [s for s in (majority_share, gold_share) if s is not None]
         report[names.get(user_id, str(user_id))] = {
             "annotations": totals["annotations"][n],
@@ -468,6 +529,8 @@ def _annotator_quality(queue: Queue, qa: Answers) -> dict[str, Any]:
             and bool(shares)
             and min(shares) < queue.min_annotator_agreement,
         }
+        if user_id in out:
+            report[names.get(user_id, str(user_id))]["excluded"] = True
     return report
 
 
@@ -589,10 +652,13 @@ def _apply_gate(
     decision_question: Question | None,
     per_item: dict[str, ItemAnswers],
     results: dict[str, Any],
+    uncounted: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, int]:
     """Decide every item of the queue and write the outcomes that changed. Items alike in
     everything the decision reads (status, annotations, each question's agreement and
-    majority answer, adjudication) are decided once, by `item_verdict`."""
+    majority answer, adjudication) are decided once, by `item_verdict`. `uncounted` (item
+    ids, excluded annotations of each) takes excluded annotators' annotations off the
+    items' counts, as if they had never been given."""
     on_queue = queue_verdict(
         [results["questions"][q.key] for q in gate_questions], min_alpha=queue.min_alpha
     )
@@ -609,11 +675,13 @@ def _apply_gate(
         for item_id, decision in adjudicated.items():
             if item_id in position:
                 adjudication[position[item_id]] = decisions.index(decision) + 1
-    columns = [
-        items["status"].astype(np.int64),
-        items["annotation_count"].astype(np.int64),
-        adjudication,
-    ]
+    annotation_count = items["annotation_count"].astype(np.int64)
+    if uncounted is not None and len(uncounted[0]):
+        units, excluded = uncounted
+        at = np.minimum(np.searchsorted(units, ids), len(units) - 1)
+        found = units[at] == ids
+        annotation_count[found] = np.maximum(annotation_count[found] - excluded[at[found]], 0)
+    columns = [items["status"].astype(np.int64), annotation_count, adjudication]
     share_values: dict[str, np.ndarray] = {}
     for key, answered in per_item.items():
         top = np.zeros(len(ids), dtype=np.int64)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from review.views import annotator, lead, quality
+from review.views import annotator, exclusions, lead, quality
 
 app_name = "review"
 
@@ -17,6 +17,16 @@ urlpatterns = [
         "q/<int:queue_id>/agreement/recompute",
         lead.agreement_recompute,
         name="agreement_recompute",
+    ),
+    path(
+        "q/<int:queue_id>/annotators/exclude",
+        exclusions.annotator_exclude,
+        name="annotator_exclude",
+    ),
+    path(
+        "q/<int:queue_id>/annotators/include",
+        exclusions.annotator_include,
+        name="annotator_include",
     ),
     path("q/<int:queue_id>/disputed", lead.queue_disputed, name="disputed"),
     path(

@@ -1,0 +1,92 @@
+"""A lead leaves one annotator's answers in a queue out of agreement and the gate, with a
+reason, and can take that back (review.models.AnnotatorExclusion: the rows are kept, so the
+record says who excluded whom, why, and who revoked it).
+
+The answers themselves stay: the gate (review/gate.py) reads the active exclusions once per
+recomputation and masks those annotators' annotations out of items' agreement, the queue's
+alpha and the other annotators' figures, as if they had never been given. Both writes
+schedule that recomputation after their commit, as an answer does.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, F, OuterRef, Q
+from django.utils import timezone
+
+from core.storable import text_problem
+from review.claims import agreement_schedule_on_commit
+from review.models import Annotation, AnnotatorExclusion, Queue
+
+MAX_REASON = 2000
+
+
+def queue_exclusions(queue: Queue) -> list[AnnotatorExclusion]:
+    """The queue's exclusions, active ones first, then newest first, with their users (one
+    query)."""
+    return list(
+        AnnotatorExclusion.objects.filter(queue=queue)
+        .select_related("user", "excluded_by", "revoked_by")
+        .order_by(F("revoked_at").desc(nulls_first=True), "-created_at", "-pk")
+    )
+
+
+def annotator_exclude(
+    *, queue: Queue, username: str, lead: User, reason: str
+) -> AnnotatorExclusion:
+    """Exclude the annotator `username` (one who answered in the queue or belongs to it)
+    from `queue`'s agreement and gate. Raises ValueError ("field: message") for an unknown
+    annotator, one excluded already, or a reason missing, too long or unstorable."""
+    reason = reason.strip()
+    if not reason:
+        raise ValueError("reason: say why this annotator's answers should not count.")
+    if len(reason) > MAX_REASON:
+        raise ValueError(f"reason: must be at most {MAX_REASON} characters.")
+    if problem := text_problem(reason):
+        raise ValueError(f"reason: {problem[0].lower()}{problem[1:]}")
+    user = _annotator(queue, username)
+    try:
+        with transaction.atomic():
+            exclusion = AnnotatorExclusion.objects.create(
+                queue=queue, user=user, excluded_by=lead, reason=reason
+            )
+            agreement_schedule_on_commit(queue.pk)
+    except IntegrityError:  # one active exclusion per annotator and queue
+        raise ValueError("username: this annotator's answers are excluded already.") from None
+    return exclusion
+
+
+def annotator_exclusion_revoke(*, queue: Queue, username: str, lead: User) -> AnnotatorExclusion:
+    """Count the annotator's answers in `queue` again. Raises ValueError when they are not
+    excluded."""
+    with transaction.atomic():
+        exclusion = (
+            AnnotatorExclusion.objects.select_for_update()
+            .filter(queue=queue, user__username=username, revoked_at__isnull=True)
+            .first()
+        )
+        if exclusion is None:
+            raise ValueError("username: this annotator's answers are not excluded.")
+        exclusion.revoked_at = timezone.now()
+        exclusion.revoked_by = lead
+        exclusion.save(update_fields=["revoked_at", "revoked_by"])
+        agreement_schedule_on_commit(queue.pk)
+    return exclusion
+
+
+def _annotator(queue: Queue, username: str) -> User:
+    """The user `username` if they annotate in `queue` (a member of it, or someone who
+    answered there); else ValueError."""
+    if len(username) > 150 or text_problem(username):
+        raise ValueError("username: no such annotator in this queue.")
+    answered = Annotation.objects.filter(item__queue=queue, user=OuterRef("pk"))
+    user = (
+        User.objects.filter(username=username)
+        .filter(Q(review_queues=queue) | Q(Exists(answered)))
+        .distinct()
+        .first()
+    )
+    if user is None:
+        raise ValueError("username: no such annotator in this queue.")
+    return user
