@@ -178,6 +178,9 @@ class GenerationSignals:
     dwell_ms: int
     rating: int | float | None
     downstream_action: bool
+    # What the latest edit changed (feedback/edits.py): "none" without an edit that
+    # changed the text; cosmetic, trim and note edits are no action.
+    edit_kind: str = "none"
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,6 +337,7 @@ def derive_session(
             downstream_action=(
                 ev.copied or ev.shared or changed[ref] or (outcome == "completed" and final[ref])
             ),
+            edit_kind=edit_of[ref].kind,
         )
 
     builder = _LabelBuilder(policy)

@@ -22,7 +22,15 @@ from django.db.models import F, QuerySet
 
 from core.bulk import update_rows
 from feedback.derivation import EventRecord
-from feedback.models import Event, Generation, Label, Session
+from feedback.models import (
+    Event,
+    Generation,
+    Label,
+    RoutingPolicy,
+    Session,
+    SignalContribution,
+    SignalRollup,
+)
 
 EVENT_COLUMNS = ("client_id", "type", "timestamp", "generation_ref", "payload")
 
@@ -36,6 +44,10 @@ class GenerationRow(NamedTuple):
     replaces_ref: str
     created_at: datetime
     signals: dict[str, Any] | str  # as stored; on PostgreSQL the jsonb's text, undecoded
+    # The metadata values of the project's feature key and of `prompt_template`, as text
+    # ("" when missing; feedback/signals.py `group_value`).
+    feature: str
+    template: str
 
 
 class SessionRow(NamedTuple):
@@ -137,6 +149,10 @@ def _fetch(
     `json_at` is decoded here as JSONField would."""
     if not _postgres():
         return list(queryset)
+    return _fetch_postgres(postgres_sql, session_ids, json_at)
+
+
+def _fetch_postgres(postgres_sql: str, session_ids: list[int], json_at: int) -> list[tuple]:
     with _binding_cursor() as cursor:
         cursor.execute(postgres_sql, [session_ids])
         rows = cursor.fetchall()
@@ -152,16 +168,45 @@ def _fetch(
 
 def generations_of(session_ids: list[int]) -> dict[int, list[GenerationRow]]:
     """Every generation of these sessions, by session id."""
-    rows = _fetch(
-        Generation.objects.filter(session_id__in=session_ids).values_list(*_GENERATION_COLUMNS),
-        _generations_sql(),
-        session_ids,
-        json_at=3,
-    )
+    if _postgres():
+        rows = _fetch_postgres(_generations_sql(), session_ids, json_at=3)
+    else:
+        rows = _generations_portable(session_ids)
     by_session: dict[int, list[GenerationRow]] = defaultdict(list)
     for session_id, *row in rows:
         by_session[session_id].append(GenerationRow(*row))
     return by_session
+
+
+def _generations_portable(session_ids: list[int]) -> list[tuple]:
+    """`generations_of`'s rows through the ORM, the metadata values picked in Python."""
+    keys = dict(
+        RoutingPolicy.objects.filter(project__sessions__id__in=session_ids)
+        .distinct()
+        .values_list("project_id", "quality_feature_key")
+    )
+    rows = []
+    for *row, project_id, metadata in Generation.objects.filter(
+        session_id__in=session_ids
+    ).values_list(*_GENERATION_COLUMNS, "project_id", "metadata"):
+        metadata = metadata if isinstance(metadata, dict) else {}
+        feature = metadata.get(keys.get(project_id, "feature"))
+        rows.append((*row, group_value(feature), group_value(metadata.get(TEMPLATE_KEY))))
+    return rows
+
+
+TEMPLATE_KEY = "prompt_template"  # names a generation's prompt pattern (feedback/signals.py)
+GROUP_MAX = 200  # characters kept of a group key (the rollup columns' length)
+
+
+def group_value(value: Any) -> str:
+    """A metadata value as PostgreSQL's `->>` gives it: a string as is, JSON text
+    otherwise, "" for missing or null; at most GROUP_MAX characters."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        value = json.dumps(value, ensure_ascii=False)
+    return value[:GROUP_MAX]
 
 
 def events_of(session_ids: list[int]) -> dict[int, list[EventRecord]]:
@@ -206,8 +251,12 @@ _GENERATION_COLUMNS = (
 def _generations_sql() -> str:
     quote = connection.ops.quote_name
     return (
-        f"SELECT {', '.join(quote(c) for c in _GENERATION_COLUMNS)} "  # noqa: S608 - names from the model
-        f"FROM {quote(Generation._meta.db_table)} WHERE session_id = ANY(%b::bigint[])"
+        f"SELECT {', '.join('g.' + quote(c) for c in _GENERATION_COLUMNS)}, "  # noqa: S608 - names from the model
+        f"left(coalesce(g.metadata ->> p.quality_feature_key, ''), {GROUP_MAX}), "
+        f"left(coalesce(g.metadata ->> '{TEMPLATE_KEY}', ''), {GROUP_MAX}) "
+        f"FROM {quote(Generation._meta.db_table)} AS g "
+        f"LEFT JOIN {quote(RoutingPolicy._meta.db_table)} AS p ON p.project_id = g.project_id "
+        "WHERE g.session_id = ANY(%b::bigint[])"
     )
 
 
@@ -427,3 +476,148 @@ def labels_deactivate_others(
             [now, session_ids, kept],
         )
         return [pk for (pk,) in cursor.fetchall()]
+
+
+# Signal rollups (feedback/signals.py): the columns of a contribution and of a rollup row,
+# in the order the rows are given.
+CONTRIBUTION_FIELDS = tuple(f.name for f in SignalContribution._meta.concrete_fields)
+ROLLUP_KEY_FIELDS = ("project", "dimension", "day", "group_key")
+ROLLUP_VALUE_FIELDS = tuple(
+    f.name
+    for f in SignalRollup._meta.concrete_fields
+    if not f.primary_key and f.name not in ROLLUP_KEY_FIELDS
+)
+
+
+def signal_contributions_of(session_ids: list[int]) -> dict[int, tuple]:
+    """The stored contributions of these sessions' generations, by generation id, each a
+    tuple in CONTRIBUTION_FIELDS order."""
+    if not session_ids:
+        return {}
+    if _postgres():
+        columns = ", ".join(_column(SignalContribution, name)[0] for name in CONTRIBUTION_FIELDS)
+        sql = (
+            f"SELECT {columns} FROM {connection.ops.quote_name(SignalContribution._meta.db_table)} "  # noqa: S608 - names from the model
+            "WHERE session_id = ANY(%b::bigint[])"
+        )
+        with _binding_cursor() as cursor:
+            cursor.execute(sql, [session_ids])
+            rows = cursor.fetchall()
+    else:
+        rows = list(
+            SignalContribution.objects.filter(session_id__in=session_ids).values_list(
+                *(_contribution_attname(name) for name in CONTRIBUTION_FIELDS)
+            )
+        )
+    return {row[0]: tuple(row) for row in rows}
+
+
+def _contribution_attname(name: str) -> str:
+    field = SignalContribution._meta.get_field(name)
+    return field.attname if isinstance(field, models.Field) else name
+
+
+def signal_contributions_write(rows: list[tuple]) -> None:
+    """Insert or overwrite contributions (tuples in CONTRIBUTION_FIELDS order)."""
+    if not rows:
+        return
+    if not _postgres():
+        attnames = [_contribution_attname(name) for name in CONTRIBUTION_FIELDS]
+        SignalContribution.objects.filter(pk__in=[row[0] for row in rows]).delete()
+        SignalContribution.objects.bulk_create(
+            [SignalContribution(**dict(zip(attnames, row, strict=True))) for row in rows],
+            batch_size=500,
+        )
+        return
+    with _binding_cursor() as cursor:
+        cursor.execute(_contributions_upsert_sql(), [list(c) for c in zip(*rows, strict=True)])
+
+
+@cache
+def _contributions_upsert_sql() -> str:
+    table = connection.ops.quote_name(SignalContribution._meta.db_table)
+    columns = [_column(SignalContribution, name)[0] for name in CONTRIBUTION_FIELDS]
+    updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in columns[1:])
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 - names from the model
+        f"SELECT * FROM {_unnest(SignalContribution, CONTRIBUTION_FIELDS)} "
+        f"ON CONFLICT ({columns[0]}) DO UPDATE SET {updates}"
+    )
+
+
+def _rollup_upsert_tail() -> str:
+    """`ON CONFLICT ... DO UPDATE` adding the new values to the stored ones."""
+    table = connection.ops.quote_name(SignalRollup._meta.db_table)
+    key = ", ".join(_column(SignalRollup, name)[0] for name in ROLLUP_KEY_FIELDS)
+    adds = ", ".join(
+        f"{column} = {table}.{column} + EXCLUDED.{column}"
+        for column, _ in (_column(SignalRollup, name) for name in ROLLUP_VALUE_FIELDS)
+    )
+    return f"ON CONFLICT ({key}) DO UPDATE SET {adds}"
+
+
+def _rollup_columns() -> str:
+    return ", ".join(
+        _column(SignalRollup, name)[0] for name in (*ROLLUP_KEY_FIELDS, *ROLLUP_VALUE_FIELDS)
+    )
+
+
+def signal_rollups_add(rows: list[tuple]) -> None:
+    """Add rows (ROLLUP_KEY_FIELDS then ROLLUP_VALUE_FIELDS) to the rollups, creating the
+    missing ones: one statement. Callers sort the rows by key, so that concurrent
+    derivations lock rollup rows in one order and cannot deadlock on them."""
+    if not rows:
+        return
+    table = connection.ops.quote_name(SignalRollup._meta.db_table)
+    if not _postgres():
+        placeholders = ", ".join(["%s"] * (len(ROLLUP_KEY_FIELDS) + len(ROLLUP_VALUE_FIELDS)))
+        sql = (
+            f"INSERT INTO {table} ({_rollup_columns()}) VALUES ({placeholders}) "  # noqa: S608 - names from the model
+            f"{_rollup_upsert_tail()}"
+        )
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, rows)
+        return
+    with _binding_cursor() as cursor:
+        cursor.execute(_rollups_add_sql(), [list(c) for c in zip(*rows, strict=True)])
+
+
+@cache
+def _rollups_add_sql() -> str:
+    table = connection.ops.quote_name(SignalRollup._meta.db_table)
+    names = (*ROLLUP_KEY_FIELDS, *ROLLUP_VALUE_FIELDS)
+    return (
+        f"INSERT INTO {table} ({_rollup_columns()}) "  # noqa: S608 - names from the model
+        f"SELECT * FROM {_unnest(SignalRollup, names)} {_rollup_upsert_tail()}"
+    )
+
+
+def signal_rollups_rebuild(project_id: int) -> None:
+    """Replace a project's rollups by the sums of its contributions, in SQL: one DELETE,
+    one INSERT ... SELECT ... GROUP BY (each dimension's groups from one scan)."""
+    quote = connection.ops.quote_name
+    rollups = quote(SignalRollup._meta.db_table)
+    contributions = quote(SignalContribution._meta.db_table)
+    group = (
+        "CASE d.dimension WHEN 'model' THEN c.model WHEN 'feature' THEN c.feature "
+        "ELSE c.pattern END"
+    )
+    sums = ["COUNT(*)"]
+    for name in ROLLUP_VALUE_FIELDS[1:]:
+        if name.startswith("dwell_"):
+            sums.append(f"SUM(CASE WHEN c.dwell_bin = {int(name[6:])} THEN 1 ELSE 0 END)")
+        else:
+            sums.append(f"SUM(c.{quote(name)})")
+    dimensions = " UNION ALL ".join(
+        f"SELECT '{d}' AS dimension" for d in SignalRollup.Dimension.values
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {rollups} WHERE project_id = %s", [project_id])  # noqa: S608 - names from the model
+        cursor.execute(
+            f"INSERT INTO {rollups} ({_rollup_columns()}) "  # noqa: S608 - names from the model
+            f"SELECT c.project_id, d.dimension, c.day, {group}, {', '.join(sums)} "
+            f"FROM {contributions} AS c CROSS JOIN ({dimensions}) AS d "
+            "WHERE c.project_id = %s GROUP BY c.project_id, d.dimension, c.day, 4 "
+            f"ORDER BY 2, 3, 4 {_rollup_upsert_tail()}",
+            [project_id],
+        )

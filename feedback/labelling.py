@@ -31,6 +31,7 @@ from feedback import derive_io
 from feedback.derivation import GenerationRecord, GenerationSignals, Policy, derive_session
 from feedback.models import RoutingPolicy, Session
 from feedback.quality import Calibration, calibration_for
+from feedback.signals import Contribution, contribution, pattern_of, rollups_apply
 from tenancy.models import Project
 
 logger = logging.getLogger(__name__)
@@ -204,10 +205,12 @@ def _derive(sessions: list[Session], *, now: datetime) -> None:
     }
     generations = derive_io.generations_of(ids)
     events = derive_io.events_of(ids)
+    contributed = derive_io.signal_contributions_of(ids)
 
     session_rows: list[derive_io.SessionRow] = []
     signal_rows: list[tuple[int, dict[str, Any]]] = []
     label_rows: list[derive_io.LabelRow] = []
+    contributions: list[Contribution] = []
     for session in sessions:
         gens = {g.external_id: g for g in generations.get(session.pk, ())}
         result = derive_session(
@@ -230,10 +233,30 @@ def _derive(sessions: list[Session], *, now: datetime) -> None:
                 session.changes,
             )
         )
+        rules: dict[str, list[str]] = {}
+        for derived in result.labels:
+            rules.setdefault(derived.generation_ref, []).append(derived.rule)
+        last_ref = next(reversed(result.generations), None)
         for ref, derived_signals in result.generations.items():
             signals = _stored_signals(derived_signals)
-            if derive_io.signals_changed(gens[ref].signals, signals):
-                signal_rows.append((gens[ref].id, signals))
+            gen = gens[ref]
+            if derive_io.signals_changed(gen.signals, signals):
+                signal_rows.append((gen.id, signals))
+            contributions.append(
+                contribution(
+                    generation_id=gen.id,
+                    project_id=session.project_id,
+                    session_id=session.pk,
+                    created_at=gen.created_at,
+                    model=gen.model,
+                    feature=gen.feature,
+                    pattern=pattern_of(gen.input, gen.template),
+                    signals=signals,
+                    rules=rules.get(ref, ()),
+                    last_in_session=ref == last_ref,
+                    outcome=result.session.outcome,
+                )
+            )
         for derived in result.labels:
             subject = gens[derived.generation_ref]
             other = gens.get(derived.other_generation_ref) if derived.other_generation_ref else None
@@ -272,6 +295,8 @@ def _derive(sessions: list[Session], *, now: datetime) -> None:
     stored = derive_io.labels_upsert(label_rows)
     # A label the log no longer supports leaves exports but keeps any review made of it.
     gone = derive_io.labels_deactivate_others(session_ids=ids, kept=stored, now=now)
+    # The signal dashboards' rollups move by what changed (feedback/signals.py).
+    rollups_apply(contributed, contributions)
     # Every stored label, not only those needing review: a label whose meaning changed
     # (a late outcome) may have to leave the queue it was routed to; and every label that
     # is gone, whose items ask about something the log no longer says.

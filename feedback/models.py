@@ -239,7 +239,7 @@ class RoutingPolicy(models.Model):
         default="feature",
         validators=[RegexValidator(FEATURE_KEY_PATTERN, "Letters, digits, _ and -.")],
         help_text="Generation metadata key that names the product feature, for precision "
-        "by feature.",
+        "and signals by feature. Changed here, run manage.py rebuild_signal_rollups.",
     )
     drift_tolerance = models.FloatField(
         default=0.10,
@@ -397,3 +397,168 @@ class Label(models.Model):
         if self.review_outcome:
             return self.review_outcome
         return "in_review" if self.needs_review else "auto_accepted"
+
+
+# Signal dashboards (feedback/signals.py, docs/signals.md). The label rules counted per
+# rollup row, one column each ("label_<rule>"); keep in step with feedback/derivation.py.
+SIGNAL_RULES = (
+    "edit_correction",
+    "edit_rewrite",
+    "regenerate_then_action",
+    "copy_accept",
+    "share_accept",
+    "session_completed",
+    "session_abandoned",
+    "retry_chain",
+    "explicit_rating",
+)
+# The counts a generation adds (0 or 1 each, `sessions` on its session's last generation).
+SIGNAL_COUNTS = (
+    "sessions",
+    "edited",
+    "edit_cosmetic",
+    "edit_correction",
+    "edit_rewrite",
+    "regenerated",
+    "high_retry",
+    "copied",
+    "shared",
+    "completed",
+    "abandoned",
+    "thumbs",
+    "thumbs_up",
+)
+# Reading time histogram: bin 0 is (0, 250 ms), bin k is [250 * 2**(k-1), 250 * 2**k) ms,
+# the last bin open-ended (dwell is clamped at a day).
+DWELL_BINS = 20
+
+
+class PromptPattern(models.Model):
+    """A project's name for a prompt pattern (a key of `feedback.signals.pattern_of`)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=200)
+    name = models.CharField(max_length=200)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "key"], name="prompt_pattern_unique_key")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SignalContribution(models.Model):
+    """What one generation adds to its project's signal rollups, as last derived.
+
+    Kept so that re-deriving a session takes back exactly what it added before (late
+    events and re-derivation never count twice). Written only by derivation and
+    `feedback.signals.rebuild_rollups`.
+    """
+
+    generation = models.OneToOneField(
+        Generation, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField(help_text="UTC date of the generation.")
+    model = models.CharField(max_length=200, blank=True)
+    feature = models.CharField(max_length=200, blank=True)
+    pattern = models.CharField(max_length=200, blank=True)
+    sessions = models.PositiveSmallIntegerField(default=0)
+    edited = models.PositiveSmallIntegerField(default=0)
+    edit_cosmetic = models.PositiveSmallIntegerField(default=0)
+    edit_correction = models.PositiveSmallIntegerField(default=0)
+    edit_rewrite = models.PositiveSmallIntegerField(default=0)
+    regenerated = models.PositiveSmallIntegerField(default=0)
+    high_retry = models.PositiveSmallIntegerField(default=0)
+    copied = models.PositiveSmallIntegerField(default=0)
+    shared = models.PositiveSmallIntegerField(default=0)
+    completed = models.PositiveSmallIntegerField(default=0)
+    abandoned = models.PositiveSmallIntegerField(default=0)
+    thumbs = models.PositiveSmallIntegerField(default=0)
+    thumbs_up = models.PositiveSmallIntegerField(default=0)
+    dwell_bin = models.SmallIntegerField(null=True, blank=True, help_text="None: not read.")
+    label_edit_correction = models.PositiveSmallIntegerField(default=0)
+    label_edit_rewrite = models.PositiveSmallIntegerField(default=0)
+    label_regenerate_then_action = models.PositiveSmallIntegerField(default=0)
+    label_copy_accept = models.PositiveSmallIntegerField(default=0)
+    label_share_accept = models.PositiveSmallIntegerField(default=0)
+    label_session_completed = models.PositiveSmallIntegerField(default=0)
+    label_session_abandoned = models.PositiveSmallIntegerField(default=0)
+    label_retry_chain = models.PositiveSmallIntegerField(default=0)
+    label_explicit_rating = models.PositiveSmallIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"contribution of generation {self.pk}"
+
+
+class SignalRollup(models.Model):
+    """Signal counts of a project's generations per UTC day and group of one dimension
+    (model, feature or prompt pattern). Every generation is counted once per dimension,
+    so the groups of any one dimension add up to the project's totals."""
+
+    class Dimension(models.TextChoices):
+        MODEL = "model"
+        FEATURE = "feature"
+        PATTERN = "pattern"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    dimension = models.CharField(max_length=8, choices=Dimension.choices)
+    group_key = models.CharField(max_length=200, blank=True)
+    day = models.DateField()
+    generations = models.IntegerField(default=0)
+    sessions = models.IntegerField(default=0)
+    edited = models.IntegerField(default=0)
+    edit_cosmetic = models.IntegerField(default=0)
+    edit_correction = models.IntegerField(default=0)
+    edit_rewrite = models.IntegerField(default=0)
+    regenerated = models.IntegerField(default=0)
+    high_retry = models.IntegerField(default=0)
+    copied = models.IntegerField(default=0)
+    shared = models.IntegerField(default=0)
+    completed = models.IntegerField(default=0)
+    abandoned = models.IntegerField(default=0)
+    thumbs = models.IntegerField(default=0)
+    thumbs_up = models.IntegerField(default=0)
+    dwell_0 = models.IntegerField(default=0)
+    dwell_1 = models.IntegerField(default=0)
+    dwell_2 = models.IntegerField(default=0)
+    dwell_3 = models.IntegerField(default=0)
+    dwell_4 = models.IntegerField(default=0)
+    dwell_5 = models.IntegerField(default=0)
+    dwell_6 = models.IntegerField(default=0)
+    dwell_7 = models.IntegerField(default=0)
+    dwell_8 = models.IntegerField(default=0)
+    dwell_9 = models.IntegerField(default=0)
+    dwell_10 = models.IntegerField(default=0)
+    dwell_11 = models.IntegerField(default=0)
+    dwell_12 = models.IntegerField(default=0)
+    dwell_13 = models.IntegerField(default=0)
+    dwell_14 = models.IntegerField(default=0)
+    dwell_15 = models.IntegerField(default=0)
+    dwell_16 = models.IntegerField(default=0)
+    dwell_17 = models.IntegerField(default=0)
+    dwell_18 = models.IntegerField(default=0)
+    dwell_19 = models.IntegerField(default=0)
+    label_edit_correction = models.IntegerField(default=0)
+    label_edit_rewrite = models.IntegerField(default=0)
+    label_regenerate_then_action = models.IntegerField(default=0)
+    label_copy_accept = models.IntegerField(default=0)
+    label_share_accept = models.IntegerField(default=0)
+    label_session_completed = models.IntegerField(default=0)
+    label_session_abandoned = models.IntegerField(default=0)
+    label_retry_chain = models.IntegerField(default=0)
+    label_explicit_rating = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # Also the page's index: a project's dimension over a date range.
+            models.UniqueConstraint(
+                fields=["project", "dimension", "day", "group_key"], name="signal_rollup_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dimension}={self.group_key} {self.day}"

@@ -1,0 +1,495 @@
+"""Signal dashboards' data: per-day rollups of the derived signals, by model, product
+feature and prompt pattern (docs/signals.md).
+
+Every derived generation has a *contribution*: its day (UTC date of the generation), its
+groups (model, feature, pattern) and a 0/1 count per signal, its reading-time bin and its
+labels per rule (`SignalContribution`). A rollup row (`SignalRollup`) is the sum of the
+contributions of one (project, dimension, group, day). Derivation keeps both in step, in
+its own transaction: for the generations whose contribution changed it writes the new
+contributions and adds (new - old) to the rollups, one upsert statement each per chunk
+(`rollups_apply`), so late events and re-derivation never count twice and a session
+re-derived unchanged writes nothing. The page reads rollups only.
+
+Sessions, completions and abandonments count on a session's last generation (the answer
+the user ended on), so the groups of a dimension always add up to the project's totals.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
+from typing import Any, Final
+
+from django.db import transaction
+from django.db.models import Min, Sum
+from django.db.models.functions import TruncWeek
+
+from feedback import derive_io
+from feedback.models import (
+    DWELL_BINS,
+    FEATURE_KEY_PATTERN,
+    SIGNAL_COUNTS,
+    SIGNAL_RULES,
+    Label,
+    PromptPattern,
+    RoutingPolicy,
+    Session,
+    SignalContribution,
+    SignalRollup,
+)
+from tenancy.models import Project
+
+BUCKETS: Final = ("day", "week", "all")
+DIMENSIONS: Final = ("model", "feature", "pattern")
+# The metadata key a product may send to name the prompt template of a generation; without
+# it a generation's pattern is the first words of its last user message.
+PATTERN_METADATA_KEY: Final = derive_io.TEMPLATE_KEY
+PATTERN_WORDS: Final = 3
+GROUP_MAX: Final = derive_io.GROUP_MAX
+NAME_MAX: Final = 200
+NO_GROUP_LABEL: Final = "(none)"
+DWELL_FIRST_EDGE_MS: Final = 250
+DWELL_MAX_MS: Final = 86_400_000
+DWELL_COLUMNS: Final = tuple(f"dwell_{k}" for k in range(DWELL_BINS))
+LABEL_COLUMNS: Final = tuple(f"label_{rule}" for rule in SIGNAL_RULES)
+# A rollup row's values, in order; a contribution adds 1 to generations.
+ROLLUP_VALUES: Final = ("generations", *SIGNAL_COUNTS, *DWELL_COLUMNS, *LABEL_COLUMNS)
+ROLLUP_KEY: Final = ("project", "dimension", "day", "group_key")
+# A contribution row, in order (`SignalContribution`'s columns).
+CONTRIBUTION_COLUMNS: Final = (
+    "generation",
+    "project",
+    "session",
+    "day",
+    "model",
+    "feature",
+    "pattern",
+    *SIGNAL_COUNTS,
+    "dwell_bin",
+    *LABEL_COLUMNS,
+)
+_COUNTS_AT: Final = 7
+_DWELL_AT: Final = _COUNTS_AT + len(SIGNAL_COUNTS)
+_RULE_INDEX: Final = {rule: i for i, rule in enumerate(SIGNAL_RULES)}
+_COSMETIC: Final = frozenset({"cosmetic", "trim", "note"})
+_WORDS: Final = re.compile(r"[^\W\d_]+")
+# Rates: (key, numerator, denominator).
+RATES: Final = (
+    ("edit_rate", "edited", "generations"),
+    ("regenerate_rate", "regenerated", "generations"),
+    ("copy_rate", "copied", "generations"),
+    ("share_rate", "shared", "generations"),
+    ("thumbs_rate", "thumbs", "generations"),
+    ("completion_rate", "completed", "sessions"),
+    ("abandon_rate", "abandoned", "sessions"),
+    ("thumbs_up_share", "thumbs_up", "thumbs"),
+)
+
+Contribution = tuple[Any, ...]  # a row in CONTRIBUTION_COLUMNS order
+
+
+# -- Grouping and counting (pure) -----------------------------------------------------
+
+
+def dwell_bin(dwell_ms: float) -> int | None:
+    """The reading-time bin of `dwell_ms`, None when not read at all."""
+    if not dwell_ms or dwell_ms <= 0:
+        return None
+    return min(DWELL_BINS - 1, (int(dwell_ms) // DWELL_FIRST_EDGE_MS).bit_length())
+
+
+def _bin_edges(k: int) -> tuple[float, float]:
+    low = 0.0 if k == 0 else DWELL_FIRST_EDGE_MS * 2 ** (k - 1)
+    high = DWELL_MAX_MS if k == DWELL_BINS - 1 else DWELL_FIRST_EDGE_MS * 2**k
+    return low, float(high)
+
+
+def median_dwell(histogram: Sequence[int]) -> int | None:
+    """The median reading time (ms) of a summed histogram, interpolated within its bin
+    (linearly in the first bin, geometrically in the log-spaced others)."""
+    total = sum(histogram)
+    if total <= 0:
+        return None
+    half = total / 2
+    seen = 0
+    for k, count in enumerate(histogram):
+        if count > 0 and seen + count >= half:
+            fraction = (half - seen) / count
+            low, high = _bin_edges(k)
+            if low <= 0:
+                return round(high * fraction)
+            return round(low * (high / low) ** fraction)
+        seen += count
+    return None  # unreachable: the counts add up to total
+
+
+def pattern_of(messages: Any, template: Any = None) -> str:
+    """A generation's prompt pattern: "tpl:<template>" when the product named the prompt
+    template (metadata `prompt_template`), else "txt:" and the first PATTERN_WORDS words
+    of the last user message, lowercased, letters only (digits, punctuation, markup
+    dropped); "" for a prompt without words."""
+    if isinstance(template, str) and template.strip():
+        return f"tpl:{template.strip()}"[:GROUP_MAX]
+    text = ""
+    if isinstance(messages, list):
+        for message in reversed(messages):
+            if isinstance(message, dict) and message.get("role") == "user":
+                text = _content_text(message.get("content"))
+                break
+    words: list[str] = []
+    for match in _WORDS.finditer(unicodedata.normalize("NFKC", text[:2000]).lower()):
+        words.append(match.group())
+        if len(words) == PATTERN_WORDS:
+            break
+    return f"txt:{' '.join(words)}"[:GROUP_MAX] if words else ""
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # content parts: the text ones
+        return " ".join(
+            part["text"]
+            for part in content
+            if isinstance(part, dict) and isinstance(part.get("text"), str)
+        )
+    return ""
+
+
+def pattern_label(key: str) -> str:
+    """What a pattern without a name shows: its template, or its words followed by "…"."""
+    if key.startswith("tpl:"):
+        return key[4:]
+    if key.startswith("txt:"):
+        return f"{key[4:]} …"
+    return key or NO_GROUP_LABEL
+
+
+def contribution(
+    *,
+    generation_id: int,
+    project_id: int,
+    session_id: int,
+    created_at: datetime,
+    model: str,
+    feature: str,
+    pattern: str,
+    signals: Mapping[str, Any],
+    rules: Iterable[str],
+    last_in_session: bool,
+    outcome: str,
+) -> Contribution:
+    """One generation's contribution from its stored signals (`Generation.signals`), the
+    rules of its active labels, and its session's outcome when it is the session's last
+    generation. Signals stored before `edit_kind` existed fall back on the edit labels."""
+    labels = [0] * len(SIGNAL_RULES)
+    for rule in rules:
+        index = _RULE_INDEX.get(rule)
+        if index is not None:
+            labels[index] += 1
+    kind = signals.get("edit_kind")
+    if not isinstance(kind, str):
+        if not signals.get("edit_ratio"):
+            kind = "none"
+        elif labels[_RULE_INDEX["edit_correction"]]:
+            kind = "correction"
+        elif labels[_RULE_INDEX["edit_rewrite"]]:
+            kind = "rewrite"
+        else:
+            kind = "cosmetic"
+    rating = signals.get("rating")
+    rated = isinstance(rating, int | float) and not isinstance(rating, bool)
+    rated_up = rated and rating > 0  # type: ignore[operator]  # a number when rated
+    dwell = signals.get("dwell_ms")
+    return (
+        generation_id,
+        project_id,
+        session_id,
+        _utc_day(created_at),
+        model[:GROUP_MAX],
+        feature,
+        pattern,
+        int(last_in_session),  # sessions
+        int(kind != "none"),  # edited
+        int(kind in _COSMETIC),
+        int(kind == "correction"),
+        int(kind == "rewrite"),
+        int(bool(signals.get("regenerated"))),
+        labels[_RULE_INDEX["retry_chain"]],  # high_retry: one flag per chain, on its root
+        int(bool(signals.get("copied"))),
+        int(bool(signals.get("shared"))),
+        int(last_in_session and outcome == Session.Outcome.COMPLETED),
+        int(last_in_session and outcome == Session.Outcome.ABANDONED),
+        int(rated),  # thumbs
+        int(rated_up),  # thumbs_up
+        dwell_bin(dwell) if isinstance(dwell, int | float) else None,
+        *labels,
+    )
+
+
+def _utc_day(moment: datetime) -> date:
+    offset = moment.utcoffset()
+    return (moment - offset).date() if offset else moment.date()
+
+
+def _vector(row: Contribution) -> list[int]:
+    """The rollup values a contribution adds (ROLLUP_VALUES order)."""
+    dwell = [0] * DWELL_BINS
+    if row[_DWELL_AT] is not None:
+        dwell[row[_DWELL_AT]] = 1
+    return [1, *row[_COUNTS_AT:_DWELL_AT], *dwell, *row[_DWELL_AT + 1 :]]
+
+
+def rollup_deltas(
+    old: Mapping[int, Contribution], new: Iterable[Contribution]
+) -> tuple[list[Contribution], list[tuple[Any, ...]]]:
+    """The contributions that changed (`new` rows unlike the stored `old` ones, by
+    generation id), and what the rollups must add: one row per (project, dimension, day,
+    group) in ROLLUP_KEY + ROLLUP_VALUES order, sorted (concurrent derivations lock rollup
+    rows in the same order), rows that add nothing left out."""
+    changed: list[Contribution] = []
+    deltas: dict[tuple[Any, ...], list[int]] = {}
+    for row in new:
+        before = old.get(row[0])
+        if before == row:
+            continue
+        changed.append(row)
+        for sign, side in ((-1, before), (1, row)):
+            if side is None:
+                continue
+            vector = _vector(side)
+            project_id, day = side[1], side[3]
+            for dimension, group in zip(DIMENSIONS, side[4:7], strict=True):
+                key = (project_id, dimension, day, group)
+                total = deltas.get(key)
+                if total is None:
+                    deltas[key] = [sign * v for v in vector] if sign < 0 else vector[:]
+                else:
+                    for i, v in enumerate(vector):
+                        if v:
+                            total[i] += sign * v
+    rows = [(*key, *values) for key, values in sorted(deltas.items()) if any(values)]
+    return changed, rows
+
+
+# -- Reading ---------------------------------------------------------------------------
+
+
+def _check_choice(name: str, value: Any, allowed: tuple[str, ...], *, optional: bool) -> None:
+    if optional and value is None:
+        return
+    if value not in allowed:
+        raise ValueError(f"{name}: must be one of {', '.join(allowed)}, not {value!r}.")
+
+
+def signal_rows(
+    project: Project,
+    *,
+    bucket: str = "day",
+    by: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    groups: Sequence[str] | None = None,
+) -> list[dict[str, Any]]:
+    """The signals per (bucket, group), sorted by bucket then group, from the rollups only
+    (one aggregate query, plus one for pattern names). docs/signals.md lists the keys.
+
+    `bucket`: "day", "week" (starting Monday) or "all" (one bucket, dated `date_from` or
+    the first day with data). `by`: a dimension, or None for the project as one group
+    (""). `groups`: only these groups of `by`. Raises ValueError naming a bad argument."""
+    _check_choice("bucket", bucket, BUCKETS, optional=False)
+    _check_choice("by", by, DIMENSIONS, optional=True)
+    for name, value in (("date_from", date_from), ("date_to", date_to)):
+        if value is not None and (not isinstance(value, date) or isinstance(value, datetime)):
+            raise ValueError(f"{name}: must be a date.")
+    if groups is not None:
+        if by is None:
+            raise ValueError("groups: needs by.")
+        if isinstance(groups, str) or not all(isinstance(g, str) for g in groups):
+            raise ValueError("groups: must be a list of strings.")
+    rollups = SignalRollup.objects.filter(
+        project=project, dimension=by or "model", generations__gt=0
+    )
+    if date_from is not None:
+        rollups = rollups.filter(day__gte=date_from)
+    if date_to is not None:
+        rollups = rollups.filter(day__lte=date_to)
+    if groups is not None:
+        rollups = rollups.filter(group_key__in=list(groups))
+    keys: list[str] = []
+    if bucket == "day":
+        keys.append("day")
+    elif bucket == "week":
+        rollups = rollups.annotate(week=TruncWeek("day"))
+        keys.append("week")
+    if by is not None:
+        keys.append("group_key")
+    sums = {f"s_{name}": Sum(name) for name in ROLLUP_VALUES}
+    aggregated: Iterable[dict[str, Any]]
+    if keys:
+        aggregated = rollups.values(*keys).annotate(first_day=Min("day"), **sums).order_by(*keys)
+    else:  # one bucket, one group
+        total = rollups.aggregate(first_day=Min("day"), **sums)
+        aggregated = [total] if total["first_day"] is not None else []
+    names = _pattern_names(project) if by == "pattern" else {}
+    result = []
+    for row in aggregated:
+        counts = {name: row[f"s_{name}"] or 0 for name in ROLLUP_VALUES}
+        if bucket == "all":
+            start = date_from or row["first_day"]
+        else:
+            start = row["day"] if bucket == "day" else row["week"]
+            if isinstance(start, datetime):
+                start = start.date()
+        group = row.get("group_key", "")
+        result.append(_figures(start, group, _label(by, group, names), counts))
+    if bucket == "all" and date_from is None and by is not None:
+        # One "all" bucket: every group dated from the first day with data of any.
+        first = min((row["bucket"] for row in result), default=None)
+        for row in result:
+            row["bucket"] = first
+    return result
+
+
+def _figures(start: date, group: str, label: str, counts: dict[str, int]) -> dict[str, Any]:
+    row: dict[str, Any] = {"bucket": start, "group": group, "group_label": label}
+    for name in ("generations", *SIGNAL_COUNTS):
+        row[name] = counts[name]
+    row["labels"] = {
+        rule: counts[column]
+        for rule, column in zip(SIGNAL_RULES, LABEL_COLUMNS, strict=True)
+        if counts[column]
+    }
+    for key, numerator, denominator in RATES:
+        row[key] = counts[numerator] / counts[denominator] if counts[denominator] else None
+    row["median_dwell_ms"] = median_dwell([counts[c] for c in DWELL_COLUMNS])
+    return row
+
+
+def _pattern_names(project: Project) -> dict[str, str]:
+    return dict(PromptPattern.objects.filter(project=project).values_list("key", "name"))
+
+
+def _label(by: str | None, group: str, names: Mapping[str, str]) -> str:
+    if by is None:
+        return ""
+    if by == "pattern":
+        return names.get(group) or pattern_label(group)
+    return group or NO_GROUP_LABEL
+
+
+def signal_groups(project: Project, by: str) -> list[tuple[str, str, int]]:
+    """(group, label, generations) of dimension `by` over all time, most generations first."""
+    _check_choice("by", by, DIMENSIONS, optional=False)
+    totals = (
+        SignalRollup.objects.filter(project=project, dimension=by)
+        .values("group_key")
+        .annotate(n=Sum("generations"))
+        .filter(n__gt=0)
+        .order_by("-n", "group_key")
+        .values_list("group_key", "n")
+    )
+    names = _pattern_names(project) if by == "pattern" else {}
+    return [(group, _label(by, group, names), n) for group, n in totals]
+
+
+# -- Writing ---------------------------------------------------------------------------
+
+
+def rollups_apply(old: Mapping[int, Contribution], new: Iterable[Contribution]) -> int:
+    """Store the `new` contributions that differ from the `old` ones (stored, by
+    generation id) and move the rollups by the difference; how many changed. Call inside
+    the transaction that holds the sessions' locks (derivation's)."""
+    changed, deltas = rollup_deltas(old, new)
+    derive_io.signal_contributions_write(changed)
+    derive_io.signal_rollups_add(deltas)
+    return len(changed)
+
+
+REBUILD_CHUNK = 500
+
+
+def rebuild_rollups(project: Project) -> None:
+    """Recompute a project's contributions from its derived signals and labels, then its
+    rollups from the contributions (repair, backfill after an upgrade, a new feature key).
+
+    Contributions are rewritten a chunk of sessions at a time, each chunk in a transaction
+    holding its sessions' locks (derivation skips them meanwhile; ingestion waits at most
+    one chunk). The rollups are then replaced in one statement pair: a derivation that
+    commits meanwhile adds its difference to the rebuilt rows, so nothing is lost."""
+    session_ids = list(
+        Session.objects.filter(project=project, derived_at__isnull=False)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    for start in range(0, len(session_ids), REBUILD_CHUNK):
+        with transaction.atomic():
+            chunk = list(
+                Session.objects.filter(pk__in=session_ids[start : start + REBUILD_CHUNK])
+                .select_for_update()
+                .order_by("id")
+                .values_list("id", "outcome")
+            )
+            _contributions_rebuild(project, dict(chunk))
+    with transaction.atomic():
+        derive_io.signal_rollups_rebuild(project.pk)
+
+
+def _contributions_rebuild(project: Project, outcomes: dict[int, str]) -> None:
+    ids = list(outcomes)
+    generations = derive_io.generations_of(ids)
+    rules: dict[int, list[str]] = {}
+    for generation_id, rule in Label.objects.filter(session_id__in=ids, active=True).values_list(
+        "generation_id", "rule"
+    ):
+        rules.setdefault(generation_id, []).append(rule)
+    rows: list[Contribution] = []
+    for session_id, gens in generations.items():
+        derived = [g for g in gens if g.signals not in ("{}", {}, None)]
+        if not derived:
+            continue
+        last = max(derived, key=lambda g: (g.created_at, g.external_id))
+        for g in derived:
+            signals = json.loads(g.signals) if isinstance(g.signals, str) else g.signals
+            rows.append(
+                contribution(
+                    generation_id=g.id,
+                    project_id=project.pk,
+                    session_id=session_id,
+                    created_at=g.created_at,
+                    model=g.model,
+                    feature=g.feature,
+                    pattern=pattern_of(g.input, g.template),
+                    signals=signals,
+                    rules=rules.get(g.id, ()),
+                    last_in_session=g is last,
+                    outcome=outcomes[session_id],
+                )
+            )
+    SignalContribution.objects.filter(session_id__in=ids).delete()
+    derive_io.signal_contributions_write(rows)
+
+
+def set_feature_key(project: Project, key: str) -> None:
+    """Group the project's signals (and measured precision) by generation metadata `key`,
+    and rebuild its rollups accordingly. Raises ValueError naming `key` when unusable."""
+    if not isinstance(key, str) or not re.fullmatch(FEATURE_KEY_PATTERN, key):
+        raise ValueError("key: 1 to 64 letters, digits, _ and -, starting with a letter or _.")
+    RoutingPolicy.objects.filter(project=project).update(quality_feature_key=key)
+    rebuild_rollups(project)
+
+
+def name_pattern(project: Project, key: str, name: str) -> None:
+    """Name a prompt pattern of the project; an empty name removes the name."""
+    if not isinstance(key, str) or not key or len(key) > GROUP_MAX or "\x00" in key:
+        raise ValueError(f"key: a pattern key of 1 to {GROUP_MAX} characters.")
+    if not isinstance(name, str) or len(name) > NAME_MAX or "\x00" in name:
+        raise ValueError(f"name: at most {NAME_MAX} characters.")
+    name = name.strip()
+    if not name:
+        PromptPattern.objects.filter(project=project, key=key).delete()
+        return
+    PromptPattern.objects.update_or_create(project=project, key=key, defaults={"name": name})
