@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "review",
     "exports",
     "playground",
+    "signals",
 ]
 # Demo tooling (seed_demo, simulate_traffic): a checkout has it, an installed wheel does not.
 if importlib.util.find_spec("demo") is not None:

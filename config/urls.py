@@ -29,9 +29,11 @@ urlpatterns = [
     path("review/", include("review.urls")),
     path("exports/", include("exports.urls")),
     path("projects/", include("tenancy.urls")),
+    path("projects/", include("signals.urls")),
     path("api/v1/", include("feedback.urls")),
     path("api/v1/", include("review.api_urls")),
     path("api/v1/", include("exports.api_urls")),
+    path("api/v1/", include("signals.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path(
         "api/docs/",

@@ -16,7 +16,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-OURS = {"core", "tenancy", "feedback", "review", "exports", "playground", "config", "demo"}
+OURS = {
+    "core",
+    "tenancy",
+    "feedback",
+    "review",
+    "exports",
+    "playground",
+    "signals",
+    "config",
+    "demo",
+}
 ALLOWED: dict[str, set[str]] = {
     "core": set(),
     "tenancy": {"core"},
@@ -24,7 +34,8 @@ ALLOWED: dict[str, set[str]] = {
     "review": {"core", "tenancy", "feedback"},
     "exports": {"core", "tenancy", "feedback", "review"},
     "playground": {"core", "tenancy", "feedback"},
-    "config": {"core", "tenancy", "feedback", "review", "exports", "playground"},
+    "signals": {"core", "tenancy", "feedback"},
+    "config": {"core", "tenancy", "feedback", "review", "exports", "playground", "signals"},
 }
 # Modules of config that apps may use: the OpenAPI helpers, the Celery app, the API's parsers.
 CONFIG_SHARED = {"config.schema", "config.celery", "config.parsers"}

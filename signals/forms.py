@@ -1,0 +1,169 @@
+"""The Signals page's and comparison's parameters (GET forms): bucket, breakdown, date range,
+groups. Each refusal names its field; the views answer 400 with the form.
+
+Dates are limited to EARLIEST..LATEST: no event is older than 2000 (ingestion refuses it),
+and a far year would overflow the date arithmetic of week buckets.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any, cast
+
+from django import forms
+from django.utils import timezone
+
+from feedback.signals import signal_groups
+from tenancy.models import Project
+
+EARLIEST = date(2000, 1, 1)
+LATEST = date(2999, 12, 31)
+BUCKET_CHOICES = [("day", "Day"), ("week", "Week")]
+BY_CHOICES = [
+    ("", "Nothing (all together)"),
+    ("model", "Model"),
+    ("feature", "Feature"),
+    ("pattern", "Prompt pattern"),
+]
+# The page draws the busiest groups unless others are picked: more lines than colours
+# would not be told apart.
+DEFAULT_GROUPS = 5
+MAX_GROUPS = 6
+# Days of each bucket the page shows by default, and at most (a longer range is for the
+# API or the CSV of a coarser bucket).
+DEFAULT_SPAN = {"day": 28, "week": 12 * 7}
+MAX_SPAN = {"day": 400, "week": 5 * 366}
+
+
+def check_date(value: date | None, name: str) -> None:
+    if value is not None and not EARLIEST <= value <= LATEST:
+        raise forms.ValidationError(
+            {name: f"Must be between {EARLIEST.isoformat()} and {LATEST.isoformat()}."}
+        )
+
+
+class _RangeFields(forms.Form):
+    """`from` and `to` (a keyword, so added in __init__), and the checks they share."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["from"] = forms.DateField(
+            required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+        )
+        self.fields["to"] = forms.DateField(
+            required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+        )
+
+
+class SignalsForm(_RangeFields):
+    bucket = forms.ChoiceField(choices=BUCKET_CHOICES, required=False, label="Buckets of a")
+    by = forms.ChoiceField(choices=BY_CHOICES, required=False, label="Broken down by")
+    group = forms.MultipleChoiceField(
+        choices=[],
+        required=False,
+        label="Groups",
+        widget=forms.CheckboxSelectMultiple,
+        help_text=f"At most {MAX_GROUPS}; the {DEFAULT_GROUPS} with most generations when "
+        "none is picked.",
+    )
+
+    def __init__(self, data: Any, *, project: Project) -> None:
+        super().__init__(data)
+        by = self.data.get("by", "")
+        # The groups of the breakdown asked for (one query), offered as choices.
+        self.groups: list[tuple[str, str, int]] = (
+            signal_groups(project, by) if by in {"model", "feature", "pattern"} else []
+        )
+        cast(forms.MultipleChoiceField, self.fields["group"]).choices = [
+            (group, f"{label} ({generations})") for group, label, generations in self.groups
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        bucket = data.get("bucket") or "day"
+        data["bucket"] = bucket
+        data["by"] = data.get("by") or None
+        check_date(data.get("from"), "from")
+        check_date(data.get("to"), "to")
+        end = data.get("to") or timezone.localdate()
+        start = data.get("from") or max(EARLIEST, end - timedelta(days=DEFAULT_SPAN[bucket] - 1))
+        if start > end:
+            raise forms.ValidationError({"from": "Must not be after 'to'."})
+        if (end - start).days >= MAX_SPAN[bucket]:
+            raise forms.ValidationError(
+                {"from": f"At most {MAX_SPAN[bucket]} days of {bucket} buckets on the page."}
+            )
+        data["from"], data["to"] = start, end
+        picked = data.get("group") or []
+        if len(picked) > MAX_GROUPS:
+            raise forms.ValidationError({"group": f"Pick at most {MAX_GROUPS} groups."})
+        if data["by"] is None:
+            data["group"] = None
+        elif not picked:
+            data["group"] = [group for group, _, _ in self.groups[:DEFAULT_GROUPS]]
+        return data
+
+
+class CompareForm(_RangeFields):
+    """Two sides, A and B, each a group of the breakdown (or everything) over a period; B's
+    period is A's unless given. Two models: a and b differ. Two periods: b_from, b_to."""
+
+    by = forms.ChoiceField(choices=BY_CHOICES, required=False, label="Compare groups of")
+    a = forms.ChoiceField(choices=[], required=False, label="A")
+    b = forms.ChoiceField(choices=[], required=False, label="B")
+
+    def __init__(self, data: Any, *, project: Project) -> None:
+        super().__init__(data)
+        self.fields["from"].label = "A from"
+        self.fields["to"].label = "A to"
+        self.fields["b_from"] = forms.DateField(
+            required=False,
+            label="B from",
+            widget=forms.DateInput(attrs={"type": "date"}),
+            help_text="Empty: A's period.",
+        )
+        self.fields["b_to"] = forms.DateField(
+            required=False, label="B to", widget=forms.DateInput(attrs={"type": "date"})
+        )
+        by = self.data.get("by", "")
+        self.groups: list[tuple[str, str, int]] = (
+            signal_groups(project, by) if by in {"model", "feature", "pattern"} else []
+        )
+        choices = [(group, f"{label} ({n})") for group, label, n in self.groups]
+        cast(forms.ChoiceField, self.fields["a"]).choices = choices
+        cast(forms.ChoiceField, self.fields["b"]).choices = choices
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        data["by"] = data.get("by") or None
+        for name in ("from", "to", "b_from", "b_to"):
+            check_date(data.get(name), name)
+        given = [data.get(name) for name in ("from", "to", "b_from", "b_to")]
+        if data["by"] is None and not any(given):
+            # Nothing to tell the sides apart but time: the last two weeks (B) against the
+            # two before (A).
+            today = timezone.localdate()
+            data["b_from"], data["b_to"] = today - timedelta(days=13), today
+            data["to"] = today - timedelta(days=14)
+            data["from"] = today - timedelta(days=27)
+        end = data.get("to") or timezone.localdate()
+        start = data.get("from") or max(EARLIEST, end - timedelta(days=DEFAULT_SPAN["day"] - 1))
+        if start > end:
+            raise forms.ValidationError({"from": "Must not be after 'to'."})
+        b_start, b_end = data.get("b_from") or start, data.get("b_to") or end
+        if data.get("b_from") and not data.get("b_to"):
+            # B's period as long as A's, from b_from.
+            b_end = min(LATEST, b_start + (end - start))
+        if b_start > b_end:
+            raise forms.ValidationError({"b_from": "Must not be after 'b_to'."})
+        data["from"], data["to"], data["b_from"], data["b_to"] = start, end, b_start, b_end
+        if data["by"] is None:
+            data["a"] = data["b"] = None
+        else:
+            # Default: the two groups with most generations.
+            names = [group for group, _, _ in self.groups]
+            data["a"] = data.get("a") or (names[0] if names else "")
+            data["b"] = data.get("b") or (names[1] if len(names) > 1 else data["a"])
+        return data
