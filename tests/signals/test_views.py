@@ -248,7 +248,7 @@ def test_two_models_side_by_side_with_the_difference_and_its_interval(carol, tra
     html = client.get(page() + "/compare", params).content.decode()
     rows = table_rows(html, "Signals of A and B, with B minus A")
     (copy,) = [row for row in rows if row[0] == "Copy rate"]
-    # 3/6 against 4/6: +16.7 points, Newcombe's interval -31.5 to +55.9 (worked by hand in test_intervals.py).
+    # 3/6 against 4/6: +16.7 points, interval -31.5 to +55.9 (worked by hand: test_intervals).
     assert copy[1:5] == ["50.0% 3/6", "66.7% 4/6", "+16.7 pp", "\u221231.5 pp to +55.9 pp"]
     assert copy[5] == "within noise"
     rows_csv = read_csv(client.get(page() + "/compare.csv", params))
