@@ -38,6 +38,10 @@ class Tick:
 class Marker:
     path: str
     title: str
+    # The point's figures for the table beside the chart (the title shows only on hover).
+    when: str = ""
+    value: str = ""
+    items: int = 0
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,9 @@ def alpha_chart(report: selectors.AgreementReport, *, minimum: float) -> AlphaCh
                     marker_path(shape, x, y),
                     f"{key}: alpha {_decimal(point.alpha, 3)} over {point.items} "
                     f"item{pluralize(point.items)}, annotations up to {_when(point.at)}",
+                    when=_when(point.at),
+                    value=_decimal(point.alpha, 3),
+                    items=point.items,
                 )
             )
         segments.append(run)

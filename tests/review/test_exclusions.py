@@ -21,9 +21,13 @@ OUTCOME = ["agreement", "agreement_state", "decision", "decision_reason", "prefe
 GOOD, WEAK = ("ann", "ben", "cat"), "dave"
 
 
+def make_reviewers(django_user_model) -> dict:
+    return {name: make_user(django_user_model, name) for name in (*GOOD, WEAK)}
+
+
 @pytest.fixture
 def reviewers(django_user_model, project):
-    return {name: make_user(django_user_model, name) for name in (*GOOD, WEAK)}
+    return make_reviewers(django_user_model)
 
 
 def seeded_queue(project, reviewers, *, items: int = 40, seed: int = 7) -> Queue:
