@@ -91,7 +91,7 @@ def label_yield(rule: str) -> Measure:
     yields of a row can add up to more than 1)."""
     return Measure(
         f"labels:{rule}",
-        rule,
+        f"{rule} per generation",
         "rate",
         lambda row: (row.get("labels") or {}).get(rule, 0),
         _key("generations"),

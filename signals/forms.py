@@ -114,6 +114,13 @@ class CompareForm(_RangeFields):
     b = forms.ChoiceField(choices=[], required=False, label="B")
 
     def __init__(self, data: Any, *, project: Project) -> None:
+        by = data.get("by", "")
+        groups = signal_groups(project, by) if by in {"model", "feature", "pattern"} else []
+        if groups and not (data.get("a") and data.get("b")):
+            # The two groups with most generations, shown as picked in the form.
+            data = data.copy()
+            data["a"] = data.get("a") or groups[0][0]
+            data["b"] = data.get("b") or groups[min(1, len(groups) - 1)][0]
         super().__init__(data)
         self.fields["from"].label = "A from"
         self.fields["to"].label = "A to"
@@ -126,10 +133,7 @@ class CompareForm(_RangeFields):
         self.fields["b_to"] = forms.DateField(
             required=False, label="B to", widget=forms.DateInput(attrs={"type": "date"})
         )
-        by = self.data.get("by", "")
-        self.groups: list[tuple[str, str, int]] = (
-            signal_groups(project, by) if by in {"model", "feature", "pattern"} else []
-        )
+        self.groups: list[tuple[str, str, int]] = groups
         choices = [(group, f"{label} ({n})") for group, label, n in self.groups]
         cast(forms.ChoiceField, self.fields["a"]).choices = choices
         cast(forms.ChoiceField, self.fields["b"]).choices = choices
@@ -162,8 +166,5 @@ class CompareForm(_RangeFields):
         if data["by"] is None:
             data["a"] = data["b"] = None
         else:
-            # Default: the two groups with most generations.
-            names = [group for group, _, _ in self.groups]
-            data["a"] = data.get("a") or (names[0] if names else "")
-            data["b"] = data.get("b") or (names[1] if len(names) > 1 else data["a"])
+            data["a"], data["b"] = data.get("a") or "", data.get("b") or ""
         return data

@@ -106,7 +106,8 @@ def test_the_page_shows_every_signal_per_day_by_model(carol, traffic):
         ["2026-11-21", "m-b", "4", "4", "100.0%", "0", "0.0%"],
     ]
     labels = table_rows(html, "Label yield per day, by model")
-    assert "copy_accept" in labels[0]
+    assert labels[0][-1] == "copy_accept per generation"
+    assert [row[-1] for row in labels[1:]] == ["50.0%", "0.0%", "50.0%", "100.0%"]
     # An SVG chart per measure, with a described image and a point per day and model;
     # none for the reading time and the thumbs-up share, of which there is no figure.
     assert html.count('<svg class="chart-svg"') == 9
@@ -327,3 +328,16 @@ def test_the_comparison_escapes_group_names(carol, traffic):
     )
     assert SCRIPT not in html
     assert "A: &lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+@pytest.mark.django_db
+def test_the_comparison_defaults_to_the_two_busiest_groups_shown_as_picked(carol, traffic):
+    response = logged_in(carol).get(
+        page() + "/compare", {"by": "model", "from": "2026-11-20", "to": "2026-11-21"}
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    # m-a and m-b have 6 generations each: by name.
+    assert re.search(r'name="a"[^>]*>\s*<option value="m-a" selected>', html)
+    assert re.search(r'<option value="m-b" selected>m-b \(6\)</option>\s*</select>', html)
+    assert "A: m-a, 2026-11-20 to 2026-11-21 · B: m-b" in html
