@@ -341,3 +341,11 @@ def test_the_comparison_defaults_to_the_two_busiest_groups_shown_as_picked(carol
     assert re.search(r'name="a"[^>]*>\s*<option value="m-a" selected>', html)
     assert re.search(r'<option value="m-b" selected>m-b \(6\)</option>\s*</select>', html)
     assert "A: m-a, 2026-11-20 to 2026-11-21 · B: m-b" in html
+
+
+@pytest.mark.django_db
+def test_the_lead_ml_and_team_pages_link_to_the_signals(carol, mel, project):
+    link = 'href="/projects/acme/signals"'
+    assert link in logged_in(carol).get("/review/lead/").content.decode()
+    assert link in logged_in(carol).get("/projects/acme/team").content.decode()
+    assert link in logged_in(mel).get("/exports/").content.decode()
