@@ -23,9 +23,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Final
 
-from django.db import transaction
-from django.db.models import Min, Sum
-from django.db.models.functions import TruncWeek
+from django.db import connection, transaction
+from django.db.models import Sum
 
 from feedback import derive_io
 from feedback.models import (
@@ -310,63 +309,98 @@ def signal_rows(
             raise ValueError("groups: needs by.")
         if isinstance(groups, str) or not all(isinstance(g, str) for g in groups):
             raise ValueError("groups: must be a list of strings.")
-    rollups = SignalRollup.objects.filter(
-        project=project, dimension=by or "model", generations__gt=0
-    )
-    if date_from is not None:
-        rollups = rollups.filter(day__gte=date_from)
-    if date_to is not None:
-        rollups = rollups.filter(day__lte=date_to)
-    if groups is not None:
-        rollups = rollups.filter(group_key__in=list(groups))
-    keys: list[str] = []
-    if bucket == "day":
-        keys.append("day")
-    elif bucket == "week":
-        rollups = rollups.annotate(week=TruncWeek("day"))
-        keys.append("week")
-    if by is not None:
-        keys.append("group_key")
-    sums = {f"s_{name}": Sum(name) for name in ROLLUP_VALUES}
-    aggregated: Iterable[dict[str, Any]]
-    if keys:
-        aggregated = rollups.values(*keys).annotate(first_day=Min("day"), **sums).order_by(*keys)
-    else:  # one bucket, one group
-        total = rollups.aggregate(first_day=Min("day"), **sums)
-        aggregated = [total] if total["first_day"] is not None else []
+    rows = _aggregate(project.pk, bucket, by, date_from, date_to, groups)
     names = _pattern_names(project) if by == "pattern" else {}
-    result = []
-    for row in aggregated:
-        counts = {name: row[f"s_{name}"] or 0 for name in ROLLUP_VALUES}
-        if bucket == "all":
-            start = date_from or row["first_day"]
+    if bucket == "all":
+        # One bucket: every group dated from the range start, else the first day with data.
+        first = date_from or min((row[0] for row in rows), default=None)
+        rows = [(first, *row[1:]) for row in rows]
+    return [_figures(row, _label(by, row[1], names)) for row in rows]
+
+
+def _aggregate(
+    project_id: int,
+    bucket: str,
+    by: str | None,
+    date_from: date | None,
+    date_to: date | None,
+    groups: Sequence[str] | None,
+) -> list[tuple[Any, ...]]:
+    """Rows of (bucket start, group, *ROLLUP_VALUES), sorted: one query over the rollups
+    (daily rows of a dimension are read as they are, without grouping)."""
+    postgres = connection.vendor == "postgresql"
+    quote = connection.ops.quote_name
+    where = ["project_id = %s", "dimension = %s", "generations > 0"]
+    params: list[Any] = [project_id, by or "model"]
+    if date_from is not None:
+        where.append("day >= %s")
+        params.append(date_from)
+    if date_to is not None:
+        where.append("day <= %s")
+        params.append(date_to)
+    if groups is not None:
+        if not groups:
+            return []
+        if postgres:
+            where.append("group_key = ANY(%s)")
+            params.append(list(groups))
         else:
-            start = row["day"] if bucket == "day" else row["week"]
-            if isinstance(start, datetime):
-                start = start.date()
-        group = row.get("group_key", "")
-        result.append(_figures(start, group, _label(by, group, names), counts))
-    if bucket == "all" and date_from is None and by is not None:
-        # One "all" bucket: every group dated from the first day with data of any.
-        first = min((row["bucket"] for row in result), default=None)
-        for row in result:
-            row["bucket"] = first
-    return result
+            where.append(f"group_key IN ({', '.join(['%s'] * len(groups))})")
+            params.extend(groups)
+    if bucket == "day":
+        start = "day"
+    elif bucket == "week":  # the Monday of the day's week
+        start = (
+            "CAST(date_trunc('week', day) AS date)"
+            if postgres
+            else "date(day, '-' || ((CAST(strftime('%%w', day) AS integer) + 6) %% 7) || ' days')"
+        )
+    else:
+        start = "MIN(day)"
+    group = "group_key" if by is not None else "''"
+    table = quote(SignalRollup._meta.db_table)
+    condition = " AND ".join(where)
+    if bucket == "day" and by is not None:  # one rollup row per (day, group) already
+        values = ", ".join(quote(name) for name in ROLLUP_VALUES)
+        sql = f"SELECT day, group_key, {values} FROM {table} WHERE {condition} ORDER BY 1, 2"  # noqa: S608 - names from the model
+    else:
+        sums = ", ".join(f"SUM({quote(name)})" for name in ROLLUP_VALUES)
+        keys = [str(i) for i, used in ((1, bucket != "all"), (2, by is not None)) if used]
+        tail = f" GROUP BY {', '.join(keys)} ORDER BY {', '.join(keys)}" if keys else ""
+        sql = f"SELECT {start}, {group}, {sums} FROM {table} WHERE {condition}{tail}"  # noqa: S608 - names from the model
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if rows and rows[0][2] is None:  # the one row of an aggregate over no rows
+        return []
+    if not postgres:  # SQLite hands computed dates over as text
+        rows = [
+            (date.fromisoformat(row[0]) if isinstance(row[0], str) else row[0], *row[1:])
+            for row in rows
+        ]
+    return rows
 
 
-def _figures(start: date, group: str, label: str, counts: dict[str, int]) -> dict[str, Any]:
-    row: dict[str, Any] = {"bucket": start, "group": group, "group_label": label}
-    for name in ("generations", *SIGNAL_COUNTS):
-        row[name] = counts[name]
-    row["labels"] = {
-        rule: counts[column]
-        for rule, column in zip(SIGNAL_RULES, LABEL_COLUMNS, strict=True)
-        if counts[column]
+_COUNT_NAMES: Final = ("generations", *SIGNAL_COUNTS)
+_N_COUNTS: Final = len(_COUNT_NAMES)
+_INDEX: Final = {name: i for i, name in enumerate(ROLLUP_VALUES)}
+_RATE_INDEXES: Final = tuple((key, _INDEX[n], _INDEX[d]) for key, n, d in RATES)
+_DWELL_SLICE: Final = slice(_INDEX["dwell_0"], _INDEX["dwell_0"] + DWELL_BINS)
+_LABEL_AT: Final = _INDEX[LABEL_COLUMNS[0]]
+
+
+def _figures(row: tuple[Any, ...], label: str) -> dict[str, Any]:
+    """One output dict of an aggregate row (bucket start, group, *ROLLUP_VALUES)."""
+    values = [v or 0 for v in row[2:]]
+    figures: dict[str, Any] = {"bucket": row[0], "group": row[1], "group_label": label}
+    figures.update(zip(_COUNT_NAMES, values[:_N_COUNTS], strict=True))
+    figures["labels"] = {
+        rule: n for rule, n in zip(SIGNAL_RULES, values[_LABEL_AT:], strict=True) if n
     }
-    for key, numerator, denominator in RATES:
-        row[key] = counts[numerator] / counts[denominator] if counts[denominator] else None
-    row["median_dwell_ms"] = median_dwell([counts[c] for c in DWELL_COLUMNS])
-    return row
+    for key, numerator, denominator in _RATE_INDEXES:
+        figures[key] = values[numerator] / values[denominator] if values[denominator] else None
+    figures["median_dwell_ms"] = median_dwell(values[_DWELL_SLICE])
+    return figures
 
 
 def _pattern_names(project: Project) -> dict[str, str]:

@@ -287,3 +287,19 @@ def test_contribution_columns_follow_the_model():
 
     assert derive_io.CONTRIBUTION_FIELDS == CONTRIBUTION_COLUMNS
     assert derive_io.ROLLUP_VALUE_FIELDS == ROLLUP_VALUES
+
+
+def test_rebuild_command(project):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    fixture_traffic(project)
+    SignalRollup.objects.filter(project=project).delete()
+    out = StringIO()
+    call_command("rebuild_signal_rollups", project="acme", stdout=out)
+    # Per day: models 1 + 1, features 1 + 2, patterns 1 + 2.
+    assert "Rebuilt 8 rollup row(s) of acme" in out.getvalue()
+    assert only(signal_rows(project, bucket="all"))["generations"] == 4
+    with pytest.raises(CommandError, match="--project"):
+        call_command("rebuild_signal_rollups", project="nope")
