@@ -48,6 +48,11 @@ changed), `copy_reason` ("bug_report" for a copied bad answer), `edit_session` (
 and on every generation `session_outcome` (true outcome) and `outcome_sent`. Derivation
 never reads `metadata["sim"]`. With `hard=False` the traffic is exactly what it was.
 
+Models: `acme-chat-*` answer everything, `acme-code-1` most code questions. In the second
+half of the window a new version, `acme-code-2`, takes most code traffic, and its answers
+to code questions are regenerated twice as often (`REGRESSED_REGENERATE`): a regression
+for the Signals page to show (docs/signals.md).
+
 Typical mix (5,000 sessions; frequencies are per prompt, i.e. per last generation of a
 regenerate chain): view only 30%, copy 21%, share 5%, copy and share 3%, cosmetic edit 13%,
 correction 14%, rewrite 2.5%, nothing at all 11%. Regenerations per prompt: none 76%, one
@@ -1997,13 +2002,26 @@ _FEATURE_WEIGHTS = (
 _MODELS = {
     "default": (("acme-chat-2", 50), ("acme-chat-2-mini", 30), ("acme-chat-3-preview", 20)),
     "code": (("acme-code-1", 55), ("acme-chat-2", 30), ("acme-chat-2-mini", 15)),
+    # The second half of the window: a new version of the code model takes most of the
+    # code traffic, and users regenerate its answers to code questions twice as often
+    # (REGRESSED_REGENERATE) - the regression the Signals page shows (docs/signals.md).
+    "code_rollout": (
+        ("acme-code-2", 45),
+        ("acme-code-1", 10),
+        ("acme-chat-2", 30),
+        ("acme-chat-2-mini", 15),
+    ),
 }
 _MODEL_QUALITY = {
     "acme-chat-2": 0.72,
     "acme-chat-2-mini": 0.58,
     "acme-chat-3-preview": 0.80,
     "acme-code-1": 0.74,
+    "acme-code-2": 0.55,
 }
+REGRESSED_MODEL = "acme-code-2"
+REGRESSED_FEATURE = "code"
+REGRESSED_REGENERATE = 2.0  # times the regenerate probability on code questions
 
 
 def _seconds(r: random.Random, low: int, high: int) -> int:
@@ -2415,7 +2433,7 @@ class _Builder:
         self.session_generations = []
         self.later_edits = []
         feature = _weighted(r, _FEATURE_WEIGHTS)
-        model = _weighted(r, _MODELS["code" if feature == "code" else "default"])
+        model = _weighted(r, self.models("code" if feature == "code" else "default", t))
         plain_string = r.random() < 0.1
         system_prompt: str | None = None
         history: list[dict[str, str]] = []
@@ -2424,7 +2442,7 @@ class _Builder:
             if turn and r.random() < 0.25:
                 feature = _weighted(r, _FEATURE_WEIGHTS)
                 if feature == "code" and not model.startswith("acme-code"):
-                    model = _weighted(r, _MODELS["code"])
+                    model = _weighted(r, self.models("code", t))
             task = self.task(feature, sender, t)
             if turn == 0 and not plain_string and r.random() < 0.35:
                 system_prompt = r.choice(task.systems)
@@ -2458,6 +2476,13 @@ class _Builder:
         if overflow > 0:  # keep the whole session before `start`
             for item in self.raw[first_event:]:
                 item.ms -= overflow
+
+    def models(self, kind: str, t: int) -> tuple[tuple[str, int], ...]:
+        """The models serving `kind` at time `t`: the new code model is rolled out in the
+        second half of the window."""
+        if kind == "code" and t >= self.start_ms - WINDOW // _MS // 2:
+            return _MODELS["code_rollout"]
+        return _MODELS[kind]
 
     def task(self, feature: str, sender: str, t: int) -> _Task:
         today = (_EPOCH + t * _MS).date()
@@ -2496,6 +2521,8 @@ class _Builder:
                 p_regen = 0.0
             if self.hard and good and regenerations < 4:
                 p_regen = REGENERATE_GOOD_RATE
+            if model == REGRESSED_MODEL and task.feature == REGRESSED_FEATURE:
+                p_regen = min(0.95, p_regen * REGRESSED_REGENERATE)
             generation = {
                 "type": "generation",
                 **base,
