@@ -10,6 +10,7 @@ from feedback.models import (
     Event,
     Generation,
     Label,
+    PromptPattern,
     RoutingPolicy,
     Session,
 )
@@ -224,3 +225,13 @@ class LabelAdmin(LargeTableAdmin):
     readonly_fields = [
         f.name for f in Label._meta.fields if f.name not in ("review_outcome", "review_note")
     ]
+
+
+@admin.register(PromptPattern)
+class PromptPatternAdmin(admin.ModelAdmin):
+    """Names of prompt patterns on the Signals page (keys as the page shows them: "tpl:..."
+    for a template the product sends, "txt:..." for the first words of the prompt)."""
+
+    list_display = ("name", "key", "project")
+    list_filter = ("project",)
+    search_fields = ("name", "key")
