@@ -595,8 +595,9 @@ def _submit_in_two_statements(
     )
 
 
-def item_skip(*, item: Item, user: User, now: datetime | None = None) -> None:
-    """Release the caller's claim; the item is not offered to them again."""
+def item_skip(*, item: Item, user: User, reason: str = "", now: datetime | None = None) -> None:
+    """Release the caller's claim; the item is not offered to them again. `reason` (the
+    caller's words, checked by the form: at most 500 characters) is kept for leads."""
     now = now or timezone.now()
     with transaction.atomic():
         mine = Assignment.objects.select_for_update().filter(item=item, user=user).first()
@@ -605,12 +606,17 @@ def item_skip(*, item: Item, user: User, now: datetime | None = None) -> None:
         Assignment.objects.update_or_create(
             item=item,
             user=user,
-            defaults={"status": Assignment.Status.SKIPPED, "expires_at": now},
+            defaults={
+                "status": Assignment.Status.SKIPPED,
+                "expires_at": now,
+                "skip_reason": reason,
+            },
             create_defaults={
                 "queue_id": item.queue_id,
                 "status": Assignment.Status.SKIPPED,
                 "claimed_at": now,
                 "expires_at": now,
+                "skip_reason": reason,
             },
         )
 

@@ -13,11 +13,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from django import forms
 from django.http import QueryDict
 
-from core.storable import ID_MAX
+from core.storable import ID_MAX, text_problem
 from review.agreement import LEFT_RIGHT, domain_of
 from review.answers import MAX_SECONDS_SPENT
+from review.history import MAX_FLAG_REASON
 from review.models import MAX_RATING_POINTS, Item, Question
 
 # Number keys pick options; more options than this get no key (and ratings a select).
@@ -82,6 +84,24 @@ def seconds_from_post(raw: str | None) -> float | None:
     if not math.isfinite(seconds) or not 0 <= seconds <= MAX_SECONDS_SPENT:
         return None  # the page's timing is best effort: a bad figure is dropped, not refused
     return round(seconds, 1)
+
+
+class _StorableText(forms.CharField):
+    """A CharField that also refuses what PostgreSQL cannot store (NUL is refused by
+    CharField itself; lone surrogates here)."""
+
+    def validate(self, value: Any) -> None:
+        super().validate(value)
+        if value and (problem := text_problem(value)):
+            raise forms.ValidationError(problem)
+
+
+class SkipForm(forms.Form):
+    skip_reason = _StorableText(max_length=500, required=False, label="Reason (optional)")
+
+
+class FlagForm(forms.Form):
+    reason = _StorableText(max_length=MAX_FLAG_REASON, label="What is wrong with this item?")
 
 
 def question_fields(

@@ -9,6 +9,11 @@ urlpatterns = [
     path("q/<int:queue_id>/", annotator.work, name="work"),
     path("q/<int:queue_id>/items/<int:item_id>/submit", annotator.item_submit, name="submit"),
     path("q/<int:queue_id>/items/<int:item_id>/skip", annotator.item_skip, name="skip"),
+    path("q/<int:queue_id>/items/<int:item_id>/flag", annotator.item_flag, name="flag"),
+    path("q/<int:queue_id>/history", annotator.my_history, name="history"),
+    path("q/<int:queue_id>/previous", annotator.previous_answer, name="previous"),
+    path("q/<int:queue_id>/items/<int:item_id>/answers", annotator.my_answers, name="answers"),
+    path("q/<int:queue_id>/items/<int:item_id>/unskip", annotator.skip_undo, name="unskip"),
     # The lead's pages.
     path("lead/", lead.lead_home, name="lead"),
     path("q/<int:queue_id>/overview", lead.queue_overview, name="overview"),

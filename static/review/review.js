@@ -1,7 +1,8 @@
 // Keyboard shortcuts and timing for the review work page.
 //
 // The page works without this file (plain forms, post/redirect/get); this adds:
-// number keys pick options, Enter submits, S skips, G opens the guidelines, ? the help;
+// number keys pick options, Enter submits, S skips, Backspace goes back to the item answered
+// before (the page's "Previous" link), G opens the guidelines, ? the help;
 // the seconds spent on an item go into the form's hidden field; focus moves to each new
 // item after htmx swaps it in.
 (function () {
@@ -74,7 +75,7 @@
 
     if (event.key === "Enter") {
       const form = answerForm();
-      if (!form) return;
+      if (!form || form.hasAttribute("data-locked")) return;
       const inTextarea = target.tagName === "TEXTAREA";
       if (inTextarea && !(event.ctrlKey || event.metaKey)) return; // a new line
       if (!inTextarea && !plain) return;
@@ -98,6 +99,12 @@
       if (form) {
         event.preventDefault();
         form.requestSubmit();
+      }
+    } else if (event.key === "Backspace") {
+      const previous = document.querySelector("a[data-previous]");
+      if (previous) {
+        event.preventDefault();
+        previous.click();
       }
     } else if (event.key === "?") {
       event.preventDefault();
