@@ -17,13 +17,15 @@ from django import forms
 from django.http import QueryDict
 
 from core.storable import ID_MAX, text_problem
+from review import selectors
 from review.agreement import LEFT_RIGHT, domain_of
 from review.answers import MAX_SECONDS_SPENT
 from review.history import MAX_FLAG_REASON
-from review.models import MAX_RATING_POINTS, Item, Question
+from review.models import MAX_RATING_POINTS, Item, Question, Queue
 
 # Number keys pick options; more options than this get no key (and ratings a select).
 MAX_KEYED_OPTIONS = 9
+MAX_FILTER_TEXT = 200  # the lead's text search
 
 
 @dataclass
@@ -243,3 +245,77 @@ def gold_choices(question: Question, item: Item) -> list[Any]:
     else:
         drop = {"chosen", "rejected", "response_1", "response_2"}
     return [v for v in domain if v not in drop]
+
+
+# The lead's filters of a queue's items ------------------------------------------------------
+
+
+class ItemFilterForm(forms.Form):
+    """The item list's filters, from the query string (so a filtered list is a link to
+    share). A bad value is a form error naming its field, never a silent "all items"."""
+
+    show = forms.ChoiceField(
+        label="Show",
+        required=False,
+        choices=[(key, label) for key, (label, _) in selectors.LEAD_ITEM_FILTERS.items()],
+    )
+    q = forms.CharField(label="Text", required=False, max_length=MAX_FILTER_TEXT)
+    status = forms.ChoiceField(
+        label="Status", required=False, choices=[("", "Any status"), *Item.Status.choices]
+    )
+    verdict = forms.ChoiceField(
+        label="Verdict",
+        required=False,
+        choices=[("", "Any verdict")]
+        + [(key, label) for key, (label, _) in selectors.LEAD_ITEM_VERDICTS.items()],
+    )
+    flagged = forms.ChoiceField(
+        label="Flags",
+        required=False,
+        choices=[("", "Flagged or not"), *selectors.LEAD_ITEM_FLAGGED.items()],
+    )
+    annotator = forms.CharField(label="Answered by", required=False, max_length=150)
+
+    def __init__(self, data: QueryDict, *, queue: Queue) -> None:
+        super().__init__(data)
+        self.queue = queue
+
+    def clean_q(self) -> str:
+        text: str = self.cleaned_data["q"]
+        if problem := text_problem(text):
+            raise forms.ValidationError(problem)
+        return text
+
+    def clean_annotator(self) -> int | None:
+        name: str = self.cleaned_data["annotator"]
+        if not name:
+            return None
+        if text_problem(name) or (user_id := selectors.queue_annotator(self.queue, name)) is None:
+            raise forms.ValidationError("No annotator of this queue has that username.")
+        return user_id
+
+    def filters(self) -> selectors.ItemFilters:
+        """The valid filters (call after `is_valid()`); with errors, no filter at all."""
+        if not self.is_valid():
+            return selectors.ItemFilters()
+        data = self.cleaned_data
+        return selectors.ItemFilters(
+            show=data["show"] or "all",
+            text=data["q"],
+            status=data["status"],
+            verdict=data["verdict"],
+            flagged=data["flagged"],
+            annotator=data["annotator"],
+        )
+
+    def query(self) -> dict[str, str]:
+        """The valid filters as query-string values (blank ones left out), for links and
+        for forms that post back to the same list."""
+        if not self.is_valid():
+            return {}
+        return {
+            name: str(self.data[name])
+            for name in self.fields
+            if self.cleaned_data.get(name) not in (None, "") and name in self.data
+            if not (name == "show" and self.cleaned_data[name] == "all")
+        }

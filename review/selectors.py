@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import statistics
 from dataclasses import dataclass, field
@@ -30,8 +31,17 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, JSONObject
 from django.http import Http404
 
+from core.storable import ID_MAX
 from feedback.models import Label
-from review.models import AgreementSnapshot, Annotation, Assignment, Item, Question, Queue
+from review.models import (
+    AgreementSnapshot,
+    Annotation,
+    Assignment,
+    Item,
+    ItemFlag,
+    Question,
+    Queue,
+)
 from tenancy.access import projects_for_user
 from tenancy.models import Membership
 
@@ -99,6 +109,8 @@ def queues_with_progress(user: User) -> list[WithAnnotations[Queue, QueueProgres
 
 def access_queue(user: User | AnonymousUser, queue_id: int, *, lead: bool = False) -> Queue:
     """The queue if the user may work in it (or, with `lead`, manage it); else Http404."""
+    if not 1 <= queue_id <= ID_MAX:  # beyond what the database can bind: no such queue
+        raise Http404("No such queue.")
     queue = _queue_for_user(user, queue_id).first()
     if queue is None or (lead and not is_project_lead(user, queue.project_id)):
         raise Http404("No such queue.")
@@ -131,6 +143,7 @@ _QUESTION_FIELDS = (
     "max_value",
     "required",
     "level",
+    "anchors",
     "position",
 )
 
@@ -190,6 +203,8 @@ def queue_questions(queue: Queue) -> list[Question]:
 
 
 def access_item(queue: Queue, item_id: int) -> Item:
+    if not 1 <= item_id <= ID_MAX:
+        raise Http404("No such item.")
     item = Item.objects.filter(queue=queue, pk=item_id).first()
     if item is None:
         raise Http404("No such item.")
@@ -618,12 +633,15 @@ def _undecided_disputes() -> Q:
 
 
 def lead_item_counts(queue: Queue) -> dict[str, int]:
-    """Items, gold items, held-out items and disputes waiting for a lead (one query)."""
+    """Items, gold items, held-out items, disputes waiting for a lead and items with an
+    open flag (one query)."""
+    open_flag = ItemFlag.objects.filter(item=OuterRef("pk"), resolved_at__isnull=True)
     return queue.items.aggregate(
         total=Count("pk"),
         gold=Count("pk", filter=Q(gold_answers__isnull=False)),
         held_out=Count("pk", filter=Q(held_out=True)),
         disputed=Count("pk", filter=_undecided_disputes()),
+        flagged=Count("pk", filter=Q(Exists(open_flag))),
     )
 
 
@@ -638,12 +656,221 @@ LEAD_ITEM_FILTERS: dict[str, tuple[str, Q]] = {
 }
 
 
-def lead_items(queue: Queue, show: str = "all") -> QuerySet[Item]:
-    """The queue's items for the lead's item list, filtered by a LEAD_ITEM_FILTERS key,
-    with what `item_display` reads."""
-    _, condition = LEAD_ITEM_FILTERS.get(show, LEAD_ITEM_FILTERS["all"])
+LEAD_ITEM_VERDICTS: dict[str, tuple[str, Q]] = {
+    "pending": ("Pending", Q(agreement_state=Item.AgreementState.PENDING)),
+    "agreed": ("Agreed", Q(agreement_state=Item.AgreementState.AGREED)),
+    "disputed": ("Disputed", Q(agreement_state=Item.AgreementState.DISPUTED)),
+    "accepted": ("Accepted", Q(decision=Item.Decision.ACCEPTED)),
+    "rejected": ("Rejected", Q(decision=Item.Decision.REJECTED)),
+    "excluded": ("Excluded", Q(decision=Item.Decision.EXCLUDED)),
+    "undecided": ("No decision yet", Q(decision="")),
+}
+LEAD_ITEM_FLAGGED = {
+    "open": "With an open flag",
+    "any": "Ever flagged",
+    "none": "Without an open flag",
+}
+
+
+@dataclass(frozen=True)
+class ItemFilters:
+    """The lead's filters of a queue's items; blank fields filter nothing. `annotator` is
+    the id of a user (`queue_annotator` checks the name)."""
+
+    show: str = "all"
+    text: str = ""
+    status: str = ""
+    verdict: str = ""
+    flagged: str = ""
+    annotator: int | None = None
+
+
+def _open_flags() -> QuerySet[ItemFlag]:
+    return ItemFlag.objects.filter(item=OuterRef("pk"), resolved_at__isnull=True)
+
+
+def _text_match(text: str) -> Q:
+    """Items whose prompt or responses contain `text` (any case): free content's, or the
+    label's or generation's the item shows. A LIKE over the queue's items: the list is
+    paginated, so one page of matches is read (and the matches counted once).
+
+    JSON values (a list of messages, of responses) are matched as their JSON text, which
+    SQLite stores with non-ASCII letters escaped ("\\u00e9"): their escaped form is
+    matched too."""
+    variants = {text, json.dumps(text)[1:-1]}
+    match = Q(label__chosen__icontains=text)
+    for name in ("label__rejected", "label__completion", "label__generation__output"):
+        match |= Q(**{f"{name}__icontains": text})
+    match |= Q(generation__output__icontains=text)
+    for variant in variants:
+        for name in (
+            "content__prompt",
+            "content__responses",
+            "label__prompt",
+            "generation__input",
+        ):
+            match |= Q(**{f"{name}__icontains": variant})
+    return match
+
+
+def lead_items(queue: Queue, filters: ItemFilters | None = None) -> QuerySet[Item]:
+    """The queue's items for the lead's item list, filtered, with what `item_display` reads
+    and `has_open_flag` (in the same query)."""
+    filters = filters or ItemFilters()
+    _, condition = LEAD_ITEM_FILTERS.get(filters.show, LEAD_ITEM_FILTERS["all"])
+    items = queue.items.filter(condition)
+    if filters.text:
+        items = items.filter(_text_match(filters.text))
+    if filters.status:
+        items = items.filter(status=filters.status)
+    if filters.verdict in LEAD_ITEM_VERDICTS:
+        items = items.filter(LEAD_ITEM_VERDICTS[filters.verdict][1])
+    if filters.flagged == "open":
+        items = items.filter(Exists(_open_flags()))
+    elif filters.flagged == "any":
+        items = items.filter(Exists(ItemFlag.objects.filter(item=OuterRef("pk"))))
+    elif filters.flagged == "none":
+        items = items.exclude(Exists(_open_flags()))
+    if filters.annotator is not None:
+        answered = Annotation.objects.filter(item=OuterRef("pk"), user_id=filters.annotator)
+        items = items.filter(Exists(answered))
     return (
-        queue.items.filter(condition)
+        items.annotate(has_open_flag=Exists(_open_flags()))
         .select_related("label", "label__generation", "generation")
         .order_by("id")
     )
+
+
+def queue_annotator(queue: Queue, username: str) -> int | None:
+    """The id of the user named `username` if they are a member of the queue or answered
+    one of its items; else None (one query). Names of other projects' people stay unknown."""
+    answered = Annotation.objects.filter(item__queue=queue, user_id=OuterRef("pk"))
+    member = Queue.members.through.objects.filter(queue_id=queue.pk, user_id=OuterRef("pk"))
+    return (
+        User.objects.filter(username=username)
+        .filter(Q(Exists(member)) | Q(Exists(answered)))
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+def queue_annotator_names(queue: Queue) -> list[str]:
+    """The queue's members' names, for the annotator filter's suggestions (one query)."""
+    return list(queue.members.order_by("username").values_list("username", flat=True))
+
+
+def open_flag_counts() -> Subquery:
+    """How many open flags the outer queue has (a subquery, on the open-flags index)."""
+    return Subquery(
+        ItemFlag.objects.filter(queue=OuterRef("pk"), resolved_at__isnull=True)
+        .order_by()
+        .values("queue")
+        .annotate(n=Count("pk"))
+        .values("n"),
+        output_field=IntegerField(),
+    )
+
+
+def open_flags(queue: Queue) -> QuerySet[ItemFlag]:
+    """The queue's open flags, newest first, with their items (as `item_display` reads
+    them) and their authors: one query a page."""
+    return (
+        ItemFlag.objects.filter(queue=queue, resolved_at__isnull=True)
+        .select_related(
+            "user", "item", "item__label", "item__label__generation", "item__generation"
+        )
+        .order_by("-created_at", "-id")
+    )
+
+
+def access_open_flag(queue: Queue, flag_id: int) -> ItemFlag:
+    """One flag of the queue (open or resolved); else Http404."""
+    if not 1 <= flag_id <= ID_MAX:
+        raise Http404("No such flag.")
+    flag = ItemFlag.objects.filter(queue=queue, pk=flag_id).first()
+    if flag is None:
+        raise Http404("No such flag.")
+    return flag
+
+
+def skipped_with_reasons(queue: Queue) -> QuerySet[Assignment]:
+    """The queue's skips, newest claims first, with who skipped and the item (as
+    `item_display` reads it): one query a page."""
+    return (
+        Assignment.objects.filter(queue=queue, status=Assignment.Status.SKIPPED)
+        .select_related(
+            "user", "item", "item__label", "item__label__generation", "item__generation"
+        )
+        .order_by("-claimed_at", "-id")
+    )
+
+
+def item_for_lead(queue: Queue, item_id: int) -> Item:
+    """One item of the queue with everything the lead's item page shows: its content, its
+    annotations with their authors, flags with their authors, skips and adjudication (a
+    fixed number of queries); else Http404."""
+    if not 1 <= item_id <= ID_MAX:
+        raise Http404("No such item.")
+    item = (
+        Item.objects.filter(queue=queue, pk=item_id)
+        .select_related("label", "label__generation", "generation", "adjudication", "reopened_by")
+        .prefetch_related(
+            Prefetch(
+                "annotations", queryset=Annotation.objects.select_related("user").order_by("id")
+            ),
+            Prefetch(
+                "flags",
+                queryset=ItemFlag.objects.select_related("user", "resolved_by").order_by("id"),
+            ),
+            Prefetch(
+                "assignments",
+                queryset=Assignment.objects.filter(status=Assignment.Status.SKIPPED)
+                .select_related("user")
+                .order_by("id"),
+                to_attr="skips",
+            ),
+        )
+        .first()
+    )
+    if item is None:
+        raise Http404("No such item.")
+    return item
+
+
+# The gate's reasons, as the lead pages show them: the gate writes short technical phrases
+# (review/gate.py, `item_verdict` and `queue_verdict`); these say the same in sentences.
+_REASON_STARTS = [
+    ("queue alpha below ", "The queue's agreement (alpha) is below its minimum of "),
+    ("queue alpha unknown: ", "The queue's agreement (alpha) cannot be measured yet: "),
+    ("too few ", "Too few "),
+    ("reviewers agreed: ", "Reviewers agreed: "),
+    ("reviewers agreed on ", "Reviewers agreed on "),
+    ("reviewers preferred ", "Reviewers preferred "),
+    ("reviewers agreed", "Reviewers agreed"),
+    ("adjudicated: ", "Decided by a lead: "),
+]
+_REASON_WHOLE = {
+    "needs more annotations": "Waiting for more annotations.",
+    "disputed: for a lead": "Annotators disagree: waiting for a lead's decision.",
+    "item discarded": "The item was discarded.",
+}
+
+
+def decision_reason_text(reason: str) -> str:
+    """The gate's stored reason for an item's verdict as a sentence (blank stays blank)."""
+    reason = reason.strip()
+    if not reason:
+        return ""
+    if reason in _REASON_WHOLE:
+        return _REASON_WHOLE[reason]
+    parts = []
+    for part in reason.split("; "):
+        for start, words in _REASON_STARTS:
+            if part.startswith(start):
+                part = words + part.removeprefix(start)
+                break
+        else:
+            part = part[:1].upper() + part[1:]
+        parts.append(part.replace("_", " "))
+    text = "; ".join(parts)
+    return text if text.endswith((".", ")")) else text + "."

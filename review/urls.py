@@ -42,5 +42,10 @@ urlpatterns = [
     path("q/<int:queue_id>/items", lead.queue_items, name="items"),
     path("q/<int:queue_id>/items/<int:item_id>/gold", lead.item_gold, name="gold"),
     path("q/<int:queue_id>/held-out", lead.items_hold_out, name="held_out"),
+    path("q/<int:queue_id>/items/<int:item_id>", lead.item_detail, name="item"),
+    path("q/<int:queue_id>/items/<int:item_id>/reopen", lead.item_reopen, name="reopen"),
+    path("q/<int:queue_id>/items/<int:item_id>/release", lead.item_release, name="release"),
+    path("q/<int:queue_id>/flags", lead.queue_flags, name="flags"),
+    path("q/<int:queue_id>/flags/<int:flag_id>/resolve", lead.flag_resolve, name="flag_resolve"),
     path("projects/<slug:slug>/quality", quality.project_quality_page, name="quality"),
 ]

@@ -18,6 +18,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Prefetch, prefetch_related_objects
+from django.db.models.functions import Coalesce
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
@@ -27,33 +28,41 @@ from django.views.decorators.http import require_GET, require_POST
 
 from core.typing import AuthedRequest
 from feedback.models import Label
-from review import claims, selectors, services
+from review import claims, lead_services, selectors, services
 from review.agreement import gated
 from review.answers import AnswersInvalid
 from review.charts import alpha_chart, annotator_chart
+from review.claims import ReviewConflict
 from review.forms import (
     GoldField,
+    ItemFilterForm,
     field_error,
     gold_field,
     gold_from_post,
     item_ids_from_post,
     share_from_post,
 )
-from review.models import Adjudication, Annotation, Item, Question, Queue
+from review.history import adjudicated_at_of, reopen_item, verdict_is_final
+from review.models import Adjudication, Annotation, Assignment, Item, ItemFlag, Question, Queue
 from review.templatetags.review_text import message_text
 from tenancy.access import projects_for_user
 
 DISPUTED_PAGE_SIZE = 100
 ITEMS_PAGE_SIZE = 50
+FLAGS_PAGE_SIZE = 50
 
 
 @login_required
 @require_GET
 def lead_home(request: AuthedRequest) -> HttpResponse:
     """The projects the user leads (or administers; all for a superuser), each with its
-    queues and the links to their lead pages and to the project's team page."""
+    queues (and their open flags) and the links to their lead pages and to the project's
+    team page."""
+    queues = Queue.objects.annotate(open_flags=Coalesce(selectors.open_flag_counts(), 0)).order_by(
+        "name"
+    )
     projects = projects_for_user(request.user, selectors.LEAD_ROLES).prefetch_related(
-        Prefetch("queues", queryset=Queue.objects.order_by("name"))
+        Prefetch("queues", queryset=queues)
     )
     return render(request, "review/lead_home.html", {"projects": projects})
 
@@ -198,6 +207,7 @@ class DisputedRow:
     item: Item
     display: dict[str, Any]
     annotations: list[AnnotationRow]
+    verdict_reason: str = ""
     decision: str = ""
     note: str = ""
     errors: dict[str, str] = field(default_factory=dict)
@@ -219,6 +229,7 @@ def _render_disputed(
             item=item,
             display=_lead_display(item),
             annotations=[_annotation_row(a, questions) for a in item.annotations.all()],
+            verdict_reason=selectors.decision_reason_text(item.decision_reason),
         )
         if item.pk == item_id and posted is not None:
             row.decision, row.note, row.errors = posted["decision"], posted["note"], errors or {}
@@ -270,31 +281,31 @@ def _annotation_row(annotation: Annotation, questions: list[Question]) -> Annota
     )
 
 
-# The items page: gold and held out ----------------------------------------------------------
+# The items page: search, filters, gold and held out -----------------------------------------
 
 
 @dataclass
 class ItemRow:
     item: Item
     summary: str
+    display: dict[str, Any]
+    verdict_reason: str
     gold: list[GoldField]
     errors: dict[str, str] = field(default_factory=dict)
 
 
-def _items_query(request: AuthedRequest) -> dict[str, str]:
-    """The list's filter and page, as given in the query string (forms post back to it)."""
-    query = {}
-    show = request.GET.get("show", "all")
-    if show in selectors.LEAD_ITEM_FILTERS and show != "all":
-        query["show"] = show
+def _items_query(request: AuthedRequest, form: ItemFilterForm) -> dict[str, str]:
+    """The list's valid filters and page, as given in the query string (forms post back
+    to it, so a lead returns to the list they acted on)."""
+    query = form.query()
     page = request.GET.get("page", "")
-    if page.isdigit() and page != "1":
+    if page.isdigit() and page != "1" and len(page) <= 9:
         query["page"] = page
     return query
 
 
 def _redirect_to_items(request: AuthedRequest, queue: Queue) -> HttpResponse:
-    query = urlencode(_items_query(request))
+    query = urlencode(_items_query(request, ItemFilterForm(request.GET, queue=queue)))
     return redirect(reverse("review:items", args=[queue.pk]) + (f"?{query}" if query else ""))
 
 
@@ -306,13 +317,14 @@ def _render_items(
     gold_errors: dict[str, str] | None = None,
     held_out_errors: dict[str, str] | None = None,
 ) -> HttpResponse:
-    """The item list; with errors (of `gold_item`'s gold form or of the held-out forms), a
-    400 showing them beside the form they belong to."""
-    query = _items_query(request)
-    show = query.get("show", "all")
-    page = Paginator(selectors.lead_items(queue, show), ITEMS_PAGE_SIZE).get_page(
-        query.get("page", 1)
-    )
+    """The item list; with errors (of the filters, of `gold_item`'s gold form or of the
+    held-out forms), a 400 showing them beside the field they belong to. Bad filters list
+    no item: a list that ignored them would look filtered and not be."""
+    form = ItemFilterForm(request.GET, queue=queue)
+    filter_errors = {name: " ".join(map(str, texts)) for name, texts in form.errors.items()}
+    query = _items_query(request, form)
+    items = Item.objects.none() if filter_errors else selectors.lead_items(queue, form.filters())
+    page = Paginator(items, ITEMS_PAGE_SIZE).get_page(query.get("page", 1))
     gate_questions = gated(queue.questions.all())
     rows = []
     for item in page.object_list:
@@ -320,34 +332,199 @@ def _render_items(
         if item.pk == gold_item:  # a rejected form: show what was posted, with the errors
             errors = gold_errors or {}
             shown = {q.key: request.POST.get(f"gold-{q.key}") for q in gate_questions}
+        display = _lead_display(item)
         rows.append(
             ItemRow(
                 item=item,
-                summary=_summary(item),
+                summary=_summary(display),
+                display=display,
+                verdict_reason=selectors.decision_reason_text(item.decision_reason),
                 gold=[gold_field(q, item, shown.get(q.key), errors) for q in gate_questions],
                 errors=errors,
             )
         )
-    errors = gold_errors or held_out_errors or {}
+    errors = gold_errors or held_out_errors or filter_errors
     context = {
         "queue": queue,
         "page": page,
         "rows": rows,
         "counts": selectors.lead_item_counts(queue),
-        "filters": [(key, label) for key, (label, _) in selectors.LEAD_ITEM_FILTERS.items()],
-        "show": show,
+        "form": form,
+        "filtered": bool(form.query()),
+        "annotators": selectors.queue_annotator_names(queue),
         "query": urlencode(query),
         "page_query": urlencode({k: v for k, v in query.items() if k != "page"}),
         "gold_item": gold_item,
         "errors": errors,
+        "filter_errors": filter_errors,
         "held_out_errors": held_out_errors or {},
         "lead_page": "items",
     }
     return render(request, "review/items.html", context, status=400 if errors else 200)
 
 
-def _summary(item: Item) -> str:
+def _summary(display: dict[str, Any]) -> str:
     """The item's last user message (or first message) as one line of plain text."""
-    prompt = selectors.item_display(item)["prompt"]
+    prompt = display["prompt"]
     users = [m for m in prompt if m.get("role") == "user"] or prompt
     return " ".join(message_text(users[-1].get("content")).split()) if users else ""
+
+
+# One item, as its lead sees it ---------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def item_detail(request: AuthedRequest, queue_id: int, item_id: int) -> HttpResponse:
+    """Everything about one item: content, verdict and why, the answers, flags and skips;
+    with the lead's actions on it (reopen a final verdict, release from hold-out)."""
+    queue = selectors.access_queue(request.user, queue_id, lead=True)
+    item = selectors.item_for_lead(queue, item_id)
+    questions = list(queue.questions.all())
+    final = verdict_is_final(item, adjudicated_at=adjudicated_at_of(item))
+    context = {
+        "queue": queue,
+        "item": item,
+        "display": _lead_display(item),
+        "verdict_reason": selectors.decision_reason_text(item.decision_reason),
+        "questions": questions,
+        "annotations": [_annotation_row(a, questions) for a in item.annotations.all()],
+        "flags": list(item.flags.all()),
+        "skips": item.skips,  # type: ignore[attr-defined]  # the prefetch's to_attr
+        "can_reopen": final and item.status != Item.Status.DISCARDED,
+        "lead_page": "items",
+    }
+    return render(request, "review/item.html", context)
+
+
+@login_required
+@require_POST
+def item_reopen(request: AuthedRequest, queue_id: int, item_id: int) -> HttpResponse:
+    queue = selectors.access_queue(request.user, queue_id, lead=True)
+    item = selectors.access_item(queue, item_id)
+    try:
+        reopen_item(item=item, by=request.user)
+    except ReviewConflict as conflict:
+        messages.error(request, f"Item {item.pk} was not reopened. {conflict}")
+    else:
+        messages.success(
+            request,
+            f"Item {item.pk} is reopened: each of its annotators may change their answers "
+            "once, and the gate decides again after the next change.",
+        )
+    return redirect("review:item", queue_id=queue.pk, item_id=item.pk)
+
+
+@login_required
+@require_POST
+def item_release(request: AuthedRequest, queue_id: int, item_id: int) -> HttpResponse:
+    """Release an item from the hold-out: it may go into training exports again."""
+    queue = selectors.access_queue(request.user, queue_id, lead=True)
+    item = selectors.access_item(queue, item_id)
+    if lead_services.item_release_hold_out(item=item):
+        messages.success(
+            request,
+            f"Item {item.pk} is released from the hold-out: training exports may include "
+            "it again. Hold it out again from the item list.",
+        )
+    else:
+        messages.info(request, f"Item {item.pk} was not held out.")
+    if request.POST.get("back") == "item":
+        return redirect("review:item", queue_id=queue.pk, item_id=item.pk)
+    return _redirect_to_items(request, queue)
+
+
+# Flags and skips ----------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def queue_flags(request: AuthedRequest, queue_id: int) -> HttpResponse:
+    queue = selectors.access_queue(request.user, queue_id, lead=True)
+    return _render_flags(request, queue)
+
+
+@login_required
+@require_POST
+def flag_resolve(request: AuthedRequest, queue_id: int, flag_id: int) -> HttpResponse:
+    queue = selectors.access_queue(request.user, queue_id, lead=True)
+    flag = selectors.access_open_flag(queue, flag_id)
+    note = request.POST.get("note", "")
+    try:
+        resolved = lead_services.flag_resolve(flag=flag, by=request.user, note=note)
+    except ValueError as error:
+        errors = dict([field_error(error, "note")])
+        return _render_flags(request, queue, flag_id=flag.pk, note=note, errors=errors)
+    if resolved:
+        messages.success(request, f"The flag on item {flag.item_id} is resolved.")
+    else:
+        messages.info(request, f"The flag on item {flag.item_id} was resolved already.")
+    return redirect(_flags_url(queue, _flags_query(request)))
+
+
+@dataclass
+class FlagRow:
+    flag: ItemFlag
+    summary: str
+    note: str = ""
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class SkipRow:
+    assignment: Assignment
+    summary: str
+
+
+def _flags_query(request: AuthedRequest) -> dict[str, str]:
+    query = {}
+    for name in ("page", "skips"):
+        value = request.GET.get(name, "")
+        if value.isdigit() and value != "1" and len(value) <= 9:
+            query[name] = value
+    return query
+
+
+def _flags_url(queue: Queue, query: dict[str, str]) -> str:
+    encoded = urlencode(query)
+    return reverse("review:flags", args=[queue.pk]) + (f"?{encoded}" if encoded else "")
+
+
+def _render_flags(
+    request: AuthedRequest,
+    queue: Queue,
+    *,
+    flag_id: int | None = None,
+    note: str = "",
+    errors: dict[str, str] | None = None,
+) -> HttpResponse:
+    """Open flags and skips, newest first, a page of each; with `errors`, a 400 showing
+    them on `flag_id`'s form."""
+    query = _flags_query(request)
+    flags = Paginator(selectors.open_flags(queue), FLAGS_PAGE_SIZE).get_page(query.get("page", 1))
+    skips = Paginator(selectors.skipped_with_reasons(queue), FLAGS_PAGE_SIZE).get_page(
+        query.get("skips", 1)
+    )
+    flag_rows = []
+    for flag in flags.object_list:
+        row = FlagRow(flag=flag, summary=_summary(selectors.item_display(flag.item)))
+        if flag.pk == flag_id:
+            row.note, row.errors = note, errors or {}
+        flag_rows.append(row)
+    context = {
+        "queue": queue,
+        "flags": flags,
+        "flag_rows": flag_rows,
+        "skips": skips,
+        "skip_rows": [
+            SkipRow(assignment=a, summary=_summary(selectors.item_display(a.item)))
+            for a in skips.object_list
+        ],
+        "query": urlencode(query),
+        "flags_query": urlencode({k: v for k, v in query.items() if k != "page"}),
+        "skips_query": urlencode({k: v for k, v in query.items() if k != "skips"}),
+        "error_flag": flag_id if errors else None,
+        "errors": errors or {},
+        "lead_page": "flags",
+    }
+    return render(request, "review/flags.html", context, status=400 if errors else 200)
