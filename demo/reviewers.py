@@ -76,9 +76,20 @@ def label_is_right(label: Label) -> bool | None:
     return None if truth is None else truth == "right"
 
 
-def _answer(question: Question, right: bool, truth: bool | None, rng: random.Random) -> Any:
+def _answer(
+    question: Question,
+    right: bool,
+    truth: bool | None,
+    rng: random.Random,
+    better: str | None = None,
+) -> Any:
+    """One annotator's answer: the true one when `right`, else another at random.
+    `better` is, for a free pair, the side ("left", "right") showing the better response,
+    or "tie" when neither is."""
     if question.type == Question.Type.TEXT:
         return ""
+    if better is not None and better in question.choices:
+        return better if right else rng.choice([c for c in question.choices if c != better])
     if question.type == Question.Type.RATING:
         good = truth if right else not truth
         sure = rng.random() < 0.85
@@ -93,15 +104,35 @@ def _answer(question: Question, right: bool, truth: bool | None, rng: random.Ran
     return choices[0] if right else rng.choice(choices)
 
 
+def free_pair_truth(first: Generation, second: Generation) -> int | None:
+    """Which of two responses to one prompt is better, by the simulator's ground truth:
+    0 or 1, or None when both are as good (or the truth is unknown)."""
+    good = (_good(first), _good(second))
+    if None in good or good[0] == good[1]:
+        return None
+    return 0 if good[0] else 1
+
+
+def _side(better: int | None, presentation: dict[str, Any]) -> str:
+    """Where the annotator sees the better response ("left", "right"), or "tie"."""
+    if better is None:
+        return "tie"
+    order = presentation.get("order") or [0, 1]
+    return "left" if order[0] == better else "right"
+
+
 def simulate_annotations(
     *,
     queue: Queue,
     annotators: dict[AbstractBaseUser, tuple[float, float]],
     seed: int = 0,
+    pair_truths: dict[int, int | None] | None = None,
 ) -> int:
     """Let each annotator, in order, with (accuracy, share), answer `share` of the queue's
     items by claiming like a person would. Returns the number of annotations stored. One
-    transaction, so agreement is recomputed once at the end."""
+    transaction, so agreement is recomputed once at the end. `pair_truths` gives, for free
+    pairs (content with two responses), the item id's better response (`free_pair_truth`):
+    the annotator picks the side it is shown on."""
     rng = random.Random(seed)  # noqa: S311 - simulation, not security
     questions = list(queue.questions.all())
     total = Item.objects.filter(queue=queue, status=Item.Status.OPEN).count()
@@ -117,10 +148,14 @@ def simulate_annotations(
                 ).get(pk=claim.item_id)
                 truth = label_is_right(item.label) if item.label_id else None
                 right = rng.random() < accuracy
+                better = None
+                if pair_truths is not None and item.pk in pair_truths:
+                    better = _side(pair_truths[item.pk], claim.presentation)
                 answers = {
                     q.key: value
                     for q in questions
-                    if (value := _answer(q, right, truth if truth is not None else True, rng)) != ""
+                    if (value := _answer(q, right, True if truth is None else truth, rng, better))
+                    != ""
                 }
                 annotation_submit(
                     item=item, user=user, answers=answers, seconds_spent=rng.uniform(4, 40)
