@@ -29,10 +29,10 @@ BY_CHOICES = [
 # would not be told apart.
 DEFAULT_GROUPS = 5
 MAX_GROUPS = 6
-# Days of each bucket the page shows by default, and at most (a longer range is for the
-# API or the CSV of a coarser bucket).
+# Days of each bucket the page (and its CSV) shows by default, and at most: a quarter of days,
+# five years of weeks (the page stays a few hundred KiB; longer ranges: the API).
 DEFAULT_SPAN = {"day": 28, "week": 12 * 7}
-MAX_SPAN = {"day": 400, "week": 5 * 366}
+MAX_SPAN = {"day": 92, "week": 5 * 366}
 
 
 def check_date(value: date | None, name: str) -> None:
@@ -76,6 +76,18 @@ class SignalsForm(_RangeFields):
         )
         cast(forms.MultipleChoiceField, self.fields["group"]).choices = [
             (group, f"{label} ({generations})") for group, label, generations in self.groups
+        ]
+
+    def group_options(self) -> list[tuple[int, str, str, bool]]:
+        """(n, value, label, checked) of each group for the picker: drawn by the template
+        as plain checkboxes (Django's widget takes a millisecond each, and a project may
+        have hundreds of prompt patterns)."""
+        picked = set(self.cleaned_data.get("group") or []) if self.is_valid() else set()
+        if not picked:
+            picked = set(self.data.getlist("group")) if hasattr(self.data, "getlist") else set()
+        return [
+            (n, group, f"{label} ({generations})", group in picked)
+            for n, (group, label, generations) in enumerate(self.groups)
         ]
 
     def clean(self) -> dict[str, Any]:

@@ -23,7 +23,9 @@ from tenancy.access import READ_ROLES, access_project
 from tenancy.models import Project
 
 
-def _signals(request: AuthedRequest, slug: str) -> tuple[Project, SignalsForm, Any]:
+def _signals(
+    request: AuthedRequest, slug: str, only: str | None = None
+) -> tuple[Project, SignalsForm, Any]:
     project = access_project(request.user, slug, READ_ROLES)
     form = SignalsForm(request.GET, project=project)
     if not form.is_valid():
@@ -36,6 +38,7 @@ def _signals(request: AuthedRequest, slug: str) -> tuple[Project, SignalsForm, A
         date_from=data["from"],
         date_to=data["to"],
         groups=data["group"],
+        only=only,
     )
     return project, form, view
 
@@ -54,7 +57,7 @@ def signals_csv(request: AuthedRequest, slug: str, table: str) -> HttpResponse:
     """One section's table as CSV: the page's rows and columns, rates as fractions."""
     if table not in figures.SECTION_SLUGS:
         raise Http404("No such table.")
-    project, form, view = _signals(request, slug)
+    project, form, view = _signals(request, slug, only=table)
     if view is None:
         return _form_errors(form)
     (section,) = [s for s in view.sections if s.section.slug == table]

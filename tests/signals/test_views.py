@@ -193,6 +193,11 @@ def test_the_page_renders_in_a_few_queries(carol, traffic, django_assert_max_num
     assert response.status_code == 200
     with django_assert_max_num_queries(7):
         assert client.get(page() + "/compare", {"by": "model"}).status_code == 200
+    # Prompt patterns: their names too, with the groups and with the rows.
+    with django_assert_max_num_queries(9):
+        assert client.get(page(), {**params, "by": "pattern"}).status_code == 200
+    with django_assert_max_num_queries(6):
+        assert client.get(page() + "/copies.csv", params).status_code == 200
 
 
 # CSV -----------------------------------------------------------------------------------------
