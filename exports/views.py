@@ -8,7 +8,7 @@ page polls its own status partial with htmx while the job is queued or running.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -127,7 +127,16 @@ def _render_list(
 
 
 def _job_context(job: ExportJob) -> dict[str, Any]:
-    context: dict[str, Any] = {"job": job, "finished": job.status in FINISHED}
+    context: dict[str, Any] = {
+        "job": job,
+        "finished": job.status in FINISHED,
+        "timeline": _timeline(job),
+        "built_in": (
+            _duration(job.finished_at - job.started_at)
+            if job.started_at and job.finished_at
+            else None
+        ),
+    }
     if job.status == ExportJob.Status.DONE:
         context.update(_manifest_summary(job))
     return context
@@ -169,6 +178,33 @@ def _manifest_summary(job: ExportJob) -> dict[str, Any]:
         "policy": sorted(manifest.get("policy", {}).items()),
         "quality": manifest.get("quality"),  # None in manifests built before it existed
     }
+
+
+def _timeline(job: ExportJob) -> list[tuple[str, datetime, str]]:
+    """What happened to the job so far, in order: (step, when, how long after the step
+    before). An export built in-process finishes before its page first shows, so its
+    progress could never be watched: the page says instead what happened, and how fast."""
+    steps = [("Queued", job.created_at), ("Started", job.started_at)]
+    steps.append(
+        ("Failed" if job.status == ExportJob.Status.FAILED else "Finished", job.finished_at)
+    )
+    timeline, before = [], None
+    for step, when in steps:
+        if when is None:
+            continue
+        took = "" if before is None else f"{_duration(when - before)} later"
+        timeline.append((step, when, took))
+        before = when
+    return timeline
+
+
+def _duration(span: timedelta) -> str:
+    seconds = max(span.total_seconds(), 0.0)
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    return f"{seconds / 60:.0f} min"
 
 
 def _position(order: list[str], key: str) -> tuple[int, str]:
