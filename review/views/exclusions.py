@@ -21,7 +21,7 @@ from review.charts import alpha_chart, annotator_chart
 from review.forms import field_error
 from review.models import Queue
 
-RECOMPUTED = "The figures below are recomputed without waiting for new answers."
+RECOMPUTED = "Agreement is recomputed: the figures below change once that has run."
 
 
 @login_required
