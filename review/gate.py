@@ -87,7 +87,9 @@ def queue_agreement_recompute(*, queue: Queue, now: datetime | None = None) -> A
     # rest (their own figures are still shown) and masked out of everything that judges.
     excluded = _excluded_users(queue)
     loaded, annotations = _load_answers(queue, measured)
-    answers = {key: qa.where(~np.isin(qa.users, excluded)) for key, qa in loaded.items()}
+    answers = loaded
+    if excluded.size:
+        answers = {key: qa.where(~np.isin(qa.users, excluded)) for key, qa in loaded.items()}
     results: dict[str, Any] = {
         "questions": {},
         "series": {},
@@ -111,7 +113,8 @@ def queue_agreement_recompute(*, queue: Queue, now: datetime | None = None) -> A
         per_item[question.key] = ItemAnswers(units[answered], shares, top, qa.domain)
 
     if decision_question is not None:
-        results["annotators"] = _annotator_quality(queue, loaded[decision_question.key], excluded)
+        key = decision_question.key
+        results["annotators"] = _annotator_quality(queue, loaded[key], excluded, answers[key])
     if excluded.size:
         results["excluded_users"] = excluded.tolist()
     uncounted = _excluded_per_item(annotations, excluded)
@@ -455,14 +458,18 @@ def _series(qa: Answers) -> list[dict[str, Any]]:
 
 
 def _annotator_quality(
-    queue: Queue, qa: Answers, excluded: np.ndarray | None = None
+    queue: Queue,
+    qa: Answers,
+    excluded: np.ndarray | None = None,
+    judged: Answers | None = None,
 ) -> dict[str, Any]:
     """Per annotator: agreement with the majority (on items with 2+ answers), accuracy on
     gold items, and alpha without them (who moves the queue's alpha, and which way).
     Counted for all annotators at once; each one's alpha-without from the queue's counts
     less theirs. The `excluded` annotators' answers count for no one's figures but their
     own: they are compared with the others' majority, and their alpha-without is the
-    queue's alpha (it is without them already); they are marked "excluded"."""
+    queue's alpha (it is without them already); they are marked "excluded". `judged` is
+    `qa` without the excluded answers where the caller has it (its counts are reused)."""
     if len(qa) == 0:
         return {}
     kept = ~np.isin(qa.users, excluded) if excluded is not None and excluded.size else None
@@ -490,7 +497,8 @@ def _annotator_quality(
 
     user_ids, who = unique(qa.users)
     per_user = len(user_ids)
-    judged = qa if kept is None else qa.where(kept)
+    if judged is None or kept is None:
+        judged = qa if kept is None else qa.where(kept)
     judged_who = who if kept is None else who[kept]
     totals = {
         name: np.bincount(who, weights=flags, minlength=per_user).astype(np.int64).tolist()
