@@ -23,6 +23,11 @@ from django.db.models import F, QuerySet
 from core.bulk import update_rows
 from feedback.derivation import EventRecord
 from feedback.models import (
+    DWELL_BINS,
+    SIGNAL_COUNTS,
+    SIGNAL_LABEL_BITS,
+    SIGNAL_LABEL_SHIFT,
+    SIGNAL_RULES,
     Event,
     Generation,
     Label,
@@ -489,23 +494,23 @@ ROLLUP_VALUE_FIELDS = tuple(
 )
 
 
-def signal_contributions_of(session_ids: list[int]) -> dict[int, tuple]:
-    """The stored contributions of these sessions' generations, by generation id, each a
-    tuple in CONTRIBUTION_FIELDS order."""
-    if not session_ids:
+def signal_contributions_of(generation_ids: list[int]) -> dict[int, tuple]:
+    """The stored contributions of these generations, by generation id, each a tuple in
+    CONTRIBUTION_FIELDS order."""
+    if not generation_ids:
         return {}
     if _postgres():
         columns = ", ".join(_column(SignalContribution, name)[0] for name in CONTRIBUTION_FIELDS)
         sql = (
             f"SELECT {columns} FROM {connection.ops.quote_name(SignalContribution._meta.db_table)} "  # noqa: S608 - names from the model
-            "WHERE session_id = ANY(%b::bigint[])"
+            "WHERE generation_id = ANY(%b::bigint[])"
         )
         with _binding_cursor() as cursor:
-            cursor.execute(sql, [session_ids])
+            cursor.execute(sql, [generation_ids])
             rows = cursor.fetchall()
     else:
         rows = list(
-            SignalContribution.objects.filter(session_id__in=session_ids).values_list(
+            SignalContribution.objects.filter(generation_id__in=generation_ids).values_list(
                 *(_contribution_attname(name) for name in CONTRIBUTION_FIELDS)
             )
         )
@@ -602,12 +607,16 @@ def signal_rollups_rebuild(project_id: int) -> None:
         "CASE d.dimension WHEN 'model' THEN c.model WHEN 'feature' THEN c.feature "
         "ELSE c.pattern END"
     )
+    # The packed counts unpacked (SignalContribution.counts), the bins counted.
     sums = ["COUNT(*)"]
-    for name in ROLLUP_VALUE_FIELDS[1:]:
-        if name.startswith("dwell_"):
-            sums.append(f"SUM(CASE WHEN c.dwell_bin = {int(name[6:])} THEN 1 ELSE 0 END)")
-        else:
-            sums.append(f"SUM(c.{quote(name)})")
+    sums += [f"SUM((c.counts >> {bit}) & 1)" for bit in range(len(SIGNAL_COUNTS))]
+    sums += [f"SUM(CASE WHEN c.dwell_bin = {k} THEN 1 ELSE 0 END)" for k in range(DWELL_BINS)]
+    sums += [
+        f"SUM((c.counts >> {SIGNAL_LABEL_SHIFT + SIGNAL_LABEL_BITS * j}) & "
+        f"{2**SIGNAL_LABEL_BITS - 1})"
+        for j in range(len(SIGNAL_RULES))
+    ]
+    assert len(sums) == len(ROLLUP_VALUE_FIELDS)  # noqa: S101 - the model's columns
     dimensions = " UNION ALL ".join(
         f"SELECT '{d}' AS dimension" for d in SignalRollup.Dimension.values
     )

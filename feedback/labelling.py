@@ -205,7 +205,9 @@ def _derive(sessions: list[Session], *, now: datetime) -> None:
     }
     generations = derive_io.generations_of(ids)
     events = derive_io.events_of(ids)
-    contributed = derive_io.signal_contributions_of(ids)
+    contributed = derive_io.signal_contributions_of(
+        [g.id for gens in generations.values() for g in gens]
+    )
 
     session_rows: list[derive_io.SessionRow] = []
     signal_rows: list[tuple[int, dict[str, Any]]] = []
@@ -246,7 +248,6 @@ def _derive(sessions: list[Session], *, now: datetime) -> None:
                 contribution(
                     generation_id=gen.id,
                     project_id=session.project_id,
-                    session_id=session.pk,
                     created_at=gen.created_at,
                     model=gen.model,
                     feature=gen.feature,

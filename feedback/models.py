@@ -428,6 +428,10 @@ SIGNAL_COUNTS = (
     "thumbs",
     "thumbs_up",
 )
+# `SignalContribution.counts` packs them: bit i is SIGNAL_COUNTS[i]; SIGNAL_LABEL_BITS bits
+# from SIGNAL_LABEL_SHIFT + SIGNAL_LABEL_BITS * j count the labels of SIGNAL_RULES[j].
+SIGNAL_LABEL_SHIFT = 16
+SIGNAL_LABEL_BITS = 4
 # Reading time histogram: bin 0 is (0, 250 ms), bin k is [250 * 2**(k-1), 250 * 2**k) ms,
 # the last bin open-ended (dwell is clamped at a day).
 DWELL_BINS = 20
@@ -450,45 +454,37 @@ class PromptPattern(models.Model):
 
 
 class SignalContribution(models.Model):
-    """What one generation adds to its project's signal rollups, as last derived.
+    """What one generation adds to its project's signal rollups, as last derived: its
+    groups, its day, its counts packed in one integer (a narrow row: derivation writes
+    one per generation) and its reading-time bin.
 
     Kept so that re-deriving a session takes back exactly what it added before (late
     events and re-derivation never count twice). Written only by derivation and
     `feedback.signals.rebuild_rollups`.
     """
 
+    # No foreign key constraints: derivation writes a row per generation it derives, and
+    # checking them costs a probe each; deletions cascade through the ORM all the same.
     generation = models.OneToOneField(
-        Generation, on_delete=models.CASCADE, primary_key=True, related_name="+"
+        Generation,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="+",
+        db_constraint=False,
     )
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
-    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="+")
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     day = models.DateField(help_text="UTC date of the generation.")
     model = models.CharField(max_length=200, blank=True)
     feature = models.CharField(max_length=200, blank=True)
     pattern = models.CharField(max_length=200, blank=True)
-    sessions = models.PositiveSmallIntegerField(default=0)
-    edited = models.PositiveSmallIntegerField(default=0)
-    edit_cosmetic = models.PositiveSmallIntegerField(default=0)
-    edit_correction = models.PositiveSmallIntegerField(default=0)
-    edit_rewrite = models.PositiveSmallIntegerField(default=0)
-    regenerated = models.PositiveSmallIntegerField(default=0)
-    high_retry = models.PositiveSmallIntegerField(default=0)
-    copied = models.PositiveSmallIntegerField(default=0)
-    shared = models.PositiveSmallIntegerField(default=0)
-    completed = models.PositiveSmallIntegerField(default=0)
-    abandoned = models.PositiveSmallIntegerField(default=0)
-    thumbs = models.PositiveSmallIntegerField(default=0)
-    thumbs_up = models.PositiveSmallIntegerField(default=0)
+    counts = models.BigIntegerField(
+        default=0,
+        help_text="Packed: bit i is SIGNAL_COUNTS[i]; 4 bits from bit 16 + 4 j count the "
+        "labels of SIGNAL_RULES[j] (SIGNAL_LABEL_SHIFT, SIGNAL_LABEL_BITS).",
+    )
     dwell_bin = models.SmallIntegerField(null=True, blank=True, help_text="None: not read.")
-    label_edit_correction = models.PositiveSmallIntegerField(default=0)
-    label_edit_rewrite = models.PositiveSmallIntegerField(default=0)
-    label_regenerate_then_action = models.PositiveSmallIntegerField(default=0)
-    label_copy_accept = models.PositiveSmallIntegerField(default=0)
-    label_share_accept = models.PositiveSmallIntegerField(default=0)
-    label_session_completed = models.PositiveSmallIntegerField(default=0)
-    label_session_abandoned = models.PositiveSmallIntegerField(default=0)
-    label_retry_chain = models.PositiveSmallIntegerField(default=0)
-    label_explicit_rating = models.PositiveSmallIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"contribution of generation {self.pk}"

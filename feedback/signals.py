@@ -21,6 +21,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
+from functools import cache
 from typing import Any, Final
 
 from django.db import connection, transaction
@@ -31,6 +32,8 @@ from feedback.models import (
     DWELL_BINS,
     FEATURE_KEY_PATTERN,
     SIGNAL_COUNTS,
+    SIGNAL_LABEL_BITS,
+    SIGNAL_LABEL_SHIFT,
     SIGNAL_RULES,
     Label,
     PromptPattern,
@@ -47,6 +50,7 @@ DIMENSIONS: Final = ("model", "feature", "pattern")
 # it a generation's pattern is the first words of its last user message.
 PATTERN_METADATA_KEY: Final = derive_io.TEMPLATE_KEY
 PATTERN_WORDS: Final = 3
+PATTERN_SCAN: Final = 300  # characters of the prompt the words are looked for in
 GROUP_MAX: Final = derive_io.GROUP_MAX
 NAME_MAX: Final = 200
 NO_GROUP_LABEL: Final = "(none)"
@@ -61,17 +65,16 @@ ROLLUP_KEY: Final = ("project", "dimension", "day", "group_key")
 CONTRIBUTION_COLUMNS: Final = (
     "generation",
     "project",
-    "session",
     "day",
     "model",
     "feature",
     "pattern",
-    *SIGNAL_COUNTS,
+    "counts",
     "dwell_bin",
-    *LABEL_COLUMNS,
 )
-_COUNTS_AT: Final = 7
-_DWELL_AT: Final = _COUNTS_AT + len(SIGNAL_COUNTS)
+LABEL_SHIFT: Final = SIGNAL_LABEL_SHIFT
+LABEL_BITS: Final = SIGNAL_LABEL_BITS
+LABEL_MAX: Final = 2**LABEL_BITS - 1  # labels of one rule counted on one generation
 _RULE_INDEX: Final = {rule: i for i, rule in enumerate(SIGNAL_RULES)}
 _COSMETIC: Final = frozenset({"cosmetic", "trim", "note"})
 _WORDS: Final = re.compile(r"[^\W\d_]+")
@@ -139,7 +142,7 @@ def pattern_of(messages: Any, template: Any = None) -> str:
                 text = _content_text(message.get("content"))
                 break
     words: list[str] = []
-    for match in _WORDS.finditer(unicodedata.normalize("NFKC", text[:2000]).lower()):
+    for match in _WORDS.finditer(unicodedata.normalize("NFKC", text[:PATTERN_SCAN]).lower()):
         words.append(match.group())
         if len(words) == PATTERN_WORDS:
             break
@@ -171,7 +174,6 @@ def contribution(
     *,
     generation_id: int,
     project_id: int,
-    session_id: int,
     created_at: datetime,
     model: str,
     feature: str,
@@ -202,30 +204,38 @@ def contribution(
     rating = signals.get("rating")
     rated = isinstance(rating, int | float) and not isinstance(rating, bool)
     rated_up = rated and rating > 0  # type: ignore[operator]  # a number when rated
+    flags = (
+        last_in_session,  # sessions
+        kind != "none",  # edited
+        kind in _COSMETIC,
+        kind == "correction",
+        kind == "rewrite",
+        bool(signals.get("regenerated")),
+        labels[_RULE_INDEX["retry_chain"]] > 0,  # high_retry: one flag per chain, on its root
+        bool(signals.get("copied")),
+        bool(signals.get("shared")),
+        last_in_session and outcome == Session.Outcome.COMPLETED,
+        last_in_session and outcome == Session.Outcome.ABANDONED,
+        rated,  # thumbs
+        rated_up,  # thumbs_up
+    )
+    packed = 0
+    for bit, flag in enumerate(flags):
+        if flag:
+            packed |= 1 << bit
+    for j, n in enumerate(labels):
+        if n:
+            packed |= min(n, LABEL_MAX) << (LABEL_SHIFT + LABEL_BITS * j)
     dwell = signals.get("dwell_ms")
     return (
         generation_id,
         project_id,
-        session_id,
         _utc_day(created_at),
         model[:GROUP_MAX],
         feature,
         pattern,
-        int(last_in_session),  # sessions
-        int(kind != "none"),  # edited
-        int(kind in _COSMETIC),
-        int(kind == "correction"),
-        int(kind == "rewrite"),
-        int(bool(signals.get("regenerated"))),
-        labels[_RULE_INDEX["retry_chain"]],  # high_retry: one flag per chain, on its root
-        int(bool(signals.get("copied"))),
-        int(bool(signals.get("shared"))),
-        int(last_in_session and outcome == Session.Outcome.COMPLETED),
-        int(last_in_session and outcome == Session.Outcome.ABANDONED),
-        int(rated),  # thumbs
-        int(rated_up),  # thumbs_up
+        packed,
         dwell_bin(dwell) if isinstance(dwell, int | float) else None,
-        *labels,
     )
 
 
@@ -234,12 +244,20 @@ def _utc_day(moment: datetime) -> date:
     return (moment - offset).date() if offset else moment.date()
 
 
-def _vector(row: Contribution) -> list[int]:
-    """The rollup values a contribution adds (ROLLUP_VALUES order)."""
+@cache
+def _vector(packed: int, bin_: int | None) -> tuple[tuple[int, int], ...]:
+    """The rollup values a contribution of these packed counts and reading-time bin adds,
+    as (index in ROLLUP_VALUES, value) of those not 0. Few combinations occur: cached."""
     dwell = [0] * DWELL_BINS
-    if row[_DWELL_AT] is not None:
-        dwell[row[_DWELL_AT]] = 1
-    return [1, *row[_COUNTS_AT:_DWELL_AT], *dwell, *row[_DWELL_AT + 1 :]]
+    if bin_ is not None:
+        dwell[bin_] = 1
+    values = (
+        1,
+        *((packed >> bit) & 1 for bit in range(len(SIGNAL_COUNTS))),
+        *dwell,
+        *((packed >> (LABEL_SHIFT + LABEL_BITS * j)) & LABEL_MAX for j in range(len(SIGNAL_RULES))),
+    )
+    return tuple((i, v) for i, v in enumerate(values) if v)
 
 
 def rollup_deltas(
@@ -259,17 +277,15 @@ def rollup_deltas(
         for sign, side in ((-1, before), (1, row)):
             if side is None:
                 continue
-            vector = _vector(side)
-            project_id, day = side[1], side[3]
-            for dimension, group in zip(DIMENSIONS, side[4:7], strict=True):
+            vector = _vector(side[6], side[7])
+            project_id, day = side[1], side[2]
+            for dimension, group in zip(DIMENSIONS, side[3:6], strict=True):
                 key = (project_id, dimension, day, group)
                 total = deltas.get(key)
                 if total is None:
-                    deltas[key] = [sign * v for v in vector] if sign < 0 else vector[:]
-                else:
-                    for i, v in enumerate(vector):
-                        if v:
-                            total[i] += sign * v
+                    total = deltas[key] = [0] * len(ROLLUP_VALUES)
+                for i, v in vector:
+                    total[i] += sign * v
     rows = [(*key, *values) for key, values in sorted(deltas.items()) if any(values)]
     return changed, rows
 
@@ -492,7 +508,6 @@ def _contributions_rebuild(project: Project, outcomes: dict[int, str]) -> None:
                 contribution(
                     generation_id=g.id,
                     project_id=project.pk,
-                    session_id=session_id,
                     created_at=g.created_at,
                     model=g.model,
                     feature=g.feature,
@@ -503,7 +518,9 @@ def _contributions_rebuild(project: Project, outcomes: dict[int, str]) -> None:
                     outcome=outcomes[session_id],
                 )
             )
-    SignalContribution.objects.filter(session_id__in=ids).delete()
+    SignalContribution.objects.filter(
+        generation_id__in=[g.id for gens in generations.values() for g in gens]
+    ).delete()
     derive_io.signal_contributions_write(rows)
 
 
