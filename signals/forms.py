@@ -35,11 +35,41 @@ DEFAULT_SPAN = {"day": 28, "week": 12 * 7}
 MAX_SPAN = {"day": 92, "week": 5 * 366}
 
 
-def check_date(value: date | None, name: str) -> None:
-    if value is not None and not EARLIEST <= value <= LATEST:
-        raise forms.ValidationError(
-            {name: f"Must be between {EARLIEST.isoformat()} and {LATEST.isoformat()}."}
-        )
+def check_dates(form: forms.Form, *names: str) -> None:
+    """Refuse each of the dates `names` outside EARLIEST..LATEST, naming every bad one."""
+    bad = {
+        name: f"Must be between {EARLIEST.isoformat()} and {LATEST.isoformat()}."
+        for name in names
+        if (value := form.cleaned_data.get(name)) is not None and not EARLIEST <= value <= LATEST
+    }
+    if bad:
+        raise forms.ValidationError(bad)
+
+
+def _with_defaults(data: Any, defaults: dict[str, str]) -> Any:
+    """`data` (a QueryDict) with `defaults` for its missing or empty keys, so the form shows
+    the range it was answered for."""
+    missing = {name: value for name, value in defaults.items() if not data.get(name)}
+    if not missing:
+        return data
+    data = data.copy()
+    for name, value in missing.items():
+        data[name] = value
+    return data
+
+
+def _default_range(data: Any, days: int) -> dict[str, str]:
+    """`to` today, `from` `days` days up to `to` (when `to` is a good date: a bad one is its
+    field's error alone)."""
+    end_text = data.get("to") or timezone.localdate().isoformat()
+    defaults = {"to": end_text}
+    try:
+        end = date.fromisoformat(end_text)
+    except ValueError:
+        return defaults
+    if EARLIEST <= end <= LATEST:
+        defaults["from"] = max(EARLIEST, end - timedelta(days=days - 1)).isoformat()
+    return defaults
 
 
 class _RangeFields(forms.Form):
@@ -68,7 +98,8 @@ class SignalsForm(_RangeFields):
     )
 
     def __init__(self, data: Any, *, project: Project) -> None:
-        super().__init__(data)
+        bucket = data.get("bucket") if data.get("bucket") in DEFAULT_SPAN else "day"
+        super().__init__(_with_defaults(data, _default_range(data, DEFAULT_SPAN[bucket])))
         by = self.data.get("by", "")
         # The groups of the breakdown asked for (one query), offered as choices.
         self.groups: list[tuple[str, str, int]] = (
@@ -96,8 +127,7 @@ class SignalsForm(_RangeFields):
         bucket = data.get("bucket") or "day"
         data["bucket"] = bucket
         data["by"] = data.get("by") or None
-        check_date(data.get("from"), "from")
-        check_date(data.get("to"), "to")
+        check_dates(self, "from", "to")
         end = data.get("to") or timezone.localdate()
         start = data.get("from") or max(EARLIEST, end - timedelta(days=DEFAULT_SPAN[bucket] - 1))
         if start > end:
@@ -133,6 +163,20 @@ class CompareForm(_RangeFields):
             data = data.copy()
             data["a"] = data.get("a") or groups[0][0]
             data["b"] = data.get("b") or groups[min(1, len(groups) - 1)][0]
+        dates = ("from", "to", "b_from", "b_to")
+        if by not in {"model", "feature", "pattern"} and not any(data.get(n) for n in dates):
+            # Nothing to tell the sides apart but time: the last two weeks (B) against the
+            # two before (A).
+            today = timezone.localdate()
+            defaults = {
+                "from": today - timedelta(days=27),
+                "to": today - timedelta(days=14),
+                "b_from": today - timedelta(days=13),
+                "b_to": today,
+            }
+            data = _with_defaults(data, {n: day.isoformat() for n, day in defaults.items()})
+        else:
+            data = _with_defaults(data, _default_range(data, DEFAULT_SPAN["day"]))
         super().__init__(data)
         self.fields["from"].label = "A from"
         self.fields["to"].label = "A to"
@@ -154,16 +198,7 @@ class CompareForm(_RangeFields):
         super().clean()
         data = self.cleaned_data
         data["by"] = data.get("by") or None
-        for name in ("from", "to", "b_from", "b_to"):
-            check_date(data.get(name), name)
-        given = [data.get(name) for name in ("from", "to", "b_from", "b_to")]
-        if data["by"] is None and not any(given):
-            # Nothing to tell the sides apart but time: the last two weeks (B) against the
-            # two before (A).
-            today = timezone.localdate()
-            data["b_from"], data["b_to"] = today - timedelta(days=13), today
-            data["to"] = today - timedelta(days=14)
-            data["from"] = today - timedelta(days=27)
+        check_dates(self, "from", "to", "b_from", "b_to")
         end = data.get("to") or timezone.localdate()
         start = data.get("from") or max(EARLIEST, end - timedelta(days=DEFAULT_SPAN["day"] - 1))
         if start > end:

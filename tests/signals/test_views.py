@@ -354,3 +354,21 @@ def test_the_lead_ml_and_team_pages_link_to_the_signals(carol, mel, project):
     assert link in logged_in(carol).get("/review/lead/").content.decode()
     assert link in logged_in(carol).get("/projects/acme/team").content.decode()
     assert link in logged_in(mel).get("/exports/").content.decode()
+
+
+@pytest.mark.django_db
+def test_the_forms_show_the_default_ranges_they_answer_for(carol, traffic):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    today = timezone.localdate()
+    html = logged_in(carol).get(page()).content.decode()
+    assert f'name="to" value="{today.isoformat()}"' in html
+    assert f'name="from" value="{(today - timedelta(days=27)).isoformat()}"' in html
+    weeks = logged_in(carol).get(page(), {"bucket": "week", "to": "2026-11-29"}).content.decode()
+    assert 'name="from" value="2026-09-07"' in weeks  # 12 weeks up to 2026-11-29
+    compare = logged_in(carol).get(page() + "/compare").content.decode()
+    assert f'name="b_to" value="{today.isoformat()}"' in compare
+    assert f'name="b_from" value="{(today - timedelta(days=13)).isoformat()}"' in compare
+    assert f'name="to" value="{(today - timedelta(days=14)).isoformat()}"' in compare
