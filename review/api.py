@@ -16,13 +16,15 @@ from config.schema import RETRY_AFTER, error_responses
 from core.storable import ID_MAX, INT_MAX, INT_MIN, json_problem, text_problem
 from core.typing import AuthedApiRequest
 from feedback.models import Generation, Label
-from review import claims, selectors, services
+from review import claims, history, selectors, services
 from review.answers import MAX_SECONDS_SPENT, AnswersInvalid
 from review.models import (
     MAX_CLAIM_TIMEOUT_MINUTES,
     MAX_GUIDELINES,
     MAX_RATING_POINTS,
     Adjudication,
+    Annotation,
+    Assignment,
     Item,
     Question,
 )
@@ -387,24 +389,140 @@ class AnnotationCreateApi(ReviewApiView):
             status=status.HTTP_201_CREATED,
         )
 
+    class AnnotationChangeSerializer(serializers.Serializer):
+        answers = serializers.DictField()
+
+    @extend_schema(
+        request=AnnotationChangeSerializer,
+        responses={
+            200: AnnotationSerializer,
+            **error_responses(
+                400,
+                403,
+                404,
+                409,
+                described={
+                    400: "A bad answer: errors names each question.",
+                    404: "No such queue or item, or no answer of the caller's to it.",
+                    409: "The item's verdict is final (until a lead reopens it).",
+                },
+            ),
+        },
+        parameters=[RETRY_AFTER],
+    )
+    def put(self, request: AuthedApiRequest, queue_id: int, item_id: int) -> Response:
+        """Change the caller's answers to an item (see `review.history`)."""
+        queue = selectors.access_queue(request.user, queue_id)
+        serializer = self.AnnotationChangeSerializer(data=request.data)
+        if not serializer.is_valid():
+            selectors.access_item(queue, item_id)
+            raise ValidationError(serializer.errors)
+        try:
+            annotation = history.annotation_change(
+                queue=queue,
+                item_id=item_id,
+                user=request.user,
+                answers=serializer.validated_data["answers"],
+                questions=selectors.queue_questions(queue),
+            )
+        except Annotation.DoesNotExist:
+            raise Http404("No answer of yours to this item.") from None
+        except AnswersInvalid as invalid:
+            return Response({"errors": invalid.errors}, status=status.HTTP_400_BAD_REQUEST)
+        except claims.ReviewConflict as conflict:
+            return Response({"detail": str(conflict)}, status=status.HTTP_409_CONFLICT)
+        return Response({"id": annotation.pk, "item": item_id, "answers": annotation.answers})
+
 
 class ItemSkipApi(ReviewApiView):
+    class SkipInputSerializer(serializers.Serializer):
+        reason = serializers.CharField(
+            max_length=500, required=False, allow_blank=True, trim_whitespace=False
+        )
+
+        def validate_reason(self, reason: str) -> str:
+            if problem := text_problem(reason):
+                raise ValidationError(problem)
+            return reason.strip()
+
+    class UnskippedSerializer(serializers.Serializer):
+        unskipped = serializers.IntegerField()
+        claimed = serializers.BooleanField(
+            help_text="The item is the caller's claim again (else it may be offered later)."
+        )
+
     @extend_schema(
-        request=None,
+        request=SkipInputSerializer,
         responses={
             200: SkippedSerializer,
-            **error_responses(403, 404, 409, described={409: "The caller already answered it."}),
+            **error_responses(
+                400, 403, 404, 409, described={409: "The caller already answered it."}
+            ),
         },
         parameters=[RETRY_AFTER],
     )
     def post(self, request: AuthedApiRequest, queue_id: int, item_id: int) -> Response:
         queue = selectors.access_queue(request.user, queue_id)
         item = selectors.access_item(queue, item_id)
+        serializer = self.SkipInputSerializer(data=request.data or {})
+        serializer.is_valid(raise_exception=True)
         try:
-            claims.item_skip(item=item, user=request.user)
+            claims.item_skip(
+                item=item, user=request.user, reason=serializer.validated_data.get("reason", "")
+            )
         except claims.ReviewConflict as conflict:
             return Response({"detail": str(conflict)}, status=status.HTTP_409_CONFLICT)
         return Response({"skipped": item.pk})
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: UnskippedSerializer,
+            **error_responses(403, 404, described={404: "The caller did not skip this item."}),
+        },
+        parameters=[RETRY_AFTER],
+    )
+    def delete(self, request: AuthedApiRequest, queue_id: int, item_id: int) -> Response:
+        """Undo the caller's skip (see `review.history.skip_undo`)."""
+        queue = selectors.access_queue(request.user, queue_id)
+        try:
+            claimed = history.skip_undo(queue=queue, item_id=item_id, user=request.user)
+        except Assignment.DoesNotExist:
+            raise Http404("You did not skip this item.") from None
+        return Response({"unskipped": item_id, "claimed": claimed is not None})
+
+
+class ItemFlagApi(ReviewApiView):
+    class FlagInputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=history.MAX_FLAG_REASON)
+
+        def validate_reason(self, reason: str) -> str:
+            if problem := text_problem(reason):
+                raise ValidationError(problem)
+            return reason
+
+    class FlagOutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        item = serializers.IntegerField()
+        reason = serializers.CharField()
+
+    @extend_schema(
+        request=FlagInputSerializer,
+        responses={201: FlagOutputSerializer, **error_responses(400, 403, 404)},
+        parameters=[RETRY_AFTER],
+    )
+    def post(self, request: AuthedApiRequest, queue_id: int, item_id: int) -> Response:
+        """Flag an item for the queue's leads, with a reason."""
+        queue = selectors.access_queue(request.user, queue_id)
+        item = selectors.access_item(queue, item_id)
+        serializer = self.FlagInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        flag = history.item_flag(
+            item=item, user=request.user, reason=serializer.validated_data["reason"]
+        )
+        return Response(
+            {"id": flag.pk, "item": item.pk, "reason": flag.reason}, status=status.HTTP_201_CREATED
+        )
 
 
 class AdjudicationApi(ReviewApiView):

@@ -18,6 +18,11 @@ urlpatterns = [
         name="api-item-skip",
     ),
     path(
+        "queues/<int:queue_id>/items/<int:item_id>/flags",
+        api.ItemFlagApi.as_view(),
+        name="api-item-flags",
+    ),
+    path(
         "queues/<int:queue_id>/items/<int:item_id>/adjudication",
         api.AdjudicationApi.as_view(),
         name="api-item-adjudication",

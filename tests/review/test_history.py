@@ -22,6 +22,7 @@ from review.history import (
 )
 from review.models import Annotation, Assignment, Item, ItemFlag
 from review.services import item_adjudicate
+from tests.conftest import token_client
 from tests.review.conftest import make_items
 from tests.review.test_views import GOOD_FORM, htmx, logged_in, skip_url, work_url
 
@@ -421,3 +422,62 @@ def test_others_answers_and_queues_are_404(queue, alice, bob, owen, project):
     # Removed from the queue's members: bob's own answer is out of reach too.
     queue.members.remove(bob)
     assert logged_in(bob).get(answers_url(queue, item)).status_code == 404
+
+
+# The API --------------------------------------------------------------------------------------
+
+
+def api_url(queue, item, what: str) -> str:
+    return f"/api/v1/queues/{queue.pk}/items/{getattr(item, 'pk', item)}/{what}"
+
+
+def test_api_changes_my_answer_until_the_verdict_is_final(queue, alice, bob, carol):
+    item = disputed_item(queue, alice, bob)
+    api = token_client(alice)
+    url = api_url(queue, item, "annotations")
+    changed = api.put(url, {"answers": {"better": "both bad", "quality": 2}}, format="json")
+    assert changed.status_code == 200, changed.content
+    assert changed.json()["answers"] == {"better": "both bad", "quality": 2}
+    bad = api.put(url, {"answers": {"better": "nope", "quality": 2}}, format="json")
+    assert bad.status_code == 400 and "better" in bad.json()["errors"]
+    assert api.put(url, {"answers": "x"}, format="json").status_code == 400
+    item_adjudicate(item=item, lead=carol, decision="accepted")
+    final = api.put(url, {"answers": {"better": "tie", "quality": 2}}, format="json")
+    assert final.status_code == 409 and "final" in final.json()["detail"]
+    (fresh,) = make_items(queue, 1)
+    not_mine = api.put(
+        api_url(queue, fresh, "annotations"),
+        {"answers": {"better": "tie", "quality": 2}},
+        format="json",
+    )
+    assert not_mine.status_code == 404
+    assert Annotation.objects.get(item=item, user=alice).answers["better"] == "both bad"
+
+
+def test_api_skips_with_a_reason_undoes_the_skip_and_flags(queue, alice, owen):
+    first, _ = make_items(queue, 2)
+    api = token_client(alice)
+    url = api_url(queue, first, "skip")
+    # Raw JSON bodies: a lone surrogate cannot be encoded by the test client otherwise.
+    for bad in (
+        f'{{"reason": "{"x" * 501}"}}',
+        r'{"reason": "a\u0000b"}',
+        r'{"reason": "a\ud800"}',
+        '["x"]',
+    ):
+        response = api.post(url, bad, content_type="application/json")
+        assert response.status_code == 400, bad
+    assert not Assignment.objects.filter(item=first).exists()
+    assert api.post(url, {"reason": "Later"}, format="json").json() == {"skipped": first.pk}
+    assert Assignment.objects.get(item=first, user=alice).skip_reason == "Later"
+    assert api.delete(url).json() == {"unskipped": first.pk, "claimed": True}
+    assert api.delete(url).status_code == 404  # nothing skipped any more
+    assert Assignment.objects.get(item=first, user=alice).status == "claimed"
+
+    flags = api_url(queue, first, "flags")
+    for bad in ("{}", '{"reason": ""}', f'{{"reason": "{"x" * 2001}"}}', r'{"reason": "a\ud800"}'):
+        assert api.post(flags, bad, content_type="application/json").status_code == 400, bad
+    created = api.post(flags, {"reason": "Cut off"}, format="json")
+    assert created.status_code == 201 and created.json()["reason"] == "Cut off"
+    assert token_client(owen).post(flags, {"reason": "x"}, format="json").status_code == 404
+    assert ItemFlag.objects.count() == 1
