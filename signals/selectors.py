@@ -14,6 +14,8 @@ from typing import Literal
 
 from django.utils.safestring import SafeString, mark_safe
 
+from feedback.models import RoutingPolicy
+from feedback.quality import feature_key_for
 from feedback.signals import signal_rows
 from signals import figures
 from signals.charts import LineChart, line_chart
@@ -84,6 +86,12 @@ class SignalsView:
     groups: list[str] | None
     rows: list[Row]
     sections: list[SectionView]
+
+
+def feature_key(project: Project) -> str:
+    """The generation metadata key whose values are the project's features (one query)."""
+    policy = RoutingPolicy.objects.filter(project=project).first()
+    return feature_key_for(policy) if policy is not None else "feature"
 
 
 def label_of(row: Row) -> str:

@@ -17,6 +17,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from core.typing import AuthedRequest
+from feedback.signals import PATTERN_METADATA_KEY, PATTERN_WORDS
 from signals import figures, selectors
 from signals.forms import CompareForm, SignalsForm
 from tenancy.access import READ_ROLES, access_project
@@ -47,7 +48,15 @@ def _signals(
 @require_GET
 def signals_page(request: AuthedRequest, slug: str) -> HttpResponse:
     project, form, view = _signals(request, slug)
-    context = {"project": project, "form": form, "view": view, "query": request.GET.urlencode()}
+    context = {
+        "project": project,
+        "form": form,
+        "view": view,
+        "query": request.GET.urlencode(),
+        "feature_key": selectors.feature_key(project) if view and view.by == "feature" else "",
+        "pattern_key": PATTERN_METADATA_KEY,
+        "pattern_words": PATTERN_WORDS,
+    }
     return render(request, "signals/signals.html", context, status=400 if view is None else 200)
 
 

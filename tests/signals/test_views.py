@@ -372,3 +372,14 @@ def test_the_forms_show_the_default_ranges_they_answer_for(carol, traffic):
     assert f'name="b_to" value="{today.isoformat()}"' in compare
     assert f'name="b_from" value="{(today - timedelta(days=13)).isoformat()}"' in compare
     assert f'name="to" value="{(today - timedelta(days=14)).isoformat()}"' in compare
+
+
+@pytest.mark.django_db
+def test_the_page_says_what_feature_and_pattern_mean(carol, traffic):
+    client = logged_in(carol)
+    by_feature = client.get(page(), {"by": "feature", "to": "2026-11-21"}).content.decode()
+    assert "generations' <code>feature</code> metadata" in by_feature
+    by_pattern = client.get(page(), {"by": "pattern", "to": "2026-11-21"}).content.decode()
+    assert "<code>prompt_template</code> metadata" in by_pattern
+    # Every traffic prompt starts "Summarise the quarterly": one pattern, its words.
+    assert "summarise the quarterly …" in by_pattern
