@@ -9,6 +9,7 @@
   "use strict";
 
   let shownAt = performance.now();
+  let shownItem = ""; // the heading of the item being timed
 
   const work = () => document.getElementById("work");
   const answerForm = () => document.getElementById("answer-form");
@@ -21,14 +22,16 @@
     return !["radio", "checkbox", "button", "submit", "reset", "hidden"].includes(el.type);
   }
 
-  // The question number keys act on: the one holding focus, else the first unanswered.
+  // The question number keys act on: the one holding focus, else the first unanswered
+  // (when changing earlier answers, all answered: the first question).
   function keyedGroup() {
     const form = answerForm();
-    if (!form) return null;
+    if (!form || form.hasAttribute("data-locked")) return null;
     const focused = document.activeElement && document.activeElement.closest("fieldset[data-keyed]");
     if (focused && form.contains(focused)) return focused;
     const groups = Array.from(form.querySelectorAll("fieldset[data-keyed]"));
-    return groups.find((g) => !g.querySelector("input:checked")) || null;
+    const open = groups.find((g) => !g.querySelector("input:checked"));
+    return open || (form.hasAttribute("data-changing") ? groups[0] || null : null);
   }
 
   function markCurrent() {
@@ -162,18 +165,26 @@
     if (event.detail.target !== work()) return;
     showClientError("");
     const status = event.detail.xhr ? event.detail.xhr.status : 200;
+    const heading = document.getElementById("item-heading");
+    const shown = heading ? heading.textContent : "";
     if (status === 400) {
-      // The same item with errors: keep timing it, go to the first question to fix.
-      const invalid = work().querySelector(".question.invalid input, .question.invalid select, .question.invalid textarea");
+      // The same item with errors: keep timing it, go to the first field to fix (an
+      // answer, the skip reason or the flag's reason).
+      const invalid = work().querySelector('[aria-invalid="true"]');
       if (invalid) invalid.focus();
     } else {
-      shownAt = performance.now();
-      const heading = document.getElementById("item-heading");
+      // Still the same item (flagged, say): keep timing it.
+      if (shown !== shownItem) shownAt = performance.now();
       if (heading) heading.focus({ preventScroll: true });
       window.scrollTo({ top: 0 });
     }
+    shownItem = shown;
     markCurrent();
   });
 
-  document.addEventListener("DOMContentLoaded", markCurrent);
+  document.addEventListener("DOMContentLoaded", () => {
+    const heading = document.getElementById("item-heading");
+    shownItem = heading ? heading.textContent : "";
+    markCurrent();
+  });
 })();

@@ -52,8 +52,8 @@ def test_go_back_change_an_answer_and_agreement_follows(
     expect(page.locator("#q-better-4")).to_be_checked()  # my answer, filled in
     expect(page.locator("#q-quality-2")).to_be_checked()
 
-    # Change it with the keyboard: into the question, 3 picks "tie", Enter saves.
-    page.locator("#q-better-4").focus()
+    # Change it with the keyboard: all answered, so 3 picks the first question's "tie";
+    # Enter saves.
     page.keyboard.press("3")
     expect(page.locator("#q-better-3")).to_be_checked()
     page.keyboard.press("Enter")
