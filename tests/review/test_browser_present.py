@@ -169,3 +169,103 @@ def test_colour_scheme_follows_the_system_with_readable_text_and_focus_ring(
     page.goto(f"{live_server.url}/review/")
     assert page.evaluate(STYLE_OF, ["body", "backgroundColor"]) == background
     page.context.close()
+
+
+# Every visible text on the page against the first opaque background behind it: 4.5:1, or
+# 3:1 for large text (WCAG 1.4.3). Charts are drawn on a light panel in both schemes.
+LOW_CONTRAST_TEXTS = """() => {
+  const parse = (c) => {
+    const m = (c.match(/[\\d.]+/g) || []).map(Number);
+    return { r: m[0], g: m[1], b: m[2], a: m.length > 3 ? m[3] : 1 };
+  };
+  const channel = (v) => {
+    v /= 255;
+    return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+  };
+  const lum = (c) => 0.2126 * channel(c.r) + 0.7152 * channel(c.g) + 0.0722 * channel(c.b);
+  const ground = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c.a > 0.5) return c;
+    }
+    return { r: 255, g: 255, b: 255, a: 1 };
+  };
+  const bad = [];
+  const seen = new Set();
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const node = walker.currentNode;
+    const el = node.parentElement;
+    if (!node.textContent.trim() || seen.has(el) || el.closest("svg")) continue;
+    seen.add(el);
+    const rect = el.getBoundingClientRect();
+    const style = getComputedStyle(el);
+    if (rect.width <= 1 || rect.height <= 1 || style.visibility === "hidden") continue;
+    if (el.closest("[disabled]")) continue;  // disabled controls are exempt
+    const a = lum(parse(style.color)), b = lum(ground(el));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(style.fontSize), weight = parseInt(style.fontWeight, 10);
+    const large = size >= 24 || (size >= 18.66 && weight >= 700);
+    if (ratio < (large ? 3 : 4.5)) {
+      const text = node.textContent.trim().slice(0, 30);
+      bad.push(`${el.tagName}.${el.className} "${text}" ${ratio.toFixed(2)}`);
+    }
+  }
+  return bad;
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_text_on_the_review_pages_is_readable_in_both_schemes(
+    live_server, browser, queue, alice, bob, carol, scheme
+):
+    from review.claims import annotation_submit
+    from review.gate import queue_agreement_recompute
+    from tests.review.conftest import make_items
+
+    items = make_items(queue, 3)
+    annotation_submit(item=items[0], user=alice, answers={"better": "left", "quality": 4})
+    annotation_submit(item=items[0], user=bob, answers={"better": "right", "quality": 2})
+    annotation_submit(item=items[1], user=alice, answers={"better": "left", "quality": 4})
+    annotation_submit(item=items[1], user=bob, answers={"better": "left", "quality": 4})
+    queue_agreement_recompute(queue=queue)
+    page = logged_in_page(browser, live_server.url, "carol", "/review/", color_scheme=scheme)
+    paths = [
+        "/review/",
+        "/review/lead/",
+        f"/review/q/{queue.pk}/",
+        f"/review/q/{queue.pk}/overview",
+        f"/review/q/{queue.pk}/agreement",
+        f"/review/q/{queue.pk}/disputed",
+        f"/review/q/{queue.pk}/items",
+        f"/review/q/{queue.pk}/items/{items[0].pk}",
+        f"/review/q/{queue.pk}/flags",
+    ]
+    for path in paths:
+        response = page.goto(f"{live_server.url}{path}")
+        assert response is not None and response.status == 200, path
+        background = luminance(rgb(page.evaluate(STYLE_OF, ["body", "backgroundColor"])))
+        assert (background < 0.03) if scheme == "dark" else (background > 0.85), path
+        assert page.evaluate(LOW_CONTRAST_TEXTS) == [], (scheme, path)
+    page.screenshot(path=ARTIFACTS / f"lead-flags-{scheme}.png", full_page=True)
+    page.context.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_login_and_export_pages_follow_the_scheme_readably(live_server, browser, mel, scheme):
+    context = browser.new_context(color_scheme=scheme)
+    login = context.new_page()
+    login.goto(f"{live_server.url}/accounts/login/")
+    assert login.evaluate(LOW_CONTRAST_TEXTS) == []
+    context.close()
+    page = logged_in_page(browser, live_server.url, "mel", "/exports/", color_scheme=scheme)
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    background = luminance(rgb(page.evaluate(STYLE_OF, ["body", "backgroundColor"])))
+    assert (background < 0.03) if scheme == "dark" else (background > 0.85)
+    assert page.evaluate(LOW_CONTRAST_TEXTS) == [], scheme
+    date_input = page.locator("input[type=date]").first  # styled by exports.css
+    colour = date_input.evaluate("e => getComputedStyle(e).color")
+    ground = date_input.evaluate("e => getComputedStyle(e).backgroundColor")
+    assert contrast(colour, ground) >= 4.5
+    assert (luminance(rgb(ground)) < 0.03) if scheme == "dark" else (luminance(rgb(ground)) > 0.9)
+    page.context.close()
