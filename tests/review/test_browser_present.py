@@ -53,14 +53,13 @@ def low_confidence_queue(project, alice) -> Queue:
     return queue
 
 
-def within_first_screen(page: Page, selector: str) -> dict:
+def within_first_screen(page: Page, selector: str) -> None:
     box = page.locator(selector).first.bounding_box()
     assert box is not None, f"{selector} is not rendered"
     viewport = page.viewport_size
     assert viewport is not None
     assert box["y"] >= 0 and box["y"] + box["height"] <= viewport["height"], (selector, box)
     assert box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"], (selector, box)
-    return box
 
 
 def test_phone_shows_the_answer_controls_in_the_first_screen(
