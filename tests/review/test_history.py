@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django.utils.html import escape
 
@@ -267,12 +269,7 @@ def test_history_lists_my_answers_as_shown_and_my_skips_only(queue, alice, bob):
     assert f'id="answer-{others.pk}"' not in html and "bob&#x27;s reason" not in html
 
 
-def test_history_costs_the_same_queries_for_3_or_30_answers(
-    queue, alice, django_assert_num_queries
-):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
+def test_history_costs_the_same_queries_for_3_or_30_answers(queue, alice):
     items = make_items(queue, 30)
     for item in items[:3]:
         annotation_submit(item=item, user=alice, answers={"better": "tie", "quality": 2})
@@ -283,7 +280,8 @@ def test_history_costs_the_same_queries_for_3_or_30_answers(
         annotation_submit(item=item, user=alice, answers={"better": "tie", "quality": 2})
     with CaptureQueriesContext(connection) as many:
         assert client.get(history_url(queue)).status_code == 200
-    assert len(few) == len(many)
+    # Session, user, the queue (with its questions on PostgreSQL), answers, skips.
+    assert len(few) == len(many) <= 7
 
 
 def test_reopen_shows_my_answers_and_saving_changes_them(queue, alice, bob):
