@@ -487,3 +487,17 @@ def test_text_search_finds_words_beyond_ascii(queue, carol):
     client = logged_in(carol)
     assert listed(client.get(items_url(queue, "q=größe")).content.decode(), in_response)
     assert listed(client.get(items_url(queue, "q=café")).content.decode(), in_message)
+
+
+def test_undecodable_bytes_in_a_search_are_never_a_500(queue, carol):
+    make_items(queue, 1)
+    response = logged_in(carol).get(items_url(queue, "q=%ED%A0%80&annotator=%FF"))
+    assert response.status_code in (200, 400)
+
+
+def test_an_item_of_another_queue_has_no_page_here(queue, alice, carol):
+    other = queue_like(queue, "Other", [alice])
+    (foreign,) = make_items(other, 1)
+    client = logged_in(carol)
+    assert client.get(url(queue, f"items/{foreign.pk}")).status_code == 404
+    assert client.get(url(other, f"items/{foreign.pk}")).status_code == 200
