@@ -11,6 +11,7 @@ from datetime import date, timedelta
 from typing import Any, cast
 
 from django import forms
+from django.http import QueryDict
 from django.utils import timezone
 
 from feedback.signals import signal_groups
@@ -25,6 +26,8 @@ BY_CHOICES = [
     ("feature", "Feature"),
     ("pattern", "Prompt pattern"),
 ]
+# Django's message repeats the value sent, which may be anything of any length.
+NOT_A_CHOICE = {"invalid_choice": "Not one of the choices offered."}
 # The page draws the busiest groups unless others are picked: more lines than colours
 # would not be told apart.
 DEFAULT_GROUPS = 5
@@ -44,6 +47,20 @@ def check_dates(form: forms.Form, *names: str) -> None:
     }
     if bad:
         raise forms.ValidationError(bad)
+
+
+MAX_VALUE = 256  # longer than any good value (group names are at most 200 characters)
+
+
+def clipped(data: QueryDict) -> QueryDict:
+    """`data` with every value cut to MAX_VALUE characters: a huge value is still refused
+    (naming its field), without the page and its links repeating all of it."""
+    if all(len(value) <= MAX_VALUE for values in data.lists() for value in values[1]):
+        return data
+    short = QueryDict(mutable=True)
+    for name, values in data.lists():
+        short.setlist(name[:MAX_VALUE], [value[:MAX_VALUE] for value in values])
+    return short
 
 
 def _with_defaults(data: Any, defaults: dict[str, str]) -> Any:
@@ -86,11 +103,16 @@ class _RangeFields(forms.Form):
 
 
 class SignalsForm(_RangeFields):
-    bucket = forms.ChoiceField(choices=BUCKET_CHOICES, required=False, label="Buckets of a")
-    by = forms.ChoiceField(choices=BY_CHOICES, required=False, label="Broken down by")
+    bucket = forms.ChoiceField(
+        choices=BUCKET_CHOICES, required=False, label="Buckets of a", error_messages=NOT_A_CHOICE
+    )
+    by = forms.ChoiceField(
+        choices=BY_CHOICES, required=False, label="Broken down by", error_messages=NOT_A_CHOICE
+    )
     group = forms.MultipleChoiceField(
         choices=[],
         required=False,
+        error_messages=NOT_A_CHOICE,
         label="Groups",
         widget=forms.CheckboxSelectMultiple,
         help_text=f"At most {MAX_GROUPS}; the {DEFAULT_GROUPS} with most generations when "
@@ -151,9 +173,11 @@ class CompareForm(_RangeFields):
     """Two sides, A and B, each a group of the breakdown (or everything) over a period; B's
     period is A's unless given. Two models: a and b differ. Two periods: b_from, b_to."""
 
-    by = forms.ChoiceField(choices=BY_CHOICES, required=False, label="Compare groups of")
-    a = forms.ChoiceField(choices=[], required=False, label="A")
-    b = forms.ChoiceField(choices=[], required=False, label="B")
+    by = forms.ChoiceField(
+        choices=BY_CHOICES, required=False, label="Compare groups of", error_messages=NOT_A_CHOICE
+    )
+    a = forms.ChoiceField(choices=[], required=False, label="A", error_messages=NOT_A_CHOICE)
+    b = forms.ChoiceField(choices=[], required=False, label="B", error_messages=NOT_A_CHOICE)
 
     def __init__(self, data: Any, *, project: Project) -> None:
         by = data.get("by", "")

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET
 from core.typing import AuthedRequest
 from feedback.signals import PATTERN_METADATA_KEY, PATTERN_WORDS
 from signals import figures, selectors
-from signals.forms import CompareForm, SignalsForm
+from signals.forms import CompareForm, SignalsForm, clipped
 from tenancy.access import READ_ROLES, access_project
 from tenancy.models import Project
 
@@ -28,7 +28,7 @@ def _signals(
     request: AuthedRequest, slug: str, only: str | None = None
 ) -> tuple[Project, SignalsForm, Any]:
     project = access_project(request.user, slug, READ_ROLES)
-    form = SignalsForm(request.GET, project=project)
+    form = SignalsForm(clipped(request.GET), project=project)
     if not form.is_valid():
         return project, form, None
     data = form.cleaned_data
@@ -52,7 +52,7 @@ def signals_page(request: AuthedRequest, slug: str) -> HttpResponse:
         "project": project,
         "form": form,
         "view": view,
-        "query": request.GET.urlencode(),
+        "query": clipped(request.GET).urlencode(),
         "feature_key": selectors.feature_key(project) if view and view.by == "feature" else "",
         "pattern_key": PATTERN_METADATA_KEY,
         "pattern_words": PATTERN_WORDS,
@@ -80,7 +80,7 @@ def signals_csv(request: AuthedRequest, slug: str, table: str) -> HttpResponse:
 
 def _compare(request: AuthedRequest, slug: str) -> tuple[Project, CompareForm, Any]:
     project = access_project(request.user, slug, READ_ROLES)
-    form = CompareForm(request.GET, project=project)
+    form = CompareForm(clipped(request.GET), project=project)
     if not form.is_valid():
         return project, form, None
     data = form.cleaned_data
@@ -103,7 +103,7 @@ def compare_page(request: AuthedRequest, slug: str) -> HttpResponse:
         "project": project,
         "form": form,
         "comparison": result,
-        "query": request.GET.urlencode(),
+        "query": clipped(request.GET).urlencode(),
     }
     return render(request, "signals/compare.html", context, status=400 if result is None else 200)
 

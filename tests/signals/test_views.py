@@ -166,6 +166,8 @@ def test_an_empty_range_says_so(carol, traffic):
         ({"from": "0001-01-01"}, "from"),
         ({"to": "9999-12-31"}, "to"),
         ({"from": "x" * 100_000}, "from"),
+        ({"by": "x" * 100_000}, "by"),
+        ({"bucket": "y" * 100_000}, "bucket"),
         ({"from": "2020-01-01", "to": "2026-01-01"}, "from"),  # too many days for the page
         ({"by": "model", "group": "no-such-model"}, "group"),
     ],
@@ -181,6 +183,7 @@ def test_bad_parameters_are_400_naming_the_field(carol, traffic, params, field):
     assert csv_response.status_code == 400
     assert csv_response.content.decode().startswith(f"{field}: ")
     assert len(csv_response.content) < 1_000
+    assert len(response.content) < 60_000  # the value is not echoed
 
 
 @pytest.mark.django_db
@@ -312,6 +315,7 @@ def test_two_periods_mark_a_regression_whose_interval_excludes_zero(carol, proje
         ({"from": "2026-11-22", "to": "2026-11-21"}, "from"),
         ({"b_from": "2026-11-22", "b_to": "2026-11-21"}, "b_from"),
         ({"b_to": "0001-01-01"}, "b_to"),
+        ({"by": "model", "a": "z" * 100_000}, "a"),
     ],
 )
 def test_bad_comparison_parameters_are_400_naming_the_field(carol, traffic, params, field):
