@@ -21,7 +21,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Final
 
 from django.db import connection, transaction
@@ -76,7 +76,6 @@ LABEL_SHIFT: Final = SIGNAL_LABEL_SHIFT
 LABEL_BITS: Final = SIGNAL_LABEL_BITS
 LABEL_MAX: Final = 2**LABEL_BITS - 1  # labels of one rule counted on one generation
 _RULE_INDEX: Final = {rule: i for i, rule in enumerate(SIGNAL_RULES)}
-_COSMETIC: Final = frozenset({"cosmetic", "trim", "note"})
 _WORDS: Final = re.compile(r"[^\W\d_]+")
 # Rates: (key, numerator, denominator).
 RATES: Final = (
@@ -141,8 +140,14 @@ def pattern_of(messages: Any, template: Any = None) -> str:
             if isinstance(message, dict) and message.get("role") == "user":
                 text = _content_text(message.get("content"))
                 break
+    return _fingerprint(text[:PATTERN_SCAN])
+
+
+@lru_cache(maxsize=4096)
+def _fingerprint(text: str) -> str:
+    """`pattern_of` a prompt's text; cached: a regenerate chain repeats its prompt."""
     words: list[str] = []
-    for match in _WORDS.finditer(unicodedata.normalize("NFKC", text[:PATTERN_SCAN]).lower()):
+    for match in _WORDS.finditer(unicodedata.normalize("NFKC", text).lower()):
         words.append(match.group())
         if len(words) == PATTERN_WORDS:
             break
@@ -186,46 +191,34 @@ def contribution(
     """One generation's contribution from its stored signals (`Generation.signals`), the
     rules of its active labels, and its session's outcome when it is the session's last
     generation. Signals stored before `edit_kind` existed fall back on the edit labels."""
-    labels = [0] * len(SIGNAL_RULES)
+    labels: dict[int, int] = {}
     for rule in rules:
-        index = _RULE_INDEX.get(rule)
-        if index is not None:
-            labels[index] += 1
+        j = _RULE_INDEX.get(rule)
+        if j is not None:
+            labels[j] = labels.get(j, 0) + 1
     kind = signals.get("edit_kind")
     if not isinstance(kind, str):
         if not signals.get("edit_ratio"):
             kind = "none"
-        elif labels[_RULE_INDEX["edit_correction"]]:
+        elif _RULE_INDEX["edit_correction"] in labels:
             kind = "correction"
-        elif labels[_RULE_INDEX["edit_rewrite"]]:
+        elif _RULE_INDEX["edit_rewrite"] in labels:
             kind = "rewrite"
         else:
             kind = "cosmetic"
+    packed = _EDIT_BITS.get(kind, _EDITED | _BIT["edit_cosmetic"]) if kind != "none" else 0
+    if last_in_session:
+        packed |= _BIT["sessions"] | _OUTCOME_BITS.get(outcome, 0)
+    for name in ("regenerated", "copied", "shared"):
+        if signals.get(name):
+            packed |= _BIT[name]
     rating = signals.get("rating")
-    rated = isinstance(rating, int | float) and not isinstance(rating, bool)
-    rated_up = rated and rating > 0  # type: ignore[operator]  # a number when rated
-    flags = (
-        last_in_session,  # sessions
-        kind != "none",  # edited
-        kind in _COSMETIC,
-        kind == "correction",
-        kind == "rewrite",
-        bool(signals.get("regenerated")),
-        labels[_RULE_INDEX["retry_chain"]] > 0,  # high_retry: one flag per chain, on its root
-        bool(signals.get("copied")),
-        bool(signals.get("shared")),
-        last_in_session and outcome == Session.Outcome.COMPLETED,
-        last_in_session and outcome == Session.Outcome.ABANDONED,
-        rated,  # thumbs
-        rated_up,  # thumbs_up
-    )
-    packed = 0
-    for bit, flag in enumerate(flags):
-        if flag:
-            packed |= 1 << bit
-    for j, n in enumerate(labels):
-        if n:
-            packed |= min(n, LABEL_MAX) << (LABEL_SHIFT + LABEL_BITS * j)
+    if isinstance(rating, int | float) and not isinstance(rating, bool):
+        packed |= _BIT["thumbs"] | (_BIT["thumbs_up"] if rating > 0 else 0)
+    for j, n in labels.items():
+        packed |= min(n, LABEL_MAX) << (LABEL_SHIFT + LABEL_BITS * j)
+    if _RULE_INDEX["retry_chain"] in labels:  # one flag per chain, on its root
+        packed |= _BIT["high_retry"]
     dwell = signals.get("dwell_ms")
     return (
         generation_id,
@@ -237,6 +230,20 @@ def contribution(
         packed,
         dwell_bin(dwell) if isinstance(dwell, int | float) else None,
     )
+
+
+_BIT: Final = {name: 1 << i for i, name in enumerate(SIGNAL_COUNTS)}
+_EDITED: Final = _BIT["edited"]
+# An edit's kind (feedback/edits.py): trims and notes count as cosmetic.
+_EDIT_BITS: Final = {
+    "correction": _EDITED | _BIT["edit_correction"],
+    "rewrite": _EDITED | _BIT["edit_rewrite"],
+    **{kind: _EDITED | _BIT["edit_cosmetic"] for kind in ("cosmetic", "trim", "note")},
+}
+_OUTCOME_BITS: Final = {
+    Session.Outcome.COMPLETED.value: _BIT["completed"],
+    Session.Outcome.ABANDONED.value: _BIT["abandoned"],
+}
 
 
 def _utc_day(moment: datetime) -> date:

@@ -303,3 +303,56 @@ def test_rebuild_command(project):
     assert only(signal_rows(project, bucket="all"))["generations"] == 4
     with pytest.raises(CommandError, match="--project"):
         call_command("rebuild_signal_rollups", project="nope")
+
+
+def test_a_contribution_counts_each_signal_once():
+    from datetime import UTC, datetime
+
+    from feedback.signals import _vector, contribution
+
+    def counts(**kwargs) -> dict[str, int]:
+        row = contribution(
+            generation_id=1,
+            project_id=1,
+            created_at=datetime(2026, 11, 20, 23, 59, tzinfo=UTC),
+            model="m",
+            feature="f",
+            pattern="p",
+            **kwargs,
+        )
+        assert row[2] == DAY1
+        return {ROLLUP_VALUES[i]: v for i, v in _vector(row[6], row[7])}
+
+    assert counts(
+        signals={"edit_kind": "trim", "regenerated": True, "rating": 2, "dwell_ms": 300},
+        rules=["explicit_rating"],
+        last_in_session=True,
+        outcome="completed",
+    ) == {
+        "generations": 1,
+        "sessions": 1,
+        "edited": 1,
+        "edit_cosmetic": 1,
+        "regenerated": 1,
+        "completed": 1,
+        "thumbs": 1,
+        "thumbs_up": 1,
+        "dwell_1": 1,
+        "label_explicit_rating": 1,
+    }
+    # Signals stored before edit kinds were: the edit's label says which it was. The
+    # outcome counts on the session's last generation only.
+    assert counts(
+        signals={"edit_ratio": 0.95, "rating": -1},
+        rules=["edit_rewrite", "retry_chain"],
+        last_in_session=False,
+        outcome="abandoned",
+    ) == {
+        "generations": 1,
+        "edited": 1,
+        "edit_rewrite": 1,
+        "high_retry": 1,
+        "thumbs": 1,
+        "label_edit_rewrite": 1,
+        "label_retry_chain": 1,
+    }
