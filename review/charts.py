@@ -229,6 +229,8 @@ class AnnotatorBars:
     top: float
     name_y: float
     bars: list[Bar]
+    excluded: bool = False
+    note: str = ""  # under the name: "⚑ flagged", "excluded" or both
 
 
 @dataclass(frozen=True)
@@ -252,7 +254,7 @@ def annotator_chart(
 ) -> AnnotatorChart | None:
     """Per annotator, a bar for agreement with the majority and one for gold accuracy on
     0..1, with the queue's minimum as a dashed line. Flagged rows are shaded and say
-    "flagged" in words."""
+    "flagged" in words; an excluded annotator's row says "excluded"."""
     if not annotators:
         return None
     width, left, right, top, row_height, bar_height = 640, 150, 576, 34, 48, 14
@@ -306,16 +308,22 @@ def annotator_chart(
                 "no gold items answered",
             ),
         ]
+        notes = ["⚑ flagged"] if annotator.flagged else []
+        if annotator.excluded:
+            notes.append("excluded")
         rows.append(
             AnnotatorBars(
                 username=name,
                 flagged=annotator.flagged,
                 top=row_top,
-                name_y=row_top + (20 if annotator.flagged else 27),
+                name_y=row_top + (20 if notes else 27),
                 bars=bars,
+                excluded=annotator.excluded,
+                note=", ".join(notes),
             )
         )
     flagged = [a.username for a in annotators if a.flagged]
+    excluded = [a.username for a in annotators if a.excluded]
     return AnnotatorChart(
         width=width,
         height=height,
@@ -333,5 +341,6 @@ def annotator_chart(
             f"items, from 0 to 1, with the queue's minimum {_decimal(minimum)} as a dashed "
             f"line. {len(annotators)} annotator{pluralize(len(annotators))}; "
             + (f"flagged: {', '.join(flagged)}." if flagged else "none flagged.")
+            + (f" Excluded by a lead: {', '.join(excluded)}." if excluded else "")
         ),
     )

@@ -536,6 +536,7 @@ class AnnotatorQuality:
     alpha_without: float | None
     alpha_change: float | None  # alpha without them minus the queue's alpha
     flagged: bool
+    excluded: bool = False  # a lead excluded their answers (review/exclusions.py)
 
 
 @dataclass
@@ -601,6 +602,7 @@ def agreement_report(queue: Queue, snapshot: AgreementSnapshot) -> AgreementRepo
                 else None
             ),
             flagged=bool(a.get("flagged")),
+            excluded=bool(a.get("excluded")),
         )
         for username, a in results.get("annotators", {}).items()
     ]

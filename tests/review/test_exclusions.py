@@ -205,6 +205,8 @@ def test_the_agreement_page_excludes_and_counts_again(
     assert "dave&#x27;s answers no longer count" in shown
     assert "Answers at &lt;b&gt;random&lt;/b&gt;." in shown
     assert 'aria-label="Count dave\'s answers again"' in shown
+    assert "Excluded by a lead: dave." in shown  # the annotator chart says it too
+    assert ">⚑ flagged, excluded</text>" in shown
     latest = AgreementSnapshot.objects.filter(queue=queue).latest()
     assert latest.results["excluded_users"] == [reviewers[WEAK].pk]
 
@@ -215,7 +217,9 @@ def test_the_agreement_page_excludes_and_counts_again(
     assert answer.status_code == 302
     latest = AgreementSnapshot.objects.filter(queue=queue).latest()
     assert "excluded_users" not in latest.results
-    assert "dave&#x27;s answers count again" in client.get(page).content.decode()
+    shown = client.get(page).content.decode()
+    assert "dave&#x27;s answers count again" in shown
+    assert "Excluded by a lead" not in shown and ">⚑ flagged</text>" in shown
 
 
 @pytest.mark.parametrize(
