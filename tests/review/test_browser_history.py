@@ -17,8 +17,14 @@ from tests.review.conftest import make_items
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def heading(page: Page, item: Item):
-    return expect(page.locator("#item-heading")).to_have_text(f"Item {item.pk}")
+def heading(page: Page, item: Item) -> None:
+    expect(page.locator("#item-heading")).to_have_text(f"Item {item.pk}")
+
+
+def keys_ready(page: Page) -> None:
+    """The page's script is running (it marks the question number keys act on): keys
+    pressed before it loads would be lost."""
+    expect(page.locator("fieldset.current")).to_have_count(1)
 
 
 def test_go_back_change_an_answer_and_agreement_follows(
@@ -31,6 +37,7 @@ def test_go_back_change_an_answer_and_agreement_follows(
 
     # Answer both: "both bad" on the first (bob said "tie": disputed), "left" on the second.
     heading(page, first)
+    keys_ready(page)
     expect(page.get_by_role("link", name=re.compile("^Previous"))).to_have_count(0)
     for key in ("4", "2", "Enter"):
         page.keyboard.press(key)
@@ -46,8 +53,10 @@ def test_go_back_change_an_answer_and_agreement_follows(
     page.keyboard.press("Backspace")
     heading(page, second)
     expect(page).to_have_url(re.compile(rf"/items/{second.pk}/answers$"))
+    keys_ready(page)
     page.keyboard.press("Backspace")
     heading(page, first)
+    keys_ready(page)
     page.screenshot(path=ARTIFACTS / "work-page-change.png", full_page=True)
     expect(page.locator("#q-better-4")).to_be_checked()  # my answer, filled in
     expect(page.locator("#q-quality-2")).to_be_checked()
@@ -118,6 +127,7 @@ def test_skip_with_a_reason_undo_it_and_flag_an_item(live_server, browser, queue
         f"Undid your skip: item {first.pk} is yours to answer."
     )
     heading(page, first)
+    keys_ready(page)
     mine = {a.item_id: a.status for a in Assignment.objects.filter(user=alice)}
     assert mine == {first.pk: "claimed"}  # the second item went back to the queue
     for key in ("1", "4", "Enter"):
