@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import markdown
 import nh3
 from django import template
 from django.utils.html import escape
@@ -52,9 +51,14 @@ def _filter_attribute(element: str, attribute: str, value: str) -> str | None:
     return value
 
 
+# A lead's guidelines may carry HTML (kept as far as nh3 allows). markdown-it-py, as for
+# model output below: Python-Markdown took minutes on some texts (20,000 "[" in a row).
+_guidelines_parser = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+
+
 @register.filter
 def markdown_sanitised(text: str) -> SafeString:
-    html = markdown.markdown(text or "", extensions=["sane_lists"], output_format="html")
+    html = _guidelines_parser.render((text or "").encode("utf-8", "replace").decode("utf-8"))
     clean = nh3.clean(html, url_schemes=LINK_SCHEMES | {"data"}, attribute_filter=_filter_attribute)
     return mark_safe(clean)  # noqa: S308 (sanitised)
 

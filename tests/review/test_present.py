@@ -13,10 +13,11 @@ from urllib.parse import urlsplit
 import pytest
 from django.test import Client
 
-from review.models import Question, Queue
+from review.models import MAX_GUIDELINES, Question, Queue
 from review.services import DEFAULT_QUEUES, QUALITY_ANCHORS, project_queues_ensure
 from review.templatetags.review_text import (
     MODEL_MARKDOWN_MAX_CHARS,
+    markdown_sanitised,
     model_markdown,
     question_prompt,
 )
@@ -149,6 +150,14 @@ def test_pathological_markdown_renders_in_bounded_time(unit):
     text = unit * (MODEL_MARKDOWN_MAX_CHARS // len(unit))
     started = time.perf_counter()
     assert_inert(str(model_markdown(text)))
+    assert time.perf_counter() - started < 3
+
+
+@pytest.mark.parametrize("unit", ["[", "![", "[](", "- "])
+def test_pathological_guidelines_render_in_bounded_time(unit):
+    text = unit * (MAX_GUIDELINES // len(unit))  # the longest guidelines the API takes
+    started = time.perf_counter()
+    markdown_sanitised(text)
     assert time.perf_counter() - started < 3
 
 
