@@ -356,3 +356,46 @@ def test_a_contribution_counts_each_signal_once():
         "label_edit_rewrite": 1,
         "label_retry_chain": 1,
     }
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_concurrent_rollup_write_is_added_to_not_lost(project):
+    """Another derivation's uncommitted write to the same rollup row: derivation waits for
+    it, then adds to what it committed (an increment, never an overwrite)."""
+    import threading
+
+    from django.db import connections
+
+    from tests.pg import other_connection, waiting_on_locks
+
+    ingest(project, [generation("g1", t=0)])
+    assert derive_all() == 1
+    ingest(project, [generation("g2", session="s2", t=60)])
+    with other_connection() as other:
+        other.execute(
+            "UPDATE feedback_signalrollup SET generations = generations + 100 "
+            "WHERE project_id = %s AND dimension = 'model'",
+            [project.pk],
+        )
+
+        def derive() -> None:
+            try:
+                derive_all()
+            finally:
+                connections.close_all()
+
+        thread = threading.Thread(target=derive)
+        thread.start()
+        for _ in range(200):  # polls until the derivation waits on the row
+            if waiting_on_locks():
+                break
+            thread.join(0.05)
+        assert waiting_on_locks() == 1
+        other.commit()
+        thread.join(10)
+    assert not thread.is_alive()
+    rows = signal_rows(project, bucket="all", by="model")
+    assert [(r["group"], r["generations"], r["sessions"]) for r in rows] == [
+        ("acme-chat-2", 102, 2)
+    ]
