@@ -30,7 +30,7 @@ from core.scheduling import on_commit_once, schedule_task
 from feedback.models import Generation, Label
 from review.agreement import canonical_values
 from review.answers import validate_answers, validate_seconds_spent
-from review.models import Annotation, Assignment, Item, Question, Queue
+from review.models import Annotation, AnnotatorExclusion, Assignment, Item, Question, Queue
 
 
 def agreement_schedule(queue_id: int) -> bool:
@@ -103,7 +103,8 @@ def item_claim_next(*, queue: Queue, user: User, now: datetime | None = None) ->
     (nothing left for this caller). Raises ClaimBusy if items are left but stayed locked.
 
     Never offers an item the caller answered or skipped, nor one whose open slots
-    (annotations wanted minus given minus live claims) are all taken.
+    (annotations wanted minus given minus live claims) are all taken, nor anything to an
+    annotator excluded from the queue.
     """
     now = now or timezone.now()
     if not queue.is_active:  # a paused queue hands out nothing, however it is reached
@@ -112,6 +113,10 @@ def item_claim_next(*, queue: Queue, user: User, now: datetime | None = None) ->
         claimed = _claim_first_free(queue, user, now)
         if claimed is not None:
             return claimed
+    # An annotator whose answers the queue's leads excluded is offered nothing there
+    # (review/exclusions.py); the fast path's query checks the same.
+    if AnnotatorExclusion.objects.filter(queue=queue, user=user, revoked_at__isnull=True).exists():
+        return None
     # The careful path: a live claim to resume, items all locked (wait for one), a race
     # lost under the lock (pass over). It also serves SQLite.
     # Committed on its own, so that a claim waiting for an item's lock below holds no
@@ -284,6 +289,9 @@ _FIRST_FREE = f"""
 WITH candidate AS (
     SELECT i.id FROM review_item i
     WHERE i.queue_id = %(queue)s AND i.status = 'open'
+        AND NOT EXISTS (
+            SELECT 1 FROM review_annotatorexclusion x
+            WHERE x.queue_id = %(queue)s AND x.user_id = %(user)s AND x.revoked_at IS NULL)
         AND NOT EXISTS (
             SELECT 1 FROM review_assignment h
             WHERE h.queue_id = %(queue)s AND h.user_id = %(user)s AND h.status = 'claimed'

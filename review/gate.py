@@ -86,7 +86,7 @@ def queue_agreement_recompute(*, queue: Queue, now: datetime | None = None) -> A
     # A lead's exclusions, read once: the excluded annotators' answers are loaded with the
     # rest (their own figures are still shown) and masked out of everything that judges.
     excluded = _excluded_users(queue)
-    loaded, annotations = _load_answers(queue, measured)
+    loaded = _load_answers(queue, measured)
     answers = loaded
     if excluded.size:
         answers = {key: qa.where(~np.isin(qa.users, excluded)) for key, qa in loaded.items()}
@@ -117,10 +117,7 @@ def queue_agreement_recompute(*, queue: Queue, now: datetime | None = None) -> A
         results["annotators"] = _annotator_quality(queue, loaded[key], excluded, answers[key])
     if excluded.size:
         results["excluded_users"] = excluded.tolist()
-    uncounted = _excluded_per_item(annotations, excluded)
-    results["items"] = _apply_gate(
-        queue, gate_questions, decision_question, per_item, results, uncounted
-    )
+    results["items"] = _apply_gate(queue, gate_questions, decision_question, per_item, results)
 
     snapshot = AgreementSnapshot.objects.create(
         queue=queue,
@@ -138,17 +135,6 @@ def _excluded_users(queue: Queue) -> np.ndarray:
         "user_id", flat=True
     )
     return np.asarray(sorted(users), dtype=np.int64)
-
-
-def _excluded_per_item(
-    annotations: Annotations, excluded: np.ndarray
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """(item ids, how many of each one's annotations are excluded), or None when none is:
-    counted over every annotation loaded, whatever it answered."""
-    if not excluded.size:
-        return None
-    out = np.isin(annotations.users, excluded)
-    return annotations.units, np.bincount(annotations.rows[out], minlength=len(annotations.units))
 
 
 def _complete_items(queue: Queue, counts: np.ndarray) -> int:
@@ -220,21 +206,8 @@ class ItemAnswers:
     domain: list[Any]
 
 
-@dataclass(frozen=True)
-class Annotations:
-    """Every loaded annotation (answered or not): `units` the item ids (sorted), `rows`
-    each one's position in `units`, `users` its annotator."""
-
-    units: np.ndarray
-    rows: np.ndarray
-    users: np.ndarray
-
-
-def _load_answers(
-    queue: Queue, questions: list[Question]
-) -> tuple[dict[str, Answers], Annotations]:
-    """Each gated question's answers, and the annotations they come from, read once as
-    arrays. On PostgreSQL the database maps
+def _load_answers(queue: Queue, questions: list[Question]) -> dict[str, Answers]:
+    """Each gated question's answers, read once as arrays. On PostgreSQL the database maps
     each answer to its place in the question's values and sends each column as one binary
     array, read in place by numpy, so Python never sees a row (a million a run); SQLite
     is read row by row."""
@@ -256,7 +229,7 @@ def _load_answers(
             code[valid],
             times[valid],
         )
-    return answers, Annotations(units, inverse.astype(np.int64), users)
+    return answers
 
 
 def _value_index(question: Question) -> dict[Any, int]:
@@ -660,13 +633,11 @@ def _apply_gate(
     decision_question: Question | None,
     per_item: dict[str, ItemAnswers],
     results: dict[str, Any],
-    uncounted: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, int]:
     """Decide every item of the queue and write the outcomes that changed. Items alike in
     everything the decision reads (status, annotations, each question's agreement and
-    majority answer, adjudication) are decided once, by `item_verdict`. `uncounted` (item
-    ids, excluded annotations of each) takes excluded annotators' annotations off the
-    items' counts, as if they had never been given."""
+    majority answer, adjudication) are decided once, by `item_verdict`. Items' counts leave
+    excluded annotators' answers out already (review/exclusions.py keeps them so)."""
     on_queue = queue_verdict(
         [results["questions"][q.key] for q in gate_questions], min_alpha=queue.min_alpha
     )
@@ -684,11 +655,6 @@ def _apply_gate(
             if item_id in position:
                 adjudication[position[item_id]] = decisions.index(decision) + 1
     annotation_count = items["annotation_count"].astype(np.int64)
-    if uncounted is not None and len(uncounted[0]):
-        units, excluded = uncounted
-        at = np.minimum(np.searchsorted(units, ids), len(units) - 1)
-        found = units[at] == ids
-        annotation_count[found] = np.maximum(annotation_count[found] - excluded[at[found]], 0)
     columns = [items["status"].astype(np.int64), annotation_count, adjudication]
     share_values: dict[str, np.ndarray] = {}
     for key, answered in per_item.items():

@@ -24,7 +24,16 @@ from core.storable import ID_MAX, text_problem
 from review.agreement import canonical_values
 from review.answers import validate_answers
 from review.claims import ReviewConflict, _presentation, agreement_schedule_on_commit
-from review.models import Adjudication, Annotation, Assignment, Item, ItemFlag, Question, Queue
+from review.models import (
+    Adjudication,
+    Annotation,
+    AnnotatorExclusion,
+    Assignment,
+    Item,
+    ItemFlag,
+    Question,
+    Queue,
+)
 
 MAX_FLAG_REASON = 2000
 HISTORY_LENGTH = 50
@@ -148,6 +157,9 @@ def skip_undo(
         if (
             not queue.is_active
             or item.status != Item.Status.OPEN
+            or AnnotatorExclusion.objects.filter(
+                queue=queue, user=user, revoked_at__isnull=True
+            ).exists()
             or item.annotation_count + held >= queue.annotations_per_item
         ):
             mine.delete()

@@ -313,6 +313,12 @@ class Annotation(models.Model):
             models.Index(fields=["user", "created_at"], name="annotation_by_user"),
             # The stale-agreement sweep: annotations newer than a queue's latest snapshot.
             models.Index(fields=["created_at"], name="annotation_by_time"),
+            # The same sweep for answers changed since (few: only changed ones are indexed).
+            models.Index(
+                fields=["updated_at"],
+                condition=Q(updated_at__isnull=False),
+                name="annotation_changed",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -36,6 +36,7 @@ from feedback.models import Label
 from review.models import (
     AgreementSnapshot,
     Annotation,
+    AnnotatorExclusion,
     Assignment,
     Item,
     ItemFlag,
@@ -481,22 +482,40 @@ def queue_overview(queue: Queue, *, now: datetime) -> QueueOverview:
 
 
 def queues_with_stale_agreement(*, answered_before: datetime) -> list[int]:
-    """Ids of queues with an annotation newer than their latest agreement snapshot (or
-    with annotations and no snapshot), counting only annotations made before
-    `answered_before`: later ones are still the debounced schedule's to handle."""
+    """Ids of queues with an annotation given or changed since their latest agreement
+    snapshot (or with annotations and no snapshot), or an exclusion made or revoked since,
+    counting only what happened before `answered_before`: later ones are still the
+    debounced schedule's to handle."""
     latest = (
         AgreementSnapshot.objects.filter(queue=OuterRef("pk"))
         .order_by("-computed_at")
         .values("computed_at")[:1]
     )
     answers = Annotation.objects.filter(item__queue=OuterRef("pk"), created_at__lt=answered_before)
+    changed = Annotation.objects.filter(
+        item__queue=OuterRef("pk"),
+        updated_at__isnull=False,
+        updated_at__lt=answered_before,
+        updated_at__gt=OuterRef("computed_at"),
+    )
+    exclusions = AnnotatorExclusion.objects.filter(queue=OuterRef("pk")).filter(
+        Q(created_at__gt=OuterRef("computed_at"), created_at__lt=answered_before)
+        | Q(revoked_at__gt=OuterRef("computed_at"), revoked_at__lt=answered_before)
+    )
     return list(
         Queue.objects.alias(computed_at=Subquery(latest))
         .alias(
             answered=Exists(answers),
             answered_since=Exists(answers.filter(created_at__gt=OuterRef("computed_at"))),
+            changed_since=Exists(changed),
+            excluded_since=Exists(exclusions),
         )
-        .filter(Q(computed_at__isnull=True, answered=True) | Q(answered_since=True))
+        .filter(
+            Q(computed_at__isnull=True, answered=True)
+            | Q(answered_since=True)
+            | Q(changed_since=True)
+            | Q(excluded_since=True)
+        )
         .order_by("pk")
         .values_list("pk", flat=True)
     )

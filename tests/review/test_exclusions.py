@@ -9,7 +9,7 @@ import random
 import pytest
 from django.urls import reverse
 
-from review import gate
+from review import claims, gate
 from review.exclusions import annotator_exclude, annotator_exclusion_revoke
 from review.models import AgreementSnapshot, Annotation, AnnotatorExclusion, Item, Question, Queue
 from review.services import items_add
@@ -96,6 +96,11 @@ def test_excluding_an_annotator_decides_as_if_their_annotations_were_never_given
     before = figures(with_dave)
     assert with_dave.results["annotators"][WEAK]["flagged"] is True
     assert alpha(with_dave) < queue.min_alpha  # dave keeps the queue under its minimum
+    counts_before = dict(
+        Annotation.objects.filter(item__queue=queue, user=reviewers[WEAK]).values_list(
+            "item_id", "item__annotation_count"
+        )
+    )
 
     annotator_exclude(queue=queue, username=WEAK, lead=carol, reason="Answers at random.")
     excluded = gate.queue_agreement_recompute(queue=queue)
@@ -109,18 +114,58 @@ def test_excluding_an_annotator_decides_as_if_their_annotations_were_never_given
     # The odd items dave answered in place of cat have two counted answers of three.
     assert ("pending", "", "needs more annotations") in {row[1:4] for row in after["items"]}
 
-    # The reference: the same queue with dave's annotations gone and the items' counts down.
+    # The exclusion took dave's answers off the items' counts (and opened the short ones).
     theirs = Annotation.objects.filter(item__queue=queue, user=reviewers[WEAK])
-    counts = dict(theirs.values_list("item_id", "item__annotation_count"))
+    assert sorted(theirs.values_list("item__annotation_count", flat=True)) == sorted(
+        n - 1 for n in counts_before.values()
+    )
+    # The reference: the same queue with dave's annotations gone (counts as they are now).
     AnnotatorExclusion.objects.filter(queue=queue).delete()
     theirs.delete()
-    for item_id, count in counts.items():
-        Item.objects.filter(pk=item_id).update(annotation_count=count - 1)
     without = gate.queue_agreement_recompute(queue=queue)
     reference = figures(without)
     assert reference == after
     assert WEAK not in without.results["annotators"]
     assert before != after
+
+
+def test_items_left_short_open_again_for_others_and_the_excluded_get_nothing(
+    project, reviewers, carol, django_user_model
+):
+    queue = seeded_queue(project, reviewers, seed=5)
+    Question.objects.filter(queue=queue).update(required=False)
+    queue.members.add(*reviewers.values())
+    gate.queue_agreement_recompute(queue=queue)
+    short = set(
+        Item.objects.filter(
+            queue=queue, annotations__user=reviewers[WEAK], annotation_count=3
+        ).values_list("pk", flat=True)
+    )
+    assert short  # the odd items dave answered in place of cat
+    newcomer = make_user(django_user_model, "eve")
+    queue.members.add(newcomer)
+    assert claims.item_claim_next(queue=queue, user=newcomer) is None  # all full
+
+    annotator_exclude(queue=queue, username=WEAK, lead=carol, reason="Random answers.")
+    queue.refresh_from_db()
+    reopened = Item.objects.filter(queue=queue, status=Item.Status.OPEN)
+    assert set(reopened.values_list("pk", flat=True)) == short
+    assert queue.items_open == len(short)
+    assert set(reopened.values_list("annotation_count", flat=True)) == {2}
+    claim = claims.item_claim_next(queue=queue, user=newcomer)
+    assert claim is not None and claim.item_id in short
+    # dave is offered nothing in the queue while excluded, even an item he has not seen.
+    fresh = items_add(queue=queue, items=[{"content": {"prompt": "New?", "responses": ["A"]}}])
+    assert claims.item_claim_next(queue=queue, user=reviewers[WEAK]) is None
+
+    annotator_exclusion_revoke(queue=queue, username=WEAK, lead=carol)
+    queue.refresh_from_db()
+    assert set(Item.objects.filter(pk__in=short).values_list("annotation_count", "status")) == {
+        (3, Item.Status.COMPLETE)
+    }
+    assert queue.items_open == 1  # the new item
+    again = claims.item_claim_next(queue=queue, user=reviewers[WEAK])
+    assert again is not None and again.item_id in fresh
 
 
 def test_revoking_an_exclusion_restores_every_figure(project, reviewers, carol):

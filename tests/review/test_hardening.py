@@ -29,6 +29,7 @@ from review.models import (
     Adjudication,
     AgreementSnapshot,
     Annotation,
+    AnnotatorExclusion,
     Assignment,
     Item,
     Question,
@@ -667,6 +668,19 @@ def test_sweep_finds_queues_answered_since_their_latest_snapshot(queue, alice, b
     assert queues_with_stale_agreement(answered_before=later) == [queue.pk]
     queue_agreement_recompute(queue=queue)
     assert queues_with_stale_agreement(answered_before=later) == []
+
+    # An answer changed since (history: reopen and change) makes the queue stale too.
+    Annotation.objects.filter(item=items[0], user=bob).update(updated_at=timezone.now())
+    assert queues_with_stale_agreement(answered_before=later) == [queue.pk]
+    queue_agreement_recompute(queue=queue)
+    assert queues_with_stale_agreement(answered_before=later) == []
+    # So does a lead's exclusion, and its revocation.
+    exclusion = AnnotatorExclusion.objects.create(queue=queue, user=bob, excluded_by=alice)
+    assert queues_with_stale_agreement(answered_before=later) == [queue.pk]
+    queue_agreement_recompute(queue=queue)
+    assert queues_with_stale_agreement(answered_before=later) == []
+    AnnotatorExclusion.objects.filter(pk=exclusion.pk).update(revoked_at=timezone.now())
+    assert queues_with_stale_agreement(answered_before=later) == [queue.pk]
 
 
 def test_sweep_task_counts_and_schedules_stale_queues(queue, alice, settings):
