@@ -213,6 +213,11 @@ class GenerationSignalsSerializer(serializers.Serializer):
 
     edit_ratio = serializers.FloatField(required=False, help_text="Output -> final text, 0 to 1.")
     edits = serializers.IntegerField(required=False)
+    edit_kind = serializers.ChoiceField(
+        choices=["none", "correction", "cosmetic", "trim", "note", "rewrite"],
+        required=False,
+        help_text="What the user's edit was (feedback/edits.py); none when unedited.",
+    )
     regenerated = serializers.BooleanField(required=False)
     chain_position = serializers.IntegerField(
         required=False, help_text="1 for the first generation of its regenerate chain."
