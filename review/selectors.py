@@ -297,7 +297,11 @@ def item_display(
             claim = "good answer" if label.label else "bad answer"
         else:
             responses = [label.generation.output]
-            claim = "high retry" if label.kind == Label.Kind.HIGH_RETRY else "rated"
+            claim = (
+                "the user regenerated this answer again and again: it failed them"
+                if label.kind == Label.Kind.HIGH_RETRY
+                else "rated"
+            )
     elif generation is not None:
         prompt = generation.input
         responses = [generation.output]

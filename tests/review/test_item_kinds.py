@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from feedback.models import Label
+from feedback.models import Generation, Label
 from review.models import Item
+from review.selectors import item_display
 
 
 def label_item(kind: str) -> Item:
@@ -45,3 +46,15 @@ def test_other_free_content_is_no_pair(content):
 def test_a_label_item_is_no_free_pair_even_with_two_responses_in_its_content():
     item = Item(label_id=7, content={"responses": ["A", "B"]}, reason_detail={"kind": "completion"})
     assert item.is_free_pair is False
+
+
+@pytest.mark.parametrize(
+    ("kind", "says"),
+    [(Label.Kind.HIGH_RETRY, "regenerated this answer again and again"), ("rating", "rated")],
+)
+def test_a_flag_items_claim_says_what_to_check(kind, says):
+    """A high-retry flag tells the annotator what the user did, not the rule's name."""
+    label = Label(pk=7, kind=kind, prompt="Fix my code", generation=Generation(output="Try this"))
+    display = item_display(Item(label=label, reason_detail={"kind": kind}))
+    assert says in display["claim"] and display["responses"][0]["text"] == "Try this"
+    assert item_display(Item(label=label), blind=True)["claim"] is None
