@@ -13,6 +13,7 @@ lowers a correction's confidence. docs/labels.md documents the rules.
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final, Literal
 
 from rapidfuzz.distance import Indel, Levenshtein
@@ -125,29 +126,49 @@ def _is_fence(line: str) -> bool:
     return line.lstrip().startswith(("```", "~~~"))
 
 
-def _tokenise(lines: list[str], lo: int, hi: int) -> _Tokens:
-    """Tokens of lines[lo:hi]; only the changed region is tokenised, to keep this fast."""
+def _has_fence(text: str) -> bool:
+    """Whether any line of `text` may be a fence (no line is without this)."""
+    return "```" in text or "~~~" in text
+
+
+@lru_cache(maxsize=8192)
+def _line(line: str) -> tuple[tuple[str, ...], bool, int]:
+    """A line's tokens, whether it reads as code outside a fence, and the position among
+    its tokens of its `"key":` (-1 if none). Depends on the line alone: cached, as the
+    lines of an output and its edit repeat (and re-derivations repeat them all)."""
+    found = tuple(_TOKEN.findall(line))
+    code_like = _CODE_LINE.search(line) is not None and not _is_prose(line)
+    match = _KEY_LINE.match(line)
+    at = found.index(match.group(1)) if match and match.group(1) in found else -1
+    return found, code_like, at
+
+
+def _tokenise(lines: list[str], lo: int, hi: int, *, fences: bool = True) -> _Tokens:
+    """Tokens of lines[lo:hi]; only the changed region is tokenised, to keep this fast.
+    `fences`: whether the text may hold a fence (`_has_fence`); False skips looking."""
     words: list[str] = []
     code: list[bool] = []
     line_of: list[int] = []
     first: list[bool] = []
     key: list[bool] = []
-    fenced = sum(1 for line in lines[:lo] if _is_fence(line)) % 2 == 1
+    fenced = fences and sum(1 for line in lines[:lo] if _is_fence(line)) % 2 == 1
     for n in range(lo, hi):
         line = lines[n]
-        if _is_fence(line):
+        found, code_like, at = _line(line)
+        if fences and _is_fence(line):
             on_code, fenced = True, not fenced
         else:
-            on_code = fenced or (_CODE_LINE.search(line) is not None and not _is_prose(line))
-        found = _TOKEN.findall(line)
+            on_code = fenced or code_like
         if found:
+            count = len(found)
             words += found
-            code += [on_code] * len(found)
-            line_of += [n] * len(found)
-            first += [True] + [False] * (len(found) - 1)
-            match = _KEY_LINE.match(line) if on_code else None
-            at = found.index(match.group(1)) if match and match.group(1) in found else -1
-            key += [k == at for k in range(len(found))]
+            code += [on_code] * count
+            line_of += [n] * count
+            first += [True] + [False] * (count - 1)
+            if on_code and at >= 0:
+                key += [k == at for k in range(count)]
+            else:
+                key += [False] * count
     return _Tokens(words, code, line_of, first, lines, key)
 
 
@@ -171,16 +192,20 @@ def _content(text: str, lines: list[str], region: _Tokens) -> Content:
     stripped = text.strip()
     if stripped[:1] in "{[" and stripped[-1:] in "}]":
         return "structured"
-    if any(_is_fence(line) for line in lines):
+    if _has_fence(text) and any(_is_fence(line) for line in lines):
         return "code"
-    if sum(1 for line in lines if line.lstrip().startswith("|")) >= 2:
+    if "|" in text and sum(1 for line in lines if line.lstrip().startswith("|")) >= 2:
         return "structured"
     code = sum(1 for c in region.code if c)
     return "code" if code and code * 2 >= len(region.code) else "prose"
 
 
+_WORD_CHAR: Final = re.compile(r"\w")  # str.isalnum() or "_", as the docs of `re` define \w
+
+
 def _is_punct(token: str) -> bool:
-    return not any(ch.isalnum() or ch == "_" for ch in token)
+    """No letter, digit or underscore in it."""
+    return _WORD_CHAR.search(token) is None
 
 
 def _is_name(tokens: _Tokens, i: int) -> bool:
@@ -300,12 +325,16 @@ def classify_edit(
         and lines_a[len(lines_a) - 1 - tail] == lines_b[len(lines_b) - 1 - tail]
     ):
         tail += 1
-    a = _tokenise(lines_a, lo, len(lines_a) - tail)
-    b = _tokenise(lines_b, lo, len(lines_b) - tail)
+    a = _tokenise(lines_a, lo, len(lines_a) - tail, fences=_has_fence(output))
+    b = _tokenise(lines_b, lo, len(lines_b) - tail, fences=_has_fence(final_text))
     content = _content(output, lines_a, a)
     if a.words == b.words:
         return EditClass("cosmetic", COSMETIC, ratio, content, ("whitespace",))
-    if not any(a.code) and [t.casefold() for t in a.words] == [t.casefold() for t in b.words]:
+    if (
+        len(a.words) == len(b.words)
+        and not any(a.code)
+        and [t.casefold() for t in a.words] == [t.casefold() for t in b.words]
+    ):
         return EditClass("cosmetic", COSMETIC, ratio, content, ("casing",))
     if ratio > ratio_max or not final_text.strip():
         return EditClass("rewrite", REWRITE, ratio, content, ("rewrite",))
@@ -396,10 +425,10 @@ def _is_replaced(
 ) -> bool:
     """Most of the output is gone and most of the final text is new: a rewrite, whatever
     facts it mentions. (A trim also loses most of the output, but adds nothing.)"""
-    outside = sum(
-        len(_TOKEN.findall(line)) for line in lines[0][:lo] + lines[0][len(lines[0]) - tail :]
-    )
     removed = sum(i2 - i1 for i1, i2, _, _ in spans)
+    if removed * 2 <= len(a.words):
+        return False  # half or more kept (KEPT_MIN is less), whatever lies outside the region
+    outside = sum(len(_line(line)[0]) for line in lines[0][:lo] + lines[0][len(lines[0]) - tail :])
     inserted = sum(j2 - j1 for _, _, j1, j2 in spans)
     kept = 1.0 - removed / max(1, outside + len(a.words))
     new = inserted / max(1, outside + len(b.words))
