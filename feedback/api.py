@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -19,6 +23,25 @@ from feedback.serializers import (
 from tenancy.authentication import HasProjectKey, IngestKeyThrottle, ProjectKeyAuthentication
 from tenancy.keys import api_key_mark_used
 from tenancy.models import PUBLISHABLE_EVENT_TYPES, ApiKey
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector off while a batch is parsed, checked and stored.
+
+    A 1,000-event batch allocates some 20,000 containers, all kept until the response:
+    each time the collector ran it walked them again, about a quarter of the request's
+    Python time. They hold no cycles, so nothing is left for it to find; whatever else
+    the request left is collected when it runs again after.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _error(status_code: int, field: str, message: str) -> Response:
@@ -95,24 +118,25 @@ class EventIngestApi(APIView):
         body = request.body
         if len(body) > max_bytes:
             return _error(413, "body", f"Request body is larger than {max_bytes} bytes.")
-        try:
-            data = event_schema.loads_batch(body)
-        except event_schema.BodyInvalid as invalid:
-            return _error(400, invalid.field, invalid.message)
-        if not isinstance(data, dict) or not isinstance(data.get("events"), list):
-            return _error(400, "events", "Body must be a JSON object with an 'events' list.")
-        events = data["events"]
-        limit = settings.GLEANER_MAX_EVENTS_PER_REQUEST
-        if len(events) > limit:
-            return _error(413, "events", f"At most {limit} events per request ({len(events)}).")
+        with _collector_paused():
+            try:
+                data = event_schema.loads_batch(body)
+            except event_schema.BodyInvalid as invalid:
+                return _error(400, invalid.field, invalid.message)
+            if not isinstance(data, dict) or not isinstance(data.get("events"), list):
+                return _error(400, "events", "Body must be a JSON object with an 'events' list.")
+            events = data["events"]
+            limit = settings.GLEANER_MAX_EVENTS_PER_REQUEST
+            if len(events) > limit:
+                return _error(413, "events", f"At most {limit} events per request ({len(events)}).")
 
-        key = request.auth
-        api_key_mark_used(key=key)
-        result = services.events_ingest(
-            project=key.project,
-            events=events,
-            allowed_types=PUBLISHABLE_EVENT_TYPES if key.is_publishable else None,
-        )
+            key = request.auth
+            api_key_mark_used(key=key)
+            result = services.events_ingest(
+                project=key.project,
+                events=events,
+                allowed_types=PUBLISHABLE_EVENT_TYPES if key.is_publishable else None,
+            )
         code = status.HTTP_207_MULTI_STATUS if result.rejected else status.HTTP_200_OK
         return Response(result.as_response(), status=code)
 
