@@ -83,7 +83,8 @@ def main() -> None:
     project = common.new_project("ingest")
     _, key = api_key_create(project=project, rate_limit_per_minute=10**9)
 
-    needed = batches_per_round * ROUNDS * len(sizes) + 1  # +1: the warm-up
+    warm_up = 2 * args.workers  # so that every worker has most likely served one
+    needed = batches_per_round * ROUNDS * len(sizes) + warm_up
     print(f"simulating {needed} batches of 1,000 events ...", flush=True)
     run = time.strftime("%H%M%S")
     traffic = simulate_traffic(
@@ -99,8 +100,9 @@ def main() -> None:
     server = _Gunicorn(workers=args.workers, database=database)
     server.start()
     try:
-        _post_all(server.port, key, bodies[:1])  # warm-up: imports, pools, caches
-        _run_reference(database, reference_rows[:1])
+        # Warm-up: each worker's imports, connection and caches.
+        _post_all(server.port, key, bodies[:warm_up])
+        _run_reference(database, reference_rows[:warm_up])
         print(
             f"gunicorn {args.workers} workers, {CLIENTS} client threads, batches of 1,000 "
             f"events ({megabytes:.2f} MB each), {batches_per_round} batches a round; "
@@ -108,7 +110,7 @@ def main() -> None:
             flush=True,
         )
         results = []
-        cursor = 1
+        cursor = warm_up
         for size in sizes:
             stored = _fill(project.pk, size)
             common.analyze()
