@@ -438,15 +438,25 @@ def validate_event(raw: Any, *, max_text_bytes: int, now: datetime) -> ValidEven
             errors[field] = str(error)
             return None
 
-    client_id = check("id", _ref)
-    event_type = check("type", _choice, EVENT_TYPES)
-    timestamp = check("timestamp", _timestamp, now)
-    session_ref = check("session_id", _session_ref)
-    user_ref = check("user_id", _ref, required=False) or ""
-    generation_ref = ""
-
-    if event_type is not None and event_type != "session_outcome":
-        generation_ref = check("generation_id", _ref) or ""
+    try:
+        # The fields every event has, checked directly: as `check` would, for valid ones
+        # (most), at a third of its cost; a field at fault is checked again below.
+        get = raw.get
+        client_id = _ref(get("id"))
+        event_type = _choice(get("type"), EVENT_TYPES)
+        timestamp = _timestamp(get("timestamp"), now)
+        session_ref = _session_ref(get("session_id"))
+        user_ref = _ref(get("user_id"), required=False) or ""
+        generation_ref = "" if event_type == "session_outcome" else _ref(get("generation_id"))
+    except _Invalid:
+        client_id = check("id", _ref)
+        event_type = check("type", _choice, EVENT_TYPES)
+        timestamp = check("timestamp", _timestamp, now)
+        session_ref = check("session_id", _session_ref)
+        user_ref = check("user_id", _ref, required=False) or ""
+        generation_ref = ""
+        if event_type is not None and event_type != "session_outcome":
+            generation_ref = check("generation_id", _ref) or ""
 
     if event_type == "generation":
         payload["input"] = check("input", _messages, max_bytes=max_text_bytes)
