@@ -138,7 +138,7 @@ class Event(models.Model):
         SESSION_OUTCOME = "session_outcome"
 
     # No database constraints on the log's references (docs/operations.md, "The event log"):
-    # checked per row at commit, they were a third of an ingested batch's database time.
+    # checked per row at commit, they were a fifth of an ingested batch's database time.
     # Ingestion sets them from rows it has just read or written, in the same transaction;
     # nothing deletes sessions or generations apart from their project, and Django's
     # delete still cascades (or nulls) through these fields.
