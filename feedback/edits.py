@@ -223,24 +223,27 @@ def _span_features(a: _Tokens, i1: int, i2: int, b: _Tokens, j1: int, j2: int) -
     removed, inserted = a.words[i1:i2], b.words[j1:j2]
     changed = removed + inserted
     on_code = any(a.code[i1:i2]) or any(b.code[j1:j2])
-    keys = [a.key[i] for i in range(i1, i2)] + [b.key[j] for j in range(j1, j2)]
+    keys = a.key[i1:i2] + b.key[j1:j2]
     if on_code and any(keys) and all(k or _is_punct(t) for k, t in zip(keys, changed, strict=True)):
         return {"key"}  # "customer_name" -> "name": the data's shape, not its facts
-    if [t.casefold() for t in removed] == [t.casefold() for t in inserted]:
+    if len(removed) == len(inserted) and [t.casefold() for t in removed] == [
+        t.casefold() for t in inserted
+    ]:
         return {"code_token"} if on_code else {"casing"}
-    if all(_is_punct(t) for t in changed):
-        if any(ch in _CURRENCY for t in changed for ch in t):
+    joined = "".join(changed)
+    if _is_punct(joined):  # every token is punctuation
+        if not _CURRENCY.isdisjoint(joined):
             return {"amount"}
         if on_code:
             return {"code_token"}
-        if all(ch in _MARKDOWN for t in changed for ch in t):
+        if _MARKDOWN.issuperset(joined):
             return {"formatting"}
         return {"punctuation"}
     if max(len(removed), len(inserted)) > TARGETED_SPAN:
         # Lines or sentences replaced: a new fact in new wording is not a targeted fix.
         if on_code:
             return {"code_lines"}
-        sentence = sum(1 for t in changed if _is_punct(t) and t[-1] in _SENTENCE_END)
+        sentence = any(t[-1] in _SENTENCE_END and _is_punct(t) for t in changed)
         return {"sentence" if sentence else "words"}
     features: set[str] = set()
     for t in changed:

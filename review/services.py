@@ -226,13 +226,20 @@ def _labels_route_postgres(label_ids: list[int]) -> int:
         labels = cursor.fetchall()
     if not labels:
         return 0
-    queues = {
-        project_id: {
-            reason: queue.pk
-            for reason, queue in project_queues_ensure(project=Project(pk=project_id)).items()
-        }
-        for project_id in sorted({label[1] for label in labels})
-    }
+    project_ids = sorted({label[1] for label in labels})
+    queues: dict[int, dict[str, int]] = {project_id: {} for project_id in project_ids}
+    with binding_cursor() as cursor:
+        cursor.execute(
+            f"SELECT project_id, reason, id FROM {connection.ops.quote_name(Queue._meta.db_table)} "  # noqa: S608 - names from the model
+            "WHERE project_id = ANY(%b::bigint[]) AND reason <> ''",
+            [project_ids],
+        )
+        for project_id, reason, queue_id in cursor.fetchall():
+            queues[project_id][reason] = queue_id
+    for project_id, by_reason in queues.items():
+        if len(by_reason) < len(DEFAULT_QUEUES):  # a project's first labels: create them
+            ensured = project_queues_ensure(project=Project(pk=project_id))
+            by_reason.update((reason, queue.pk) for reason, queue in ensured.items())
     dumps = json.dumps
     columns: tuple[list[Any], ...] = ([], [], [], [], [], [])
     for pk, project_id, reason, rule, kind, value, confidence, generation_id in labels:
@@ -308,6 +315,50 @@ def _stale(detail: dict, reason: str, label: dict) -> str | None:
     return None
 
 
+_ROUTED_FIELDS = (
+    "id",
+    "reason",
+    "reason_detail",
+    "label_id",
+    "label__kind",
+    "label__label",
+    "label__rule",
+    "label__needs_review",
+    "label__review_reason",
+    "label__active",
+)
+
+
+def _routed_items_postgres(label_ids: list[int]) -> list[dict[str, Any]]:
+    """`items_withdraw_stale`'s rows (routed items of these labels not discarded, with
+    their label's fields) with the ids as one array parameter, as the ORM's `values()`
+    gives them."""
+    quote = connection.ops.quote_name
+    reasons = list(Queue.Reason.values)
+    with binding_cursor() as cursor:
+        cursor.execute(
+            "SELECT i.id, i.reason, i.reason_detail, i.label_id, l.kind, l.label, l.rule, "  # noqa: S608 - names from the model
+            "l.needs_review, l.review_reason, l.active "
+            f"FROM {quote(Item._meta.db_table)} AS i "
+            f"JOIN {quote(Label._meta.db_table)} AS l ON l.id = i.label_id "
+            "WHERE i.label_id = ANY(%b::bigint[]) AND i.reason = ANY(%b::text[]) "
+            "AND i.status <> %s",
+            [label_ids, reasons, Item.Status.DISCARDED.value],
+        )
+        rows = cursor.fetchall()
+    loads = json.loads
+    return [
+        dict(
+            zip(
+                _ROUTED_FIELDS,
+                (*row[:2], loads(row[2]) if isinstance(row[2], str) else row[2], *row[3:]),
+                strict=True,
+            )
+        )
+        for row in rows
+    ]
+
+
 def items_withdraw_stale(*, label_ids: list[int]) -> int:
     """Withdraw the routed items of these labels whose label changed meaning since it was
     routed (a late outcome turned an abandoned session into a completed one, say): the
@@ -322,22 +373,15 @@ def items_withdraw_stale(*, label_ids: list[int]) -> int:
     """
     if not label_ids:
         return 0
-    rows = (
-        Item.objects.filter(label_id__in=label_ids, reason__in=Queue.Reason.values)
-        .exclude(status=Item.Status.DISCARDED)
-        .values(
-            "id",
-            "reason",
-            "reason_detail",
-            "label_id",
-            "label__kind",
-            "label__label",
-            "label__rule",
-            "label__needs_review",
-            "label__review_reason",
-            "label__active",
+    rows: Iterable[dict[str, Any]]
+    if connection.vendor == "postgresql":
+        rows = _routed_items_postgres(label_ids)
+    else:
+        rows = (
+            Item.objects.filter(label_id__in=label_ids, reason__in=Queue.Reason.values)
+            .exclude(status=Item.Status.DISCARDED)
+            .values(*_ROUTED_FIELDS)
         )
-    )
     stale: dict[int, dict] = {}
     for row in rows:
         label = {
