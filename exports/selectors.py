@@ -22,7 +22,20 @@ from django.core.exceptions import PermissionDenied
 from django.core.validators import slug_re
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Count, Exists, F, Func, Max, OuterRef, Q, QuerySet, TextField, Value
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    Func,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    TextField,
+    Value,
+    When,
+)
 from django.db.models.functions import Cast
 from django.http import Http404
 
@@ -269,11 +282,22 @@ def _streaming_connection() -> Iterator[BaseDatabaseWrapper | None]:
 
 
 def label_chunks(
-    queryset: QuerySet[Label], *, escaped: bool, chunk_size: int = 5000
+    queryset: QuerySet[Label],
+    *,
+    escaped: bool,
+    chunk_size: int = 5000,
+    fmt: str | None = None,
+    style: str = "standard",
 ) -> Iterator[tuple[tuple[Any, ...], ...]]:
     """Stream labels in chunks of tuples of `chunks.COLUMNS`, in the queryset's order.
     With `escaped` on PostgreSQL, the text columns (lone_prompt, chosen, rejected,
     completion) come as JSON strings; `chunks_escaped` says whether they do.
+
+    Given the export's `fmt` and `style`, only what its rows are built from is sent (the
+    rest comes as None): no completion for pair-only formats, no lone prompt where the
+    prompt is written as messages, and no prompt JSON beside a lone prompt (the chunk
+    functions read it only when the lone prompt is None). Fewer bytes for PostgreSQL to
+    produce and for psycopg to decode.
 
     On PostgreSQL outside a transaction the rows come in one query streamed in chunks
     (psycopg's `stream`: PostgreSQL keeps sending while a chunk is written, as for COPY,
@@ -281,17 +305,20 @@ def label_chunks(
     cursor (no hold inside a transaction) or SQLite's cursor."""
     postgres = connection.vendor == "postgresql"
     text: Any = _JsonString if escaped and postgres else (lambda column: F(column))
-    lone: Func | Value = (
-        _LonePrompt("prompt") if postgres else Value(None, output_field=TextField())
-    )
-    if escaped and postgres:
-        lone = _JsonString(lone)
+    nothing = Value(None, output_field=TextField())
+    wants_lone = fmt in (None, "dpo", "kto") and style != "conversational"
+    lone: Func | Value = _LonePrompt("prompt") if postgres and wants_lone else nothing
+    prompt_json: Func | Case = Cast("prompt", TextField())
+    if lone is not nothing:
+        prompt_json = Case(When(lone_prompt__isnull=True, then=prompt_json))
+        if escaped:
+            lone = _JsonString(lone)
     columns = queryset.annotate(
-        prompt_json=Cast("prompt", TextField()),
         lone_prompt=lone,
+        prompt_json=prompt_json,
         chosen_out=text("chosen"),
         rejected_out=text("rejected"),
-        completion_out=text("completion"),
+        completion_out=nothing if fmt in ("dpo", "openai_preference") else text("completion"),
     ).values_list(
         "id",
         "kind",

@@ -9,6 +9,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -283,6 +284,11 @@ def _build(
     as_of = filters.as_of or sizes.newest
     totals = {split: sizes.labels[split] + sizes.pairs[split] for split in querysets}
     lease.beat()
+    # The manifest's exclusions scan the project's labels again: on PostgreSQL on a
+    # connection of their own, meanwhile (the quality aggregates, then the rows).
+    excluded = _in_background(
+        lambda: selectors.exclusion_counts(project, job.format, filters, policy)
+    )
     # Aggregates over the train split only (the eval split is held out, never trained on);
     # unordered, or the ordering's id would join the GROUP BY (a group a label).
     quality = export_quality(
@@ -300,8 +306,6 @@ def _build(
     staging.mkdir(parents=True)
     policy_used = {k: v for k, v in model_to_dict(policy).items() if k not in ("id", "project")}
 
-    parquet = job.file_format == ExportJob.FileFormat.PARQUET
-    escaped = selectors.chunks_escaped(escaped=not parquet)
     weight_of = RowWeight(as_of, policy.half_life_days)
 
     def advance(done: int, labels: int, rows: int) -> int:
@@ -324,8 +328,13 @@ def _build(
             writer = _writer(job, staging / name, split)
             sources: Counter[str] = Counter()
             # Labels a chunk at a time (exports/chunks.py), review pairs (few) row by row.
+            # Texts unescaped: the chunk functions escape them (chunks.py says why).
             for batch in selectors.label_chunks(
-                queryset, escaped=not parquet, chunk_size=PROGRESS_EVERY
+                queryset,
+                escaped=False,
+                chunk_size=PROGRESS_EVERY,
+                fmt=job.format,
+                style=job.style,
             ):
                 if isinstance(writer, ParquetWriter):
                     chunk = column_chunk(job.format, job.style, batch, weight_of)
@@ -336,7 +345,7 @@ def _build(
                         job.style,
                         batch,
                         weight_of,
-                        escaped=escaped,
+                        escaped=False,
                         bare=job.format in BARE_FORMATS,
                     )
                     writer.write_lines(chunk.text, chunk.rows, chunk.meta_lines)
@@ -378,7 +387,7 @@ def _build(
             "rows": rows_per_split,
             "labels": totals,
             "counts_by_source": by_source,
-            "excluded": selectors.exclusion_counts(project, job.format, filters, policy),
+            "excluded": excluded(),
             "quality": quality,
             "files": files,
             "weight": "0.5 ** (age_days / half_life_days) * source weight, age from as_of",
@@ -408,6 +417,26 @@ def _build(
         error=job.error,
     )
     return job
+
+
+def _in_background[T](compute: Callable[[], T]) -> Callable[[], T]:
+    """Start `compute` (a read) on a thread and connection of its own where another
+    connection sees the same rows (PostgreSQL outside a transaction), else run it now.
+    Returns what gives its result (or raises its exception), waiting for it if need be."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        result = compute()
+        return lambda: result
+
+    def run() -> T:
+        try:
+            return compute()
+        finally:
+            connection.close()  # this thread's own connection
+
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-aggregate")
+    future = executor.submit(run)
+    executor.shutdown(wait=False)
+    return future.result
 
 
 def _fail_below_policy(job: ExportJob, lease: _Lease, error: str) -> ExportJob:
