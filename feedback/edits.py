@@ -319,14 +319,12 @@ def classify_edit(
     ratio = round(Indel.normalized_distance(output, final_text), 4)
     lines_a, lines_b = output.split("\n"), final_text.split("\n")
     # Lines both texts share at the start and at the end are not tokenised.
+    shorter = min(len(lines_a), len(lines_b))
     lo = 0
-    while lo < min(len(lines_a), len(lines_b)) and lines_a[lo] == lines_b[lo]:
+    while lo < shorter and lines_a[lo] == lines_b[lo]:
         lo += 1
     tail = 0
-    while (
-        tail < min(len(lines_a), len(lines_b)) - lo
-        and lines_a[len(lines_a) - 1 - tail] == lines_b[len(lines_b) - 1 - tail]
-    ):
+    while tail < shorter - lo and lines_a[-1 - tail] == lines_b[-1 - tail]:
         tail += 1
     a = _tokenise(lines_a, lo, len(lines_a) - tail, fences=_has_fence(output))
     b = _tokenise(lines_b, lo, len(lines_b) - tail, fences=_has_fence(final_text))
