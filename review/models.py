@@ -218,6 +218,13 @@ class Item(models.Model):
                 condition=Q(status="open"),
                 name="item_open_by_priority",
             ),
+            # Exports: a queue's free-content items (review pairs) without its label items,
+            # so a project whose queues hold only label items answers at once.
+            models.Index(
+                fields=["queue", "id"],
+                condition=Q(label__isnull=True),
+                name="item_free_by_queue",
+            ),
         ]
 
     def __str__(self) -> str:
