@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from json.encoder import encode_basestring
@@ -55,25 +55,20 @@ class RowWeight:
     half_life_days: float
 
 
-def _escape(text: str) -> str:
-    """`text` as a JSON string literal, as `json.dumps(text, ensure_ascii=False)` writes it."""
-    try:
-        return orjson.dumps(text).decode()
-    except orjson.JSONEncodeError:  # a lone surrogate (not from PostgreSQL): json writes it
-        return encode_basestring(text)
-
-
-def _assistant_json(text_json: str) -> str:
-    return '[{"role":"assistant","content":' + text_json + "}]"
+def _escape_slowly(text: str) -> bytes:
+    """What orjson refuses: a lone surrogate (never from PostgreSQL), which cannot be
+    written as UTF-8 either way (UnicodeEncodeError, as before orjson)."""
+    return encode_basestring(text).encode()
 
 
 class Chunk:
-    """One chunk's rows as JSON lines (`text`, and `meta_lines` for the sidecar of bare
-    formats) or as columns (`columns`, lists by field name), and rows by source."""
+    """One chunk's rows as JSON lines (`data`, and `meta` for the sidecar of bare
+    formats, both UTF-8) or as columns (`columns`, lists by field name), and rows by
+    source."""
 
     def __init__(self) -> None:
-        self.text = ""
-        self.meta_lines: list[str] = []
+        self.data = b""
+        self.meta = b""
         self.columns: dict[str, list[Any]] = {}
         self.sources: Counter[str] = Counter()
         self.rows = 0
@@ -90,16 +85,39 @@ def jsonl_chunk(
 ) -> Chunk:
     """The JSON lines of `rows` (tuples of COLUMNS). With `escaped`, the text columns
     (lone_prompt, chosen, rejected, completion) are already JSON strings; `bare` moves
-    the meta fields to `meta_lines` (formats.BARE_FORMATS)."""
+    the meta fields to `meta` (formats.BARE_FORMATS)."""
+    if escaped:
+        return _jsonl_chunk(fmt, style, rows, weight_of, str.encode, bare)
+    try:
+        return _jsonl_chunk(fmt, style, rows, weight_of, orjson.dumps, bare)
+    except orjson.JSONEncodeError:
+        return _jsonl_chunk(fmt, style, rows, weight_of, _escape_slowly, bare)
+
+
+def _jsonl_chunk(
+    fmt: str,
+    style: str,
+    rows: Sequence[tuple[Any, ...]],
+    weight_of: RowWeight,
+    escape: Callable[[str], bytes],
+    bare: bool,
+) -> Chunk:
+    """`jsonl_chunk` with `escape` writing a text as its JSON string, UTF-8 encoded. The
+    long texts go from `escape` into the lines as they are; the short pieces of a row are
+    formatted and encoded together."""
     chunk = Chunk()
     # The pieces of every line, joined once per chunk: a piece is copied once, not once
     # for each `+` after it.
-    parts: list[str] = []
+    parts: list[bytes] = []
     add = parts.extend
-    meta_lines, sources = chunk.meta_lines, chunk.sources
+    meta_lines: list[str] = []
+    sources = chunk.sources
     conversational = style == "conversational"
-    escape = (lambda text: text) if escaped else _escape  # noqa: E731
-    wrap = _assistant_json if conversational else (lambda text: text)  # noqa: E731
+
+    def assistant(text_json: bytes) -> bytes:
+        return b'[{"role":"assistant","content":' + text_json + b"}]"
+
+    wrap = assistant if conversational else (lambda text: text)  # noqa: E731
     source_json: dict[str, str] = {}
     rows_out = 0
     pairs_only, sft = fmt in ("dpo", "openai_preference"), fmt == "sft"
@@ -120,68 +138,60 @@ def jsonl_chunk(
             if age_days < 0:
                 age_days = 0.0
         row_weight = round(weight * 0.5 ** (age_days / half_life), 6)
-        meta_tail = (
-            ',"source":',
-            src,
-            ',"weight":',
-            repr(row_weight) if row_weight - row_weight == 0 else _dumps(row_weight),
-            ',"created_at":"',
-            occurred_at.isoformat().replace("+00:00", "Z"),
-            '"}\n',
-        )
+        weight_json = repr(row_weight) if row_weight - row_weight == 0 else _dumps(row_weight)
+        created_at = occurred_at.isoformat().replace("+00:00", "Z")
+        # What ends a row, after its id: the other meta fields and "}\n".
+        meta_tail = f',"source":{src},"weight":{weight_json},"created_at":"{created_at}"}}\n'
         base = f"lbl_{row_id}"
         if fmt in ("dpo", "kto"):
             if conversational:
-                prompt = _dumps(json.loads(prompt_json))
+                prompt = _dumps(json.loads(prompt_json)).encode()
             elif lone is not None:
                 prompt = escape(lone)
             else:
-                prompt = _dumps(prompt_text(json.loads(prompt_json)))
+                prompt = _dumps(prompt_text(json.loads(prompt_json))).encode()
             if fmt == "dpo":
-                add(('{"prompt":', prompt, ',"chosen":', wrap(escape(chosen))))
-                add((',"rejected":', wrap(escape(rejected)), ',"id":"', base, '"'))
-                add(meta_tail)
+                add((b'{"prompt":', prompt, b',"chosen":', wrap(escape(chosen))))
+                add((b',"rejected":', wrap(escape(rejected))))
+                add((f',"id":"{base}"{meta_tail}'.encode(),))
                 rows_out += 1
             elif is_pair:
-                add(('{"prompt":', prompt, ',"completion":', wrap(escape(chosen))))
-                add((',"label":true,"id":"', base, '_chosen"'))
-                add(meta_tail)
-                add(('{"prompt":', prompt, ',"completion":', wrap(escape(rejected))))
-                add((',"label":false,"id":"', base, '_rejected"'))
-                add(meta_tail)
+                add((b'{"prompt":', prompt, b',"completion":', wrap(escape(chosen))))
+                add((f',"label":true,"id":"{base}_chosen"{meta_tail}'.encode(),))
+                add((b'{"prompt":', prompt, b',"completion":', wrap(escape(rejected))))
+                add((f',"label":false,"id":"{base}_rejected"{meta_tail}'.encode(),))
                 rows_out += 2
                 sources[source] += 1  # the second row
             else:
-                add(('{"prompt":', prompt, ',"completion":', wrap(escape(completion))))
-                add((',"label":true,"id":"' if label else ',"label":false,"id":"', base, '"'))
-                add(meta_tail)
+                add((b'{"prompt":', prompt, b',"completion":', wrap(escape(completion))))
+                value = "true" if label else "false"
+                add((f',"label":{value},"id":"{base}"{meta_tail}'.encode(),))
                 rows_out += 1
         elif fmt == "sft":
             messages = json.loads(prompt_json)
             if isinstance(messages, list) and messages:
-                answer = _assistant_json(escape(chosen if is_pair else completion))
-                add(('{"messages":', _dumps(messages)[:-1], ",", answer[1:]))
+                answer = assistant(escape(chosen if is_pair else completion))
+                add((b'{"messages":', _dumps(messages)[:-1].encode(), b",", answer[1:]))
             else:  # an empty (or odd) prompt: spread as rows_for spreads it
                 raw = chosen if is_pair else completion
-                text = json.loads(raw) if escaped else raw
+                text = json.loads(raw) if escape is str.encode else raw
                 row = {"messages": [*messages, {"role": "assistant", "content": text}]}
-                add((_dumps(row)[:-1],))
-            add((',"id":"', base, '"'))
-            add(meta_tail)
+                add((_dumps(row)[:-1].encode(),))
+            add((f',"id":"{base}"{meta_tail}'.encode(),))
             rows_out += 1
         else:  # openai_preference
-            add(('{"input":{"messages":', _dumps(json.loads(prompt_json))))
-            add(('},"preferred_output":', _assistant_json(escape(chosen))))
-            add((',"non_preferred_output":', _assistant_json(escape(rejected))))
+            add((b'{"input":{"messages":', _dumps(json.loads(prompt_json)).encode()))
+            add((b'},"preferred_output":', assistant(escape(chosen))))
+            add((b',"non_preferred_output":', assistant(escape(rejected))))
             if bare:
-                add(("}\n",))
-                meta_lines.append("".join(('{"id":"', base, '"', *meta_tail)))
+                add((b"}\n",))
+                meta_lines.append(f'{{"id":"{base}"{meta_tail}')
             else:
-                add((',"id":"', base, '"'))
-                add(meta_tail)
+                add((f',"id":"{base}"{meta_tail}'.encode(),))
             rows_out += 1
         sources[source] += 1
-    chunk.text = "".join(parts)
+    chunk.data = b"".join(parts)
+    chunk.meta = "".join(meta_lines).encode()
     chunk.rows = rows_out
     return chunk
 

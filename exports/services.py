@@ -348,7 +348,7 @@ def _build(
                         escaped=False,
                         bare=job.format in BARE_FORMATS,
                     )
-                    writer.write_lines(chunk.text, chunk.rows, chunk.meta_lines)
+                    writer.write_lines(chunk.data, chunk.rows, chunk.meta)
                 sources.update(chunk.sources)
                 done = advance(done, len(batch), writer.rows)
             pairs = selectors.review_pair_rows(review_pairs[split], weight=policy.weight_review)

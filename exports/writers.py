@@ -38,14 +38,12 @@ class JsonlWriter:
         self._hash.update(line)
         self.rows += 1
 
-    def write_lines(self, text: str, rows: int, meta_lines: list[str] | None = None) -> None:
+    def write_lines(self, data: bytes, rows: int, meta: bytes = b"") -> None:
         """`rows` lines already encoded (exports/chunks.py), each ending in a newline; with
-        a sidecar, `meta_lines` holds its lines, one for each line."""
-        data = text.encode()
+        a sidecar, `meta` holds its lines, one for each line."""
         self._file.write(data)
         self._hash.update(data)
         if self._meta is not None:
-            meta = "".join(meta_lines or ()).encode()
             self._meta.write(meta)
             self._meta_hash.update(meta)
         self.rows += rows
