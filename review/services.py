@@ -159,6 +159,12 @@ def labels_route(*, label_ids: Iterable[int]) -> int:
     items_withdraw_stale(label_ids=label_ids)
     if connection.vendor == "postgresql":
         return _labels_route_postgres(label_ids)
+    return _labels_route_portable(label_ids)
+
+
+def _labels_route_portable(label_ids: list[int]) -> int:
+    """`labels_route`'s routing through the ORM (SQLite; the reference the PostgreSQL path
+    is tested against)."""
     labels = list(
         Label.objects.filter(pk__in=label_ids, needs_review=True, active=True)
         .exclude(review_reason="")
@@ -329,6 +335,15 @@ _ROUTED_FIELDS = (
 )
 
 
+def _routed_items_portable(label_ids: list[int]) -> list[dict[str, Any]]:
+    """The routed items of these labels not discarded, with their label's fields."""
+    return list(
+        Item.objects.filter(label_id__in=label_ids, reason__in=Queue.Reason.values)
+        .exclude(status=Item.Status.DISCARDED)
+        .values(*_ROUTED_FIELDS)
+    )
+
+
 def _routed_items_postgres(label_ids: list[int]) -> list[dict[str, Any]]:
     """`items_withdraw_stale`'s rows (routed items of these labels not discarded, with
     their label's fields) with the ids as one array parameter, as the ORM's `values()`
@@ -373,15 +388,10 @@ def items_withdraw_stale(*, label_ids: list[int]) -> int:
     """
     if not label_ids:
         return 0
-    rows: Iterable[dict[str, Any]]
     if connection.vendor == "postgresql":
         rows = _routed_items_postgres(label_ids)
     else:
-        rows = (
-            Item.objects.filter(label_id__in=label_ids, reason__in=Queue.Reason.values)
-            .exclude(status=Item.Status.DISCARDED)
-            .values(*_ROUTED_FIELDS)
-        )
+        rows = _routed_items_portable(label_ids)
     stale: dict[int, dict] = {}
     for row in rows:
         label = {
