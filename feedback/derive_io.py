@@ -174,6 +174,28 @@ def _fetch_postgres(postgres_sql: str, session_ids: list[int], json_at: int) -> 
     return decoded
 
 
+def fast_compression() -> None:
+    """Compress what this transaction stores with lz4 rather than PostgreSQL's default pglz
+    where the server has it (`SET LOCAL`: the transaction only). Labels repeat their
+    prompt and answers, and nearly half of them are long enough to be compressed: lz4 makes
+    their insert about a fifth faster. Readers see the same values (each compressed value
+    names its method). Nothing to do on other databases."""
+    if _postgres() and _has_lz4():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL default_toast_compression = lz4")
+
+
+@cache
+def _has_lz4() -> bool:
+    """Whether the server was built with lz4 (PostgreSQL 14 and later can be)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+        )
+        row = cursor.fetchone()
+    return bool(row and row[0])
+
+
 def generations_of(session_ids: list[int]) -> dict[int, list[GenerationRow]]:
     """Every generation of these sessions, by session id."""
     if _postgres():

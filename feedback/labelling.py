@@ -125,6 +125,7 @@ def sessions_derive_pending(*, limit: int = DERIVE_CHUNK, project: Project | Non
         sessions = _lock_pending_fairly(limit=limit, project=project, now=now)
         if not sessions:
             return 0
+        derive_io.fast_compression()
         try:
             with transaction.atomic():
                 _derive(sessions, now=now)
