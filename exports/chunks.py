@@ -106,10 +106,14 @@ def _jsonl_chunk(
     long texts go from `escape` into the lines as they are; the short pieces of a row are
     formatted and encoded together."""
     chunk = Chunk()
-    # The pieces of every line, joined once per chunk: a piece is copied once, not once
-    # for each `+` after it.
-    parts: list[bytes] = []
-    add = parts.extend
+    # The pieces of a line joined at once into the chunk's buffer: a piece is copied once,
+    # not once for each `+` after it, and not kept (orjson's bytes hold several times
+    # their length: a chunk's pieces held till its end took 100 MB).
+    out = bytearray()
+
+    def add(pieces: tuple[bytes, ...]) -> None:
+        out.extend(b"".join(pieces))
+
     meta_lines: list[str] = []
     sources = chunk.sources
     conversational = style == "conversational"
@@ -190,7 +194,7 @@ def _jsonl_chunk(
                 add((f',"id":"{base}"{meta_tail}'.encode(),))
             rows_out += 1
         sources[source] += 1
-    chunk.data = b"".join(parts)
+    chunk.data = bytes(out)
     chunk.meta = "".join(meta_lines).encode()
     chunk.rows = rows_out
     return chunk
