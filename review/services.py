@@ -9,11 +9,11 @@ import random
 from collections import Counter
 from collections.abc import Iterable
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth.models import User
 from django.db import connection, transaction
-from django.utils import timezone
+from django.db.models import Field
 
 from core.bulk import insert_ignoring_conflicts
 from core.storable import printable, text_problem
@@ -211,8 +211,8 @@ def _labels_route_portable(label_ids: list[int]) -> int:
     return len(inserted)
 
 
-# Item columns `labels_route` writes on PostgreSQL, in the order of `_route_rows`; the
-# others take the values the model's defaults give a new item.
+# Item columns `labels_route` writes per label on PostgreSQL; every other column takes
+# the model's default for a new item.
 _ROUTE_COLUMNS = ("queue", "label", "generation", "reason", "reason_detail", "priority")
 
 
@@ -260,8 +260,10 @@ def _labels_route_postgres(label_ids: list[int]) -> int:
         )
         for column, cell in zip(columns, row, strict=True):
             column.append(cell)
+    sql, defaulted = _route_insert()
+    defaults = [field.get_db_prep_save(field.get_default(), connection) for field in defaulted]
     with binding_cursor() as cursor:
-        cursor.execute(_route_insert_sql(), [timezone.now(), *columns])
+        cursor.execute(sql, [*defaults, *columns])
         inserted = cursor.fetchall()
     counts = sorted(Counter(queue_id for (queue_id,) in inserted).items())
     if counts:
@@ -276,31 +278,27 @@ def _labels_route_postgres(label_ids: list[int]) -> int:
 
 
 @cache
-def _route_insert_sql() -> str:
-    """INSERT of routed items from one array per `_ROUTE_COLUMNS` column (the first
-    parameter is their created_at); a label already in its queue is skipped."""
+def _route_insert() -> tuple[str, list[Field]]:
+    """INSERT of routed items: the defaulted columns' values as parameters (the fields
+    returned, in order), then one array per `_ROUTE_COLUMNS` column; a label already in
+    its queue is skipped."""
     quote = connection.ops.quote_name
-    names = [
-        quote(f"{name}_id" if name in ("queue", "label", "generation") else name)
-        for name in _ROUTE_COLUMNS
+    defaulted = [
+        field
+        for field in Item._meta.concrete_fields
+        if not field.primary_key and field.name not in _ROUTE_COLUMNS
     ]
+    routed = [cast(Field, Item._meta.get_field(name)) for name in _ROUTE_COLUMNS]
     types = ("bigint", "bigint", "bigint", "text", "jsonb", "integer")
-    defaults = {
-        "content": "'{}'::jsonb",
-        "status": f"'{Item.Status.OPEN}'",
-        "annotation_count": "0",
-        "agreement_state": f"'{Item.AgreementState.PENDING}'",
-        "decision": "''",
-        "decision_reason": "''",
-        "held_out": "false",
-        "created_at": "%s",
-    }
+    columns = ", ".join(quote(cast(str, field.column)) for field in [*defaulted, *routed])
+    values = ", ".join(f"CAST(%s AS {field.db_type(connection)})" for field in defaulted)
     arrays = ", ".join(f"%b::{t}[]" for t in types)
-    return (
-        f"INSERT INTO {quote(Item._meta.db_table)} ({', '.join(defaults)}, {', '.join(names)}) "  # noqa: S608 - names from the model
-        f"SELECT {', '.join(defaults.values())}, v.* FROM unnest({arrays}) AS v "
+    sql = (
+        f"INSERT INTO {quote(Item._meta.db_table)} ({columns}) "  # noqa: S608 - names from the model
+        f"SELECT {values}, v.* FROM unnest({arrays}) AS v "
         "ON CONFLICT DO NOTHING RETURNING queue_id"
     )
+    return sql, defaulted
 
 
 def _stale(detail: dict, reason: str, label: dict) -> str | None:
