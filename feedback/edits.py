@@ -230,8 +230,8 @@ def _span_features(a: _Tokens, i1: int, i2: int, b: _Tokens, j1: int, j2: int) -
         t.casefold() for t in inserted
     ]:
         return {"code_token"} if on_code else {"casing"}
-    joined = "".join(changed)
-    if _is_punct(joined):  # every token is punctuation
+    if all(map(_is_punct, changed)):  # stops at the first word: most spans hold one early
+        joined = "".join(changed)
         if not _CURRENCY.isdisjoint(joined):
             return {"amount"}
         if on_code:
