@@ -6,6 +6,7 @@ import json
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import orjson
@@ -175,6 +176,10 @@ def _store_postgresql(
             "client_id text NOT NULL, type text NOT NULL, timestamp timestamptz NOT NULL, "
             "session_id bigint NOT NULL, generation_ref text NOT NULL, user_ref text NOT "
             "NULL, payload jsonb NOT NULL) ON COMMIT DELETE ROWS"
+            # A third of the generation events are long enough to be compressed, in the
+            # staging table, the log and the generation (its input): lz4 costs a fraction
+            # of PostgreSQL's default pglz, and the values read the same.
+            + ("; SET LOCAL default_toast_compression = lz4" if _server_has_lz4() else "")
         )
         with (
             connection.wrap_database_errors,
@@ -265,6 +270,18 @@ def _store_postgresql(
                 params,
             )
     return stored, also
+
+
+@cache
+def _server_has_lz4() -> bool:
+    """Whether the database server can compress with lz4 (PostgreSQL 14 and later, when
+    built with it). Asked once per process."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+        )
+        row = cursor.fetchone()
+    return bool(row and row[0])
 
 
 def _generations_unstarted_drop(

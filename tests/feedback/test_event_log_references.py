@@ -88,3 +88,20 @@ def test_the_request_leaves_a_disabled_collector_disabled(ingest_client):
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+@pytest.mark.django_db
+def test_long_texts_are_stored_with_lz4_and_read_back_the_same(project, on_postgres):
+    if not on_postgres or not services._server_has_lz4():
+        pytest.skip("lz4 compression is PostgreSQL's, when built with it")
+    output = " ".join(f"Sentence {n} of a long answer, as models give them." for n in range(200))
+    services.events_ingest(project=project, events=[generation("g1", output=output)])
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_column_compression(e.payload), pg_column_compression(g.output) "
+            "FROM feedback_event e JOIN feedback_generation g ON g.id = e.generation_id"
+        )
+        assert cursor.fetchall() == [("lz4", "lz4")]
+    assert Generation.objects.get().output == output
+    assert Event.objects.get().payload["output"] == output
