@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
@@ -9,7 +10,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -284,21 +285,35 @@ def _build(
     as_of = filters.as_of or sizes.newest
     totals = {split: sizes.labels[split] + sizes.pairs[split] for split in querysets}
     lease.beat()
-    # The manifest's exclusions scan the project's labels again: on PostgreSQL on a
-    # connection of their own, meanwhile (the quality aggregates, then the rows).
+    # The policy gate's quality aggregates and the manifest's exclusions each scan the
+    # project's labels again: on PostgreSQL on connections of their own, meanwhile. The
+    # rows are written to this attempt's staging folder in the meantime; should the gate
+    # fail, they are removed, as if never written (elsewhere the gate decides first).
     excluded = _in_background(
         lambda: selectors.exclusion_counts(project, job.format, filters, policy)
     )
     # Aggregates over the train split only (the eval split is held out, never trained on);
     # unordered, or the ordering's id would join the GROUP BY (a group a label).
-    quality = export_quality(
-        project, querysets["train"].order_by(), policy, extra_human_rows=sizes.pairs["train"]
+    quality_of = _in_background(
+        lambda: export_quality(
+            project, querysets["train"].order_by(), policy, extra_human_rows=sizes.pairs["train"]
+        )
     )
-    reasons = below_policy_reasons(quality)
-    quality.update(allowed_below_policy=job.allow_below_policy, below_policy=reasons)
-    lease.beat()
-    if reasons and not job.allow_below_policy:
-        return _fail_below_policy(job, lease, below_policy_message(reasons))
+    quality: dict = {}
+
+    def below_policy() -> str:
+        """Once the quality is known: why the gate fails the job ("" if it does not)."""
+        if not quality:
+            quality.update(quality_of.result())
+            reasons = below_policy_reasons(quality)
+            quality.update(allowed_below_policy=job.allow_below_policy, below_policy=reasons)
+            lease.beat()
+        if quality["below_policy"] and not job.allow_below_policy:
+            return below_policy_message(quality["below_policy"])
+        return ""
+
+    if quality_of.done() and (reason := below_policy()):
+        return _fail_below_policy(job, lease, reason)
     expected = max(1, sum(totals.values()))
     directory = Path(settings.MEDIA_ROOT) / job.directory
     staging = directory / f".attempt-{job.attempts}"
@@ -351,6 +366,8 @@ def _build(
                     writer.write_lines(chunk.data, chunk.rows, chunk.meta)
                 sources.update(chunk.sources)
                 done = advance(done, len(batch), writer.rows)
+                if quality_of.done() and below_policy():
+                    raise _BelowPolicy
             pairs = selectors.review_pair_rows(review_pairs[split], weight=policy.weight_review)
             for label in pairs:
                 weight = _weight(label, as_of, policy)
@@ -375,6 +392,8 @@ def _build(
                 )
             lease.beat()
 
+        if below_policy():
+            raise _BelowPolicy
         manifest = {
             "export_id": job.pk,
             "project": project.slug,
@@ -387,7 +406,7 @@ def _build(
             "rows": rows_per_split,
             "labels": totals,
             "counts_by_source": by_source,
-            "excluded": excluded(),
+            "excluded": excluded.result(),
             "quality": quality,
             "files": files,
             "weight": "0.5 ** (age_days / half_life_days) * source weight, age from as_of",
@@ -399,6 +418,11 @@ def _build(
     except ExportTakenOver:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    except _BelowPolicy:
+        shutil.rmtree(staging, ignore_errors=True)
+        with contextlib.suppress(OSError):  # another attempt's files stay
+            directory.rmdir()
+        return _fail_below_policy(job, lease, below_policy())
     for path in staging.iterdir():
         path.replace(directory / path.name)
     staging.rmdir()
@@ -419,13 +443,20 @@ def _build(
     return job
 
 
-def _in_background[T](compute: Callable[[], T]) -> Callable[[], T]:
-    """Start `compute` (a read) on a thread and connection of its own where another
-    connection sees the same rows (PostgreSQL outside a transaction), else run it now.
-    Returns what gives its result (or raises its exception), waiting for it if need be."""
+class _BelowPolicy(Exception):
+    """The gate's verdict came while the rows were being written: below the policy."""
+
+
+def _in_background[T](compute: Callable[[], T]) -> Future[T]:
+    """`compute` (a read) on a thread and connection of its own where another connection
+    sees the same rows (PostgreSQL outside a transaction); else run now, done at once."""
     if connection.vendor != "postgresql" or connection.in_atomic_block:
-        result = compute()
-        return lambda: result
+        now: Future[T] = Future()
+        try:
+            now.set_result(compute())
+        except Exception as error:  # noqa: BLE001 - raised again by .result()
+            now.set_exception(error)
+        return now
 
     def run() -> T:
         try:
@@ -436,7 +467,7 @@ def _in_background[T](compute: Callable[[], T]) -> Callable[[], T]:
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-aggregate")
     future = executor.submit(run)
     executor.shutdown(wait=False)
-    return future.result
+    return future
 
 
 def _fail_below_policy(job: ExportJob, lease: _Lease, error: str) -> ExportJob:

@@ -1,11 +1,13 @@
 """What the faster export paths must keep: orjson escapes every text as `json.dumps`
-does (the JSONL chunks), and the manifest's exclusion counts computed on a connection of
-their own (PostgreSQL, outside a transaction) are those of the selector."""
+does (the JSONL chunks); on PostgreSQL outside a transaction, the manifest's exclusion
+counts computed on a connection of their own are those of the selector, and the gate
+decided while the rows are written still fails the job without files."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +15,7 @@ from exports import selectors, services
 from exports.chunks import RowWeight, jsonl_chunk
 from exports.filters import ExportFilters, parse_filters
 from exports.formats import LabelRow, rows_for
+from exports.models import ExportJob
 from feedback.models import Label, RoutingPolicy
 from tenancy.models import Project
 from tests.exports.test_chunks import make_labels
@@ -112,3 +115,27 @@ def test_exclusions_counted_meanwhile_are_the_selectors(media):
     expected = selectors.exclusion_counts(project, "dpo", ExportFilters(), policy)
     assert expected["inactive"] and expected["rejected_by_review"]
     assert job.manifest["excluded"] == expected
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("file_format", ["jsonl", "parquet"])
+def test_gate_decided_meanwhile_fails_the_job_and_leaves_no_files(media, file_format):
+    """Outside a transaction the gate's aggregates run while the rows are written: below
+    the policy, the job fails as before and what was written is gone."""
+    project = Project.objects.create(slug="gated", name="Gated")
+    make_labels(project)  # auto-accepted, none verified by people
+    RoutingPolicy.objects.filter(project=project).update(min_human_share=0.5)
+    job = services.export_job_create(
+        project=project,
+        created_by=None,
+        fmt="dpo",
+        file_format=file_format,
+        filters=parse_filters({}, project=project),
+        in_process=True,
+    )
+    job = services.export_build(job=job)
+    assert job.status == "failed" and "human-verified" in job.error.lower()
+    stored = ExportJob.objects.get(pk=job.pk)
+    assert (stored.status, stored.manifest) == ("failed", {})
+    assert not (Path(media) / job.directory).exists()
