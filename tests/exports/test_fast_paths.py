@@ -61,7 +61,8 @@ def _tuple(n: int, text: str, prompt: list[dict[str, str]], *, lone_wanted: bool
 @pytest.mark.parametrize("fmt", ["dpo", "kto", "sft", "openai_preference"])
 def test_jsonl_chunk_escapes_every_text_as_json_dumps(fmt, style):
     weight_of = RowWeight(MOMENT, 30.0)
-    rows, expected = [], b""
+    rows: list[tuple] = []
+    expected = b""
     for text in TEXTS:
         for prompt in ([{"role": "user", "content": text}], [{"role": "system", "content": text}]):
             lone_wanted = fmt in ("dpo", "kto") and style == "standard"
