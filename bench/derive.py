@@ -10,9 +10,10 @@ Ingests three projects of simulated sessions (derivation tasks are queued on the
 purged), then three rounds, each: derive one project with the task's own work function,
 `sessions_derive_pending`, chunk after chunk in this one process (what a worker with
 `--pool solo` does for each task), then the reference on that project's sessions. Prints
-both figures, the ratio (median of the three rounds) and the goal (>= 2,000 sessions/s), and
+both figures, the ratio (median of the three rounds) and the goal (>= 2,000 sessions/s),
 how much of derivation went to the label consumers (review's routing,
-GLEANER_LABEL_CONSUMERS).
+GLEANER_LABEL_CONSUMERS), and the worker's CPU time a session (which other load on the
+machine disturbs less than wall time).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ def main() -> None:
     consumers = _time_consumers(labelling)
     pairs = []
     worker_cpu: list[float] = []  # the process's own CPU time over wall time
+    cpu_per_session: list[float] = []  # ms: steadier than wall time on a busy machine
     for project in projects:
         consumers[0] = 0.0
         started, cpu = time.perf_counter(), time.process_time()
@@ -70,6 +72,7 @@ def main() -> None:
         reference = _reference(ids, labelling.DERIVE_CHUNK)
         pairs.append((derived / elapsed, len(ids) / reference, consumers[0] / elapsed))
         worker_cpu.append(cpu / elapsed)
+        cpu_per_session.append(1000 * cpu / max(1, derived))
         events = Event.objects.filter(project=project).count()
         labels = Label.objects.filter(project=project).count()
         print(
@@ -86,7 +89,8 @@ def main() -> None:
         f"events and generations {reference:,.0f} sessions/s; ratio {ratio:.2f} "
         f"(goal >= {GOAL:,} sessions/s: {'met' if figure >= GOAL else 'not met'}); "
         f"label consumers (review routing) {share:.0%} of derivation time; the worker "
-        f"used CPU {statistics.median(worker_cpu):.0%} of it (the rest waited on the database)"
+        f"used CPU {statistics.median(worker_cpu):.0%} of it (the rest waited on the database), "
+        f"{statistics.median(cpu_per_session):.2f} ms of CPU a session"
     )
 
 
