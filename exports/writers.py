@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,13 @@ class JsonlWriter:
         self._hash = hashlib.sha256()
         self._meta_hash = hashlib.sha256()
         self.rows = 0
+        # Chunks are written and hashed on a thread of their own (both let go of the GIL)
+        # while the next chunk is built; one at a time, so memory stays flat.
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-writer")
+        self._pending: Future[None] | None = None
 
     def write(self, row: dict[str, Any]) -> None:
+        self._wait()
         if self._meta is not None:
             meta = {key: row.pop(key) for key in META_FIELDS}
             line = _line(meta)
@@ -40,15 +46,27 @@ class JsonlWriter:
 
     def write_lines(self, data: bytes, rows: int, meta: bytes = b"") -> None:
         """`rows` lines already encoded (exports/chunks.py), each ending in a newline; with
-        a sidecar, `meta` holds its lines, one for each line."""
+        a sidecar, `meta` holds its lines, one for each line. Written once the chunk
+        before is (its error, if any, raised here or by `close`)."""
+        self._wait()
+        self._pending = self._thread.submit(self._write_chunk, data, meta)
+        self.rows += rows
+
+    def _write_chunk(self, data: bytes, meta: bytes) -> None:
         self._file.write(data)
         self._hash.update(data)
         if self._meta is not None:
             self._meta.write(meta)
             self._meta_hash.update(meta)
-        self.rows += rows
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
 
     def close(self) -> dict[str, str]:
+        self._wait()
+        self._thread.shutdown()
         self._file.close()
         digests = {self.path.name: self._hash.hexdigest()}
         if self._meta is not None and self.sidecar is not None:  # both or neither
