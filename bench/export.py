@@ -13,7 +13,7 @@ written to a file, for JSONL then Parquet; the ratio is the median of the three 
 N rows (goal: flat).
 
 `--quick` takes about a minute on an idle machine (3-4 under the load of other benches);
-the full run about 12 minutes under load, plus 7 to create the 1M labels the first time.
+the full run 2 to 4 minutes at a load of 2, plus 3 to 7 to create the 1M labels the first time.
 
 The labels (realistic prompt and answer lengths, spread over 60 days) are created once per
 N and reused by later runs; so is another project holding 200,000 reviewed free pairs (the
