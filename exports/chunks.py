@@ -8,8 +8,7 @@ Python escapes each text with orjson (what `json.dumps(text, ensure_ascii=False)
 the same seven short escapes, `\\u00xx` in lower case for the other control characters,
 nothing else), joins the pieces and computes the weight. orjson escapes a text about ten
 times faster than `json.encoder.encode_basestring` and than PostgreSQL's `to_json`, which
-took the database 4.5 s a million pairs (`escaped`: still supported, no longer used by
-the build).
+took the database 4.5 s a million pairs.
 """
 
 from __future__ import annotations
@@ -80,14 +79,10 @@ def jsonl_chunk(
     rows: Sequence[tuple[Any, ...]],
     weight_of: RowWeight,
     *,
-    escaped: bool,
     bare: bool,
 ) -> Chunk:
-    """The JSON lines of `rows` (tuples of COLUMNS). With `escaped`, the text columns
-    (lone_prompt, chosen, rejected, completion) are already JSON strings; `bare` moves
-    the meta fields to `meta` (formats.BARE_FORMATS)."""
-    if escaped:
-        return _jsonl_chunk(fmt, style, rows, weight_of, str.encode, bare)
+    """The JSON lines of `rows` (tuples of COLUMNS, texts unescaped); `bare` moves the meta
+    fields to `meta` (formats.BARE_FORMATS)."""
     try:
         return _jsonl_chunk(fmt, style, rows, weight_of, orjson.dumps, bare)
     except orjson.JSONEncodeError:
@@ -177,8 +172,7 @@ def _jsonl_chunk(
                 answer = assistant(escape(chosen if is_pair else completion))
                 add((b'{"messages":', _dumps(messages)[:-1].encode(), b",", answer[1:]))
             else:  # an empty (or odd) prompt: spread as rows_for spreads it
-                raw = chosen if is_pair else completion
-                text = json.loads(raw) if escape is str.encode else raw
+                text = chosen if is_pair else completion
                 row = {"messages": [*messages, {"role": "assistant", "content": text}]}
                 add((_dumps(row)[:-1].encode(),))
             add((f',"id":"{base}"{meta_tail}'.encode(),))

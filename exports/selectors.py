@@ -242,14 +242,6 @@ def label_rows(queryset: QuerySet[Label], chunk_size: int = 2000) -> Iterator[La
         yield LabelRow(**dict(zip(ROW_COLUMNS, values, strict=True)))
 
 
-class _JsonString(Func):
-    """A text as a JSON string literal, escaped by PostgreSQL exactly as
-    `json.dumps(text, ensure_ascii=False)` escapes it (see exports/chunks.py)."""
-
-    template = "to_json(%(expressions)s)::text"
-    output_field = TextField()
-
-
 class _LonePrompt(Func):
     """A prompt of one user message with text content: that text (what
     `formats.prompt_text` returns for it); NULL for any other prompt. The CASE keeps
@@ -284,14 +276,12 @@ def _streaming_connection() -> Iterator[BaseDatabaseWrapper | None]:
 def label_chunks(
     queryset: QuerySet[Label],
     *,
-    escaped: bool,
     chunk_size: int = 5000,
     fmt: str | None = None,
     style: str = "standard",
 ) -> Iterator[tuple[tuple[Any, ...], ...]]:
-    """Stream labels in chunks of tuples of `chunks.COLUMNS`, in the queryset's order.
-    With `escaped` on PostgreSQL, the text columns (lone_prompt, chosen, rejected,
-    completion) come as JSON strings; `chunks_escaped` says whether they do.
+    """Stream labels in chunks of tuples of `chunks.COLUMNS`, in the queryset's order,
+    texts as stored (the chunk functions escape them: exports/chunks.py says why).
 
     Given the export's `fmt` and `style`, only what its rows are built from is sent (the
     rest comes as None): no completion for pair-only formats, no lone prompt where the
@@ -304,21 +294,18 @@ def label_chunks(
     and no WITH HOLD cursor materialises the result first); otherwise from a server-side
     cursor (no hold inside a transaction) or SQLite's cursor."""
     postgres = connection.vendor == "postgresql"
-    text: Any = _JsonString if escaped and postgres else (lambda column: F(column))
     nothing = Value(None, output_field=TextField())
     wants_lone = fmt in (None, "dpo", "kto") and style != "conversational"
     lone: Func | Value = _LonePrompt("prompt") if postgres and wants_lone else nothing
     prompt_json: Func | Case = Cast("prompt", TextField())
     if lone is not nothing:
         prompt_json = Case(When(lone_prompt__isnull=True, then=prompt_json))
-        if escaped:
-            lone = _JsonString(lone)
     columns = queryset.annotate(
         lone_prompt=lone,
         prompt_json=prompt_json,
-        chosen_out=text("chosen"),
-        rejected_out=text("rejected"),
-        completion_out=nothing if fmt in ("dpo", "openai_preference") else text("completion"),
+        chosen_out=F("chosen"),
+        rejected_out=F("rejected"),
+        completion_out=nothing if fmt in ("dpo", "openai_preference") else F("completion"),
     ).values_list(
         "id",
         "kind",
@@ -353,11 +340,6 @@ def label_chunks(
             if converters:
                 rows = map(tuple, compiler.apply_converters(rows, converters))
             yield from batched(rows, chunk_size)
-
-
-def chunks_escaped(*, escaped: bool) -> bool:
-    """Whether `label_chunks(..., escaped=escaped)` hands texts over as JSON strings."""
-    return escaped and connection.vendor == "postgresql"
 
 
 def review_pair_querysets(

@@ -343,10 +343,8 @@ def _build(
             writer = _writer(job, staging / name, split)
             sources: Counter[str] = Counter()
             # Labels a chunk at a time (exports/chunks.py), review pairs (few) row by row.
-            # Texts unescaped: the chunk functions escape them (chunks.py says why).
             for batch in selectors.label_chunks(
                 queryset,
-                escaped=False,
                 chunk_size=PROGRESS_EVERY,
                 fmt=job.format,
                 style=job.style,
@@ -360,7 +358,6 @@ def _build(
                         job.style,
                         batch,
                         weight_of,
-                        escaped=False,
                         bare=job.format in BARE_FORMATS,
                     )
                     writer.write_lines(chunk.data, chunk.rows, chunk.meta)

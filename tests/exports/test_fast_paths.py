@@ -88,7 +88,7 @@ def test_jsonl_chunk_escapes_every_text_as_json_dumps(fmt, style):
                         out.pop(key)
                 line = json.dumps(out, ensure_ascii=False, separators=(",", ":")) + "\n"
                 expected += line.encode()
-    chunk = jsonl_chunk(fmt, style, rows, weight_of, escaped=False, bare=fmt == "openai_preference")
+    chunk = jsonl_chunk(fmt, style, rows, weight_of, bare=fmt == "openai_preference")
     assert chunk.data == expected
     assert chunk.rows == len(expected.splitlines())
 
