@@ -357,8 +357,14 @@ class Label(models.Model):
         EXCLUDED = "excluded"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="labels")
-    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="labels")
-    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="labels")
+    # No indexes of their own: label_unique_key leads with session, label_by_generation
+    # is the generation's (each would cost every label insert for nothing).
+    session = models.ForeignKey(
+        Session, on_delete=models.CASCADE, related_name="labels", db_index=False
+    )
+    generation = models.ForeignKey(
+        Generation, on_delete=models.CASCADE, related_name="labels", db_index=False
+    )
     other_generation = models.ForeignKey(
         Generation, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
