@@ -27,10 +27,9 @@ def _constraints(table: str) -> set[str]:
     }
 
 
+@pytest.mark.postgres  # SQLite's introspection of foreign keys differs
 @pytest.mark.django_db
-def test_only_the_replaces_link_is_a_database_constraint(on_postgres):
-    if not on_postgres:
-        pytest.skip("SQLite's introspection of foreign keys differs; the schema is PostgreSQL's")
+def test_only_the_replaces_link_is_a_database_constraint():
     assert _constraints(Event._meta.db_table) == set()
     assert _constraints(Generation._meta.db_table) == {"replaces_id->feedback_generation"}
 
@@ -90,10 +89,10 @@ def test_the_request_leaves_a_disabled_collector_disabled(ingest_client):
         gc.enable()
 
 
+@pytest.mark.postgres  # lz4 is PostgreSQL's (Debian's and CI's servers are built with it)
 @pytest.mark.django_db
-def test_long_texts_are_stored_with_lz4_and_read_back_the_same(project, on_postgres):
-    if not on_postgres or not services._server_has_lz4():
-        pytest.skip("lz4 compression is PostgreSQL's, when built with it")
+def test_long_texts_are_stored_with_lz4_and_read_back_the_same(project):
+    assert services._server_has_lz4()
     output = " ".join(f"Sentence {n} of a long answer, as models give them." for n in range(200))
     services.events_ingest(project=project, events=[generation("g1", output=output)])
 
