@@ -13,25 +13,8 @@ from datetime import datetime
 from django.template.defaultfilters import pluralize
 from django.utils import formats, timezone
 
+from core.charts import SERIES_STYLES, ChartFrame, Tick, marker_path
 from review import selectors
-
-# Okabe-Ito colours (told apart with colour blindness), each with its own marker shape so
-# the lines differ without colour too.
-SERIES_STYLES = [
-    ("#0072b2", "circle"),
-    ("#d55e00", "square"),
-    ("#009e73", "diamond"),
-    ("#cc79a7", "triangle"),
-    ("#e69f00", "circle"),
-    ("#56b4e9", "square"),
-]
-
-
-@dataclass(frozen=True)
-class Tick:
-    at: float
-    label: str
-    anchor: str = "middle"
 
 
 @dataclass(frozen=True)
@@ -55,51 +38,11 @@ class ChartLine:
 
 
 @dataclass(frozen=True)
-class ChartFrame:
-    """A line chart's canvas and plot area, with its axes' ticks (shared by the charts of
-    the agreement and quality pages)."""
-
-    width: int
-    height: int
-    left: int
-    right: int
-    top: int
-    bottom: int
-    y_ticks: list[Tick]
-    x_ticks: list[Tick]
-
-    @property
-    def middle_x(self) -> float:
-        return (self.left + self.right) / 2
-
-    @property
-    def middle_y(self) -> float:
-        return (self.top + self.bottom) / 2
-
-
-@dataclass(frozen=True)
 class AlphaChart(ChartFrame):
     lines: list[ChartLine]
     minimum_y: float
     minimum_value: str
     summary: str
-
-
-def marker_path(shape: str, x: float, y: float, r: float = 4.5) -> str:
-    """An SVG path for a point marker centred on (x, y)."""
-    if shape == "square":
-        r *= 0.9
-        return f"M{x - r:.1f} {y - r:.1f}h{2 * r:.1f}v{2 * r:.1f}h{-2 * r:.1f}Z"
-    if shape == "diamond":
-        r *= 1.3
-        return f"M{x:.1f} {y - r:.1f}L{x + r:.1f} {y:.1f}L{x:.1f} {y + r:.1f}L{x - r:.1f} {y:.1f}Z"
-    if shape == "triangle":
-        return (
-            f"M{x:.1f} {y - r * 1.25:.1f}L{x + r * 1.15:.1f} {y + r * 0.85:.1f}"
-            f"L{x - r * 1.15:.1f} {y + r * 0.85:.1f}Z"
-        )
-    arc = f"a{r:.1f} {r:.1f} 0 1 0"
-    return f"M{x - r:.1f} {y:.1f}{arc} {2 * r:.1f} 0{arc} {-2 * r:.1f} 0Z"
 
 
 def _when(at: datetime) -> str:

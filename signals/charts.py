@@ -1,10 +1,10 @@
 """Inline SVG line charts of one signal per bucket, a line per group, for the Signals page.
 
-The same style as the agreement and quality pages (review/charts.py: colours, marker
-shapes, axes), drawn here again because this app may not import review. Geometry is worked
-out here and drawn by templates/signals/_line_chart.html, so every label (group names come
-from the product's metadata) goes through autoescaping. No JavaScript: each point carries a
-<title>, the figure a text summary, and the table beside it every figure.
+The same style as the agreement and quality pages (core/charts.py: colours, marker shapes,
+axes). Geometry is worked out here and drawn by templates/signals/_line_chart.html, so every
+label (group names come from the product's metadata) goes through autoescaping. No
+JavaScript: each point carries a <title>, the figure a text summary, and the table beside it
+every figure.
 """
 
 from __future__ import annotations
@@ -16,27 +16,12 @@ from html import escape
 
 from django.utils.safestring import SafeString, mark_safe
 
-# Okabe-Ito colours (told apart with colour blindness), each with its own marker shape so
-# the lines differ without colour too (as review/charts.py).
-SERIES_STYLES = [
-    ("#0072b2", "circle"),
-    ("#d55e00", "square"),
-    ("#009e73", "diamond"),
-    ("#cc79a7", "triangle"),
-    ("#e69f00", "circle"),
-    ("#56b4e9", "square"),
-]
+from core.charts import SERIES_STYLES, ChartFrame, Tick, marker_path
+
 # The top of a rate chart's scale: the smallest of these that holds every point, so a share
 # rate of 2% is not a flat line along the bottom of a 0..1 scale.
 RATE_TOPS = (0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0)
 SECONDS_TOPS = (1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600, 1800, 3600)
-
-
-@dataclass(frozen=True)
-class Tick:
-    at: float
-    label: str
-    anchor: str = "middle"
 
 
 @dataclass(frozen=True)
@@ -68,44 +53,11 @@ class Series:
 
 
 @dataclass(frozen=True)
-class LineChart:
-    width: int
-    height: int
-    left: int
-    right: int
-    top: int
-    bottom: int
-    y_ticks: list[Tick]
-    x_ticks: list[Tick]
+class LineChart(ChartFrame):
     y_label: str
     x_label: str
     series: list[Series]
     summary: str
-
-    @property
-    def middle_x(self) -> float:
-        return (self.left + self.right) / 2
-
-    @property
-    def middle_y(self) -> float:
-        return (self.top + self.bottom) / 2
-
-
-def marker_path(shape: str, x: float, y: float, r: float = 4.5) -> str:
-    """An SVG path for a point marker centred on (x, y) (the shapes of review/charts.py)."""
-    if shape == "square":
-        r *= 0.9
-        return f"M{x - r:.1f} {y - r:.1f}h{2 * r:.1f}v{2 * r:.1f}h{-2 * r:.1f}Z"
-    if shape == "diamond":
-        r *= 1.3
-        return f"M{x:.1f} {y - r:.1f}L{x + r:.1f} {y:.1f}L{x:.1f} {y + r:.1f}L{x - r:.1f} {y:.1f}Z"
-    if shape == "triangle":
-        return (
-            f"M{x:.1f} {y - r * 1.25:.1f}L{x + r * 1.15:.1f} {y + r * 0.85:.1f}"
-            f"L{x - r * 1.15:.1f} {y + r * 0.85:.1f}Z"
-        )
-    arc = f"a{r:.1f} {r:.1f} 0 1 0"
-    return f"M{x - r:.1f} {y:.1f}{arc} {2 * r:.1f} 0{arc} {-2 * r:.1f} 0Z"
 
 
 def percent(value: float) -> str:

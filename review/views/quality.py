@@ -21,8 +21,8 @@ from django.shortcuts import render
 from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_GET
 
+from core.charts import SERIES_STYLES, ChartFrame, Tick, marker_path
 from feedback.quality import Cell, QualityReport, project_quality
-from review.charts import SERIES_STYLES, ChartFrame, Tick, marker_path
 from tenancy.access import READ_ROLES, access_project
 
 DIMENSIONS = [("", "Overall"), ("model", "Model"), ("feature", "Feature"), ("band", "Band")]

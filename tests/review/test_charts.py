@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.template.loader import render_to_string
 
-from review.charts import SERIES_STYLES, alpha_chart, annotator_chart, marker_path
+from core.charts import SERIES_STYLES, marker_path
+from review.charts import alpha_chart, annotator_chart
 from review.models import AgreementSnapshot
 from review.selectors import AgreementReport, AnnotatorQuality, QuestionAlpha, SeriesPoint
 
