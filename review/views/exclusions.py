@@ -7,19 +7,16 @@ renders the agreement page again with status 400 and the field's error beside it
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
 from core.typing import AuthedRequest
 from review import exclusions, selectors
-from review.charts import alpha_chart, annotator_chart
 from review.forms import field_error
-from review.models import Queue
+from review.views.lead import agreement_page
 
 RECOMPUTED = "Agreement is recomputed: the figures below change once that has run."
 
@@ -37,7 +34,7 @@ def annotator_exclude(request: AuthedRequest, queue_id: int) -> HttpResponse:
     except ValueError as error:
         field, message = field_error(error, "reason")
         posted = {"username": username, "reason": reason, "field": field, "message": message}
-        return _agreement_page(request, queue, exclusion_error=posted, status=400)
+        return agreement_page(request, queue, exclusion_error=posted, status=400)
     messages.success(
         request, f"{username}'s answers no longer count in this queue's agreement. {RECOMPUTED}"
     )
@@ -54,27 +51,6 @@ def annotator_include(request: AuthedRequest, queue_id: int) -> HttpResponse:
     except ValueError as error:
         _, message = field_error(error, "username")
         posted = {"username": username, "field": "username", "message": message}
-        return _agreement_page(request, queue, exclusion_error=posted, status=400)
+        return agreement_page(request, queue, exclusion_error=posted, status=400)
     messages.success(request, f"{username}'s answers count again. {RECOMPUTED}")
     return redirect("review:agreement", queue_id=queue.pk)
-
-
-def _agreement_page(
-    request: AuthedRequest, queue: Queue, *, status: int, **extra: Any
-) -> HttpResponse:
-    """The agreement page as review.views.lead.queue_agreement renders it, with `extra`."""
-    snapshot = selectors.latest_agreement(queue)
-    report = selectors.agreement_report(queue, snapshot) if snapshot is not None else None
-    context: dict[str, Any] = {
-        "queue": queue,
-        "report": report,
-        "snapshots": selectors.recent_snapshots(queue),
-        "lead_page": "agreement",
-        **extra,
-    }
-    if report is not None:
-        context["alpha_chart"] = alpha_chart(report, minimum=queue.min_alpha)
-        context["annotator_chart"] = annotator_chart(
-            report.annotators, minimum=queue.min_annotator_agreement
-        )
-    return render(request, "review/agreement.html", context, status=status)

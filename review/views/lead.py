@@ -84,6 +84,14 @@ def queue_overview(request: AuthedRequest, queue_id: int) -> HttpResponse:
 def queue_agreement(request: AuthedRequest, queue_id: int) -> HttpResponse:
     """The latest snapshot's figures: never recomputed on a page view."""
     queue = selectors.access_queue(request.user, queue_id, lead=True)
+    return agreement_page(request, queue)
+
+
+def agreement_page(
+    request: AuthedRequest, queue: Queue, *, status: int = 200, **extra: Any
+) -> HttpResponse:
+    """The agreement page of `queue` from its latest snapshot, with `extra` in the context
+    (the exclusion forms' errors, review/views/exclusions.py)."""
     snapshot = selectors.latest_agreement(queue)
     report = selectors.agreement_report(queue, snapshot) if snapshot is not None else None
     context: dict[str, Any] = {
@@ -91,13 +99,14 @@ def queue_agreement(request: AuthedRequest, queue_id: int) -> HttpResponse:
         "report": report,
         "snapshots": selectors.recent_snapshots(queue),
         "lead_page": "agreement",
+        **extra,
     }
     if report is not None:
         context["alpha_chart"] = alpha_chart(report, minimum=queue.min_alpha)
         context["annotator_chart"] = annotator_chart(
             report.annotators, minimum=queue.min_annotator_agreement
         )
-    return render(request, "review/agreement.html", context)
+    return render(request, "review/agreement.html", context, status=status)
 
 
 @login_required
