@@ -27,6 +27,15 @@ def text_problem(text: str) -> str | None:
     return None
 
 
+def check_text(field: str, text: str, max_length: int) -> None:
+    """Raise ValueError ("<field>: <why>") when `text` is longer than `max_length` characters
+    or cannot be stored (the services' way of refusing a note or a reason, by field)."""
+    if len(text) > max_length:
+        raise ValueError(f"{field}: must be at most {max_length} characters.")
+    if problem := text_problem(text):
+        raise ValueError(f"{field}: {problem[0].lower()}{problem[1:]}")
+
+
 def printable(text: str, limit: int = 100) -> str:
     """`text` made safe to echo in an error (surrogates escaped, cut to `limit`)."""
     return text[:limit].encode("utf-8", "backslashreplace").decode("utf-8")

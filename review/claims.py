@@ -83,7 +83,7 @@ def _live_claims(now: datetime):
     )
 
 
-def _presentation(item: Item) -> dict:
+def item_presentation(item: Item) -> dict:
     """Left/right order for items with two responses, drawn at random to avoid position
     bias, and recorded so answers can be mapped back."""
     if item.is_label_pair or item.is_free_pair:
@@ -173,7 +173,7 @@ def item_claim_next(*, queue: Queue, user: User, now: datetime | None = None) ->
                     user=user,
                     claimed_at=now,
                     expires_at=now + timedelta(minutes=queue.claim_timeout_minutes),
-                    presentation=_presentation(item),
+                    presentation=item_presentation(item),
                 )
         except _PassedOver as passed:
             passed_over.append(passed.args[0])
@@ -236,7 +236,7 @@ def _claim_first_free(queue: Queue, user: User, now: datetime) -> Assignment | N
                 .first()
             )
         item = _item_from_row(row)
-        presentation = _presentation(item)
+        presentation = item_presentation(item)
         expires_at = now + timedelta(minutes=queue.claim_timeout_minutes)
         with connection.cursor() as cursor:
             cursor.execute(

@@ -22,7 +22,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from core.storable import text_problem
+from core.storable import check_text, text_problem
 from review.claims import agreement_schedule_on_commit
 from review.models import Adjudication, Annotation, AnnotatorExclusion, Assignment, Item, Queue
 
@@ -48,10 +48,7 @@ def annotator_exclude(
     reason = reason.strip()
     if not reason:
         raise ValueError("reason: say why this annotator's answers should not count.")
-    if len(reason) > MAX_REASON:
-        raise ValueError(f"reason: must be at most {MAX_REASON} characters.")
-    if problem := text_problem(reason):
-        raise ValueError(f"reason: {problem[0].lower()}{problem[1:]}")
+    check_text("reason", reason, MAX_REASON)
     user = _annotator(queue, username)
     with transaction.atomic():
         try:

@@ -20,10 +20,10 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from core.storable import ID_MAX, text_problem
+from core.storable import ID_MAX, check_text
 from review.agreement import canonical_values
 from review.answers import validate_answers
-from review.claims import ReviewConflict, _presentation, agreement_schedule_on_commit
+from review.claims import ReviewConflict, agreement_schedule_on_commit, item_presentation
 from review.models import (
     Adjudication,
     Annotation,
@@ -170,7 +170,7 @@ def skip_undo(
         mine.claimed_at = now
         mine.expires_at = now + timedelta(minutes=queue.claim_timeout_minutes)
         mine.skip_reason = ""
-        mine.presentation = mine.presentation or _presentation(item)
+        mine.presentation = mine.presentation or item_presentation(item)
         mine.save(
             update_fields=["status", "claimed_at", "expires_at", "skip_reason", "presentation"]
         )
@@ -184,10 +184,7 @@ def item_flag(*, item: Item, user: User, reason: str, now: datetime | None = Non
     reason = reason.strip()
     if not reason:
         raise ValueError("reason: say what is wrong with the item.")
-    if len(reason) > MAX_FLAG_REASON:
-        raise ValueError(f"reason: must be at most {MAX_FLAG_REASON} characters.")
-    if problem := text_problem(reason):
-        raise ValueError(f"reason: {problem[0].lower()}{problem[1:]}")
+    check_text("reason", reason, MAX_FLAG_REASON)
     return ItemFlag.objects.create(
         item=item,
         queue_id=item.queue_id,

@@ -8,22 +8,24 @@ import json
 import random
 from collections import Counter
 from collections.abc import Iterable
+from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
 from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.db.models import Field
+from django.utils import timezone
 
 from core.bulk import insert_ignoring_conflicts
-from core.storable import printable, text_problem
+from core.storable import check_text, printable
 from feedback.derive_io import binding_cursor
 from feedback.models import Label
 from feedback.services import labels_set_review_outcome
 from review.agreement import domain_of, gated
 from review.answers import AnswersInvalid
 from review.claims import agreement_schedule_on_commit, queue_counts_change
-from review.models import Adjudication, Item, Question, Queue
+from review.models import Adjudication, Item, ItemFlag, Question, Queue
 from tenancy.models import Project
 
 # The page shows a pair as a Left and a Right answer and says under "Claim to check" which
@@ -524,10 +526,7 @@ def item_adjudicate(*, item: Item, lead: User, decision: str, note: str = "") ->
     annotations; the gate applies it at the next recomputation, scheduled here."""
     if decision not in Adjudication.Decision.values:
         raise ValueError(f"decision: must be one of {', '.join(Adjudication.Decision.values)}.")
-    if len(note) > MAX_ADJUDICATION_NOTE:
-        raise ValueError(f"note: must be at most {MAX_ADJUDICATION_NOTE} characters.")
-    if problem := text_problem(note):
-        raise ValueError(f"note: {problem[0].lower()}{problem[1:]}")
+    check_text("note", note, MAX_ADJUDICATION_NOTE)
     with transaction.atomic():
         adjudication, _ = Adjudication.objects.update_or_create(
             item=item, defaults={"decided_by": lead, "decision": decision, "note": note}
@@ -579,3 +578,24 @@ def items_hold_out(
     )
     chosen = random.Random(seed).sample(ids, round(len(ids) * share))  # noqa: S311 - sampling
     return Item.objects.filter(pk__in=chosen).update(held_out=True)
+
+
+MAX_RESOLUTION = 5000
+
+
+def flag_resolve(*, flag: ItemFlag, by: User, note: str = "", now: datetime | None = None) -> bool:
+    """Resolve an open flag, with an optional note saying what was done. One conditional
+    UPDATE, so two leads acting at once cannot both win: returns False if it was resolved
+    already (by someone else, or by a repeated post), and nothing changes then.
+    Raises ValueError ("note: ...") for a note that cannot be stored."""
+    check_text("note", note, MAX_RESOLUTION)
+    resolved = ItemFlag.objects.filter(pk=flag.pk, resolved_at__isnull=True).update(
+        resolved_at=now or timezone.now(), resolved_by=by, resolution=note.strip()
+    )
+    return resolved == 1
+
+
+def item_release_hold_out(*, item: Item) -> bool:
+    """Put a held-out item back among the training items (the reverse of
+    `items_hold_out`). Returns False if it was not held out."""
+    return Item.objects.filter(pk=item.pk, held_out=True).update(held_out=False) == 1

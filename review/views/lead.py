@@ -28,7 +28,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from core.typing import AuthedRequest
 from feedback.models import Label
-from review import claims, lead_services, selectors, services
+from review import claims, selectors, services
 from review.agreement import gated
 from review.answers import AnswersInvalid
 from review.charts import alpha_chart, annotator_chart
@@ -430,7 +430,7 @@ def item_release(request: AuthedRequest, queue_id: int, item_id: int) -> HttpRes
     """Release an item from the hold-out: it may go into training exports again."""
     queue = selectors.access_queue(request.user, queue_id, lead=True)
     item = selectors.access_item(queue, item_id)
-    if lead_services.item_release_hold_out(item=item):
+    if services.item_release_hold_out(item=item):
         messages.success(
             request,
             f"Item {item.pk} is released from the hold-out: training exports may include "
@@ -460,7 +460,7 @@ def flag_resolve(request: AuthedRequest, queue_id: int, flag_id: int) -> HttpRes
     flag = selectors.access_open_flag(queue, flag_id)
     note = request.POST.get("note", "")
     try:
-        resolved = lead_services.flag_resolve(flag=flag, by=request.user, note=note)
+        resolved = services.flag_resolve(flag=flag, by=request.user, note=note)
     except ValueError as error:
         errors = dict([field_error(error, "note")])
         return _render_flags(request, queue, flag_id=flag.pk, note=note, errors=errors)
