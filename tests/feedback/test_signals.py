@@ -301,8 +301,9 @@ def test_rebuild_command(project):
     # Per day: models 1 + 1, features 1 + 2, patterns 1 + 2.
     assert "Rebuilt 8 rollup row(s) of acme" in out.getvalue()
     assert only(signal_rows(project, bucket="all"))["generations"] == 4
-    with pytest.raises(CommandError, match="--project"):
-        call_command("rebuild_signal_rollups", project="nope")
+    for bad in ("nope", "ac\x00me", "cut \ud83d", "x" * 10_000):
+        with pytest.raises(CommandError, match="--project"):
+            call_command("rebuild_signal_rollups", project=bad)
 
 
 def test_a_contribution_counts_each_signal_once():
