@@ -20,7 +20,9 @@ from typing import Any, NamedTuple
 from django.db import connection, models
 from django.db.models import F, QuerySet
 
+from core import pgarrays
 from core.bulk import update_rows
+from core.jsontext import dumps_text, loads_text
 from feedback.derivation import EventRecord
 from feedback.models import (
     DWELL_BINS,
@@ -133,13 +135,14 @@ def binding_cursor() -> Any:
     """A cursor of the current connection (and transaction) that sends parameters apart
     from the statement. Arrays go as `%b`, in binary: no quoting or escaping per element,
     where Django's default client-side binding escapes every string of an array with a
-    regular expression, in Python. Wrapped like Django's own cursors, so its queries are
-    logged and counted all the same."""
+    regular expression, in Python; lists of numbers are packed by numpy (core.pgarrays).
+    Wrapped like Django's own cursors, so its queries are logged and counted all the same."""
     import psycopg
     from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
     connection.ensure_connection()
     cursor = psycopg.Cursor(connection.connection)  # psycopg's own: server-side binding
+    pgarrays.register(cursor)  # lists of numbers packed by numpy
     wrapper = CursorDebugWrapper if connection.queries_logged else CursorWrapper
     return wrapper(cursor, connection)
 
@@ -164,7 +167,7 @@ def _fetch_postgres(postgres_sql: str, session_ids: list[int], json_at: int) -> 
     with _binding_cursor() as cursor:
         cursor.execute(postgres_sql, [session_ids])
         rows = cursor.fetchall()
-    loads = json.loads
+    loads = loads_text
     decoded = []
     for row in rows:
         value = row[json_at]
@@ -395,7 +398,7 @@ def signals_changed(stored: dict[str, Any] | str, signals: dict[str, Any]) -> bo
     if isinstance(stored, str):
         if stored == "{}":
             return bool(signals)
-        stored = json.loads(stored)
+        stored = loads_text(stored)
     assert isinstance(stored, dict)  # noqa: S101 - a JSONField of a dict
     return stored.keys() != signals.keys() or any(
         type(value) is not type(stored[key]) or value != stored[key]
@@ -417,9 +420,8 @@ def generation_signals_write(rows: list[tuple[int, dict[str, Any]]]) -> None:
         f"UPDATE {table} AS t SET signals = v.signals "  # noqa: S608 - names from the model
         f"FROM {_unnest(Generation, ('id', 'signals'))} WHERE t.id = v.id"
     )
-    dumps = json.dumps
     with _binding_cursor() as cursor:
-        cursor.execute(sql, [[pk for pk, _ in rows], [dumps(signals) for _, signals in rows]])
+        cursor.execute(sql, [[pk for pk, _ in rows], [dumps_text(signals) for _, signals in rows]])
 
 
 def labels_upsert(rows: list[LabelRow]) -> list[int]:
@@ -469,11 +471,10 @@ def _labels_upsert_sql() -> str:
 def _label_arrays(rows: list[LabelRow]) -> list[list[Any]]:
     """One list per column. JSON as text (cast to jsonb by the statement); numbers of the
     float columns as floats, since psycopg dumps a list of one Python type."""
-    dumps = json.dumps
     arrays: list[list[Any]] = []
     for name, values in zip(LABEL_COLUMNS, zip(*rows, strict=True), strict=True):
         if name in LABEL_JSON:
-            arrays.append([dumps(value) for value in values])
+            arrays.append([dumps_text(value) for value in values])
         elif name in LABEL_FLOATS:
             arrays.append([None if value is None else float(value) for value in values])
         else:

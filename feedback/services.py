@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from typing import Any
 
-import orjson
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Case, DateTimeField, F, OuterRef, Subquery, Value, When
@@ -17,6 +15,7 @@ from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
 from core.bulk import insert_ignoring_conflicts, update_rows
+from core.jsontext import dumps_text
 from feedback.event_schema import (
     MAX_ID_LENGTH,
     EventInvalid,
@@ -198,7 +197,7 @@ def _store_postgresql(
                         session_ids[event.session_ref],
                         event.generation_ref,
                         event.user_ref,
-                        _json(event.payload),
+                        dumps_text(event.payload),
                     )
                 )
         # Generations of the generation events not stored before (the first of the batch
@@ -310,17 +309,6 @@ def _generations_unstarted_drop(
         params,
     )
     return [ref for ref in created if ref in started]
-
-
-def _json(value: Any) -> str:
-    """A validated payload as JSON text, for a jsonb column: orjson is ~10x faster than json
-    here. Validation leaves nothing orjson refuses (no lone surrogates, integers within 64
-    bits, finite floats); json stays the fallback all the same. (Not for parsing: orjson
-    reads an integer beyond 64 bits as a float, which validation must see as an integer.)"""
-    try:
-        return orjson.dumps(value).decode()
-    except orjson.JSONEncodeError:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _check_type_allowed(raw: Any, allowed_types: Collection[str]) -> None:
