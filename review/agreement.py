@@ -140,6 +140,27 @@ class Answers:
             return self._alpha_of_keys(keys.astype(np.int64), mask, None)
         return self._alpha_of_dense(self._dense(mask, None))
 
+    def alphas_through(self, cuts: Iterable[float]) -> list[tuple[float | None, int]]:
+        """`alpha(self.times <= cut)` for each of the ascending `cuts`: with the count rows
+        numbered, each answer's number is added in once, to the first cut it falls
+        under, and the cuts' counts are running sums of those (exact: whole numbers)."""
+        cuts = np.asarray(list(cuts), dtype=np.float64)
+        if not self._keyed:
+            return [self.alpha(self.times <= cut) for cut in cuts.tolist()]
+        units = len(self.units)
+        first = np.searchsorted(cuts, self.times, side="left")  # the first cut >= the time
+        under = first < len(cuts)
+        added = np.bincount(
+            first[under] * units + self.rows[under],
+            weights=self._weights[under],
+            minlength=len(cuts) * units,
+        ).reshape(len(cuts), units)
+        keys = np.cumsum(added, axis=0).astype(np.int64)
+        return [
+            self._alpha_of_keys(keys[n], self.times <= cut, None)
+            for n, cut in enumerate(cuts.tolist())
+        ]
+
     def alpha_without(self, mine: np.ndarray) -> tuple[float | None, int]:
         """The alpha of all answers but `mine` (a mask or positions): one annotator's
         answers taken out of the whole queue's counts by subtraction, not counted again."""

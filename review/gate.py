@@ -23,6 +23,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +36,7 @@ from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from psycopg import sql
 
 from core.bulk import update_rows
 from feedback.quality import calibration_forget
@@ -338,26 +340,72 @@ def _annotation_sql(queue: Queue, where: str = "") -> tuple[str, list[Any]]:
 def _fetch_annotations(
     queue: Queue, questions: list[Question], texts: list[list[str]]
 ) -> dict[str, np.ndarray]:
+    """The queue's annotations on items not discarded as arrays: item and user ids, the
+    time (epoch seconds) and per question `q{n}` the answer's place: 1 no answer, 2 on
+    the `texts[n]` in order, -1 a text not listed. The user and the places travel packed
+    into 64-bit words (the user in the high half, places 16 bits each): every column
+    costs the database a call per row, whatever its width."""
     columns = [
-        ("item", "a.item_id::int8", ">i8"),
-        ("user", "a.user_id::int8", ">i8"),
-        # A double, microseconds since the epoch divided by a million: exactly what
-        # datetime.timestamp() gives (numeric extract() costs three times as much).
-        ("at", "date_part('epoch', a.created_at)", ">f8"),
+        ("item", "a.item_id", ">i8"),
+        # Microseconds since 2000 as PostgreSQL keeps them, made epoch seconds here.
+        ("at", "a.created_at", EPOCH),
     ]
     params: list[Any] = []
+    words: list[list[str]] = [["(a.user_id::int8 << 32)"]]
+    word_params: list[list[Any]] = [[]]
+    places: list[tuple[int, int] | None] = []  # (word, shift), None: a column of its own
     for n, (question, listed) in enumerate(zip(questions, texts, strict=True)):
-        answer = _answer_text(question)
-        columns.append(
-            (
-                f"q{n}",
-                f"coalesce(array_position(%s::text[], {answer}), -1)::int4",
-                ">i4",
-            )
-        )
-        params += [[None, *listed], _json_key(question.key)]
+        place, place_params = _answer_place(question, listed)
+        if len(listed) + 3 > PACKED_PLACES:  # too many texts for 16 bits
+            columns.append((f"q{n}", place, ">i4"))
+            params += place_params
+            places.append(None)
+            continue
+        if len(words[-1]) == 3:  # a word holds three places (or the user and two)
+            words.append([])
+            word_params.append([])
+        shift = 16 * (2 - len(words[-1]) if len(words) == 1 else len(words[-1]))
+        words[-1].append(f"(({place}) + 1)::int8 << {shift}" if shift else f"(({place}) + 1)::int8")
+        word_params[-1] += place_params
+        places.append((len(words) - 1, shift))
+    for w, (parts, part_params) in enumerate(zip(words, word_params, strict=True)):
+        columns.append((f"w{w}", " | ".join(f"({part})" for part in parts), ">i8"))
+        params += part_params
     tail, tail_params = _annotation_sql(queue)
-    return fetch_arrays(columns, tail, params + tail_params)
+    # A large queue's annotations are read in two halves at once (by item id: each item's
+    # answers in one).
+    large = queue.items_open + queue.items_complete >= READ_IN_HALVES_FROM
+    data = fetch_arrays(columns, tail, params + tail_params, halves="a.item_id" if large else None)
+    word0 = data["w0"].astype(np.int64)
+    arrays = {"item": data["item"].astype(np.int64), "at": data["at"], "user": word0 >> 32}
+    for n, at in enumerate(places):
+        if at is None:
+            arrays[f"q{n}"] = data[f"q{n}"].astype(np.int64)
+        else:
+            word, shift = at
+            packed = word0 if word == 0 else data[f"w{word}"].astype(np.int64)
+            arrays[f"q{n}"] = ((packed >> shift) & 0xFFFF) - 1
+    return arrays
+
+
+# Queues with this many items (open or complete) have their annotations read in halves.
+READ_IN_HALVES_FROM = 20_000
+# The most places (texts listed, plus three) packed 16 bits each into a word.
+PACKED_PLACES = 0xFFFF
+
+
+def _answer_place(question: Question, listed: list[str]) -> tuple[str, list[Any]]:
+    """SQL for an answer's place (1: no answer, 2 on: the `listed` texts in order, -1: a
+    text not listed) and its parameters. One CASE over the answer's text: cheaper for the
+    database than array_position, and the text is read once unless it is not listed."""
+    answer, key = _answer_text(question), _json_key(question.key)
+    whens = " ".join(f"WHEN %s THEN {n}" for n in range(2, len(listed) + 2))
+    return (
+        f"CASE {answer} {whens} ELSE CASE WHEN {answer} IS NULL THEN 1 ELSE -1 END END"
+        if listed
+        else f"CASE WHEN {answer} IS NULL THEN 1 ELSE -1 END",
+        [key, *listed, key] if listed else [key],
+    )
 
 
 def _answer_text(question: Question) -> str:
@@ -377,38 +425,96 @@ def _unlisted_texts(queue: Queue, question: Question, listed: list[str]) -> list
 
 
 WORK_MEM = "64MB"
+# A column kind for fetch_arrays: a timestamp, read as epoch seconds (a float64).
+EPOCH = "epoch"
+# Each column's binary form, by its numpy kind: PostgreSQL's send function for it.
+SEND = {">i8": "int8send", ">i4": "int4send", ">f8": "float8send", EPOCH: "timestamptz_send"}
+# PostgreSQL keeps timestamps as microseconds since 2000-01-01 UTC.
+EPOCH_2000_US = 946_684_800_000_000
 
 
 def fetch_arrays(
-    columns: list[tuple[str, str, str]], tail: str, params: list[Any]
+    columns: list[tuple[str, str, str]],
+    tail: str,
+    params: list[Any],
+    *,
+    halves: str | None = None,
 ) -> dict[str, np.ndarray]:
-    """PostgreSQL: for each (name, SQL expression, big-endian numpy type) of `columns`, the
-    values over the rows of `tail` (FROM ... WHERE ...) as one numpy array: each column is
-    aggregated into one array, sent in PostgreSQL's binary array format and read in place.
-    The expressions must be NOT NULL and of fixed width. One value per column crosses the
-    wire, where COPY or a cursor hand Python a message or a tuple per row."""
-    aggregates = ", ".join(f"array_send(array_agg({sql}))" for _, sql, _ in columns)
+    """PostgreSQL: for each (name, SQL expression, kind) of `columns`, the values over the
+    rows of `tail` (FROM ... WHERE ...) as one numpy array. Kinds are big-endian numpy
+    types (>i8, >i4, >f8) of the expression's SQL type (bigint, integer, double
+    precision), or EPOCH for a timestamp with time zone, given as float64 epoch seconds,
+    exactly as datetime.timestamp() gives them. The expressions must be NOT NULL.
+
+    Each column is one aggregate: its values' binary forms (the type's send function)
+    concatenated, read in place by numpy. One value per column crosses the wire, where
+    COPY or a cursor hand Python a message or a tuple per row, and no length per value
+    (array_agg's arrays carry one, and cost the database half as much again).
+
+    `halves`, an integer SQL expression over the rows: outside a transaction the rows
+    where it is even and those where it is odd are read at once, on this connection and
+    on one of their own, in one snapshot (exported, so the two halves are the rows one
+    query would read), and joined in that order; the database's work is what one query
+    costs, shared by two of its processes. Inside a transaction a connection of its own
+    would not see the transaction's writes: one query reads all."""
+    aggregates = ", ".join(
+        f"string_agg({SEND[kind]}({sql}), ''::bytea)" for _, sql, kind in columns
+    )
     connection.ensure_connection()
+    apart = halves is not None and not connection.in_atomic_block
+    query = f"SELECT {aggregates} {tail}"
+    rows: list[tuple[Any, ...] | None] = []
     with transaction.atomic(), psycopg.Cursor(connection.connection) as cursor:
-        # Memory enough to join a queue's items to its annotations in one hash (4 MB, the
-        # default, makes PostgreSQL merge the two sorted, at twice the time).
-        cursor.execute("SELECT current_setting('work_mem')")
-        (before,) = cursor.fetchone() or ("4MB",)
-        cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
-        cursor.execute(f"SELECT {aggregates} {tail}", params, binary=True)
-        row = cursor.fetchone()
-        cursor.execute("SELECT set_config('work_mem', %s, true)", [before])
+        if apart:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cursor.execute("SELECT pg_export_snapshot()")
+            (snapshot,) = cursor.fetchone() or ("",)
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                other = pool.submit(
+                    _read_half, query + f" AND mod({halves}, 2) = 1", params, snapshot
+                )
+                rows.append(_read(cursor, query + f" AND mod({halves}, 2) = 0", params))
+                rows.append(other.result())
+        else:
+            rows.append(_read(cursor, query, params))
     arrays = {}
-    for (name, _, kind), data in zip(columns, row or [None] * len(columns), strict=True):
-        if data is None:  # no rows
-            arrays[name] = np.zeros(0, dtype=np.dtype(kind))
-            continue
-        # Header: dimensions, a has-nulls flag, the element type, and per dimension its
-        # length and lower bound; then each element as its byte length and its bytes.
-        dims = int.from_bytes(data[:4], "big")
-        element = np.dtype([("length", ">i4"), ("value", kind)])
-        arrays[name] = np.frombuffer(data, dtype=element, offset=12 + 8 * dims)["value"]
+    for n, (name, _, kind) in enumerate(columns):
+        parts = [row[n] for row in rows if row is not None and row[n] is not None]
+        raw = np.frombuffer(b"".join(parts), dtype=">i8" if kind == EPOCH else kind)
+        if kind == EPOCH:
+            # Exact: the microseconds since 1970 are whole numbers below 2**53, and one
+            # division rounds once, as PostgreSQL's date_part and Python's timestamp() do.
+            arrays[name] = (raw.astype(np.int64) + EPOCH_2000_US).astype(np.float64) / 1e6
+        else:
+            arrays[name] = raw
     return arrays
+
+
+def _read(cursor: psycopg.Cursor[Any], query: str, params: list[Any]) -> tuple[Any, ...] | None:
+    """The one row of `query`, read with WORK_MEM (in the cursor's transaction)."""
+    # Memory enough to join a queue's items to its annotations in one hash (4 MB, the
+    # default, makes PostgreSQL merge the two sorted, at twice the time).
+    cursor.execute("SELECT current_setting('work_mem')")
+    (before,) = cursor.fetchone() or ("4MB",)
+    cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+    cursor.execute(query, params, binary=True)
+    row = cursor.fetchone()
+    cursor.execute("SELECT set_config('work_mem', %s, true)", [before])
+    return row
+
+
+def _read_half(query: str, params: list[Any], snapshot: str) -> tuple[Any, ...] | None:
+    """`_read` on a connection of its own, in the exported `snapshot` (a thread's work:
+    psycopg lets go of the GIL while the database works)."""
+    params_of = connection.get_connection_params()
+    with (
+        connection.get_new_connection(params_of) as conn,
+        conn.transaction(),
+        psycopg.Cursor(conn) as cursor,
+    ):
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        cursor.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+        return _read(cursor, query, params)
 
 
 def _series(qa: Answers) -> list[dict[str, Any]]:
@@ -418,8 +524,7 @@ def _series(qa: Answers) -> list[dict[str, Any]]:
     first, last = float(qa.times.min()), float(qa.times.max())
     cuts = [last] if last == first else np.linspace(first, last, SERIES_POINTS + 1)[1:]
     points = []
-    for cut in cuts:
-        alpha, items = qa.alpha(qa.times <= cut)
+    for cut, (alpha, items) in zip(cuts, qa.alphas_through(cuts), strict=True):
         points.append(
             {
                 "at": datetime.fromtimestamp(float(cut), tz=UTC).isoformat(),
@@ -753,31 +858,60 @@ def unique(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _item_table(queue: Queue) -> np.ndarray:
-    """The queue's items as arrays: id, label (-1: none), status (its place in STATUSES,
-    0: other), annotation_count, and the outcome written last: agreement (NaN: none),
-    preferred response (-1: none) and a 64-bit hash of state, decision and reason, which
-    is how a change of them is seen without reading the texts (hashing costs PostgreSQL a
-    third of what MD5 does)."""
-    fields = [
-        ("id", "id::int8", ">i8"),
-        ("label", "coalesce(label_id, -1)::int8", ">i8"),
-        ("status", "coalesce(array_position(%s::text[], status::text), 0)::int4", ">i4"),
-        ("annotation_count", "annotation_count::int4", ">i4"),
-        ("agreement", "coalesce(agreement, 'NaN')::float8", ">f8"),
-        ("preferred", "coalesce(preferred_response, -1)::int4", ">i4"),
-        ("texts", f"hashtextextended({TEXTS}, 0)", ">i8"),
-    ]
-    dtype = np.dtype([(name, kind) for name, _, kind in fields])
+    """The queue's items as arrays (ITEM_TABLE): id, label (-1: none), status (its place
+    in STATUSES, 0: other), annotation_count, and the outcome written last: agreement
+    (NaN: none), preferred response (-1: none) and a 64-bit hash of state, decision and
+    reason, which is how a change of them is seen without reading the texts (hashing
+    costs PostgreSQL a third of what MD5 does)."""
     if connection.vendor == "postgresql":
-        arrays = fetch_arrays(
-            fields,
-            f"FROM {Item._meta.db_table} WHERE queue_id = %s",
-            [[str(s) for s in STATUSES], queue.pk],
-        )
-        table = np.zeros(len(arrays["id"]), dtype=dtype)
-        for name in dtype.names or ():
-            table[name] = arrays[name]
-        return table
+        return _item_table_postgresql(queue)
+    return _item_table_python(queue)
+
+
+ITEM_TABLE = np.dtype(
+    [
+        ("id", ">i8"),
+        ("label", ">i8"),
+        ("status", ">i4"),
+        ("annotation_count", ">i4"),
+        ("agreement", ">f8"),
+        ("preferred", ">i4"),
+        ("texts", ">i8"),
+    ]
+)
+
+
+def _item_table_postgresql(queue: Queue) -> np.ndarray:
+    """`_item_table` in one query (fetch_arrays). Status, count and preferred response
+    travel packed in one 64-bit word (the count and the preferred response are
+    smallints, never negative)."""
+    packed = (
+        "(coalesce(array_position(%s::text[], status::text), 0)::int8 << 40)"
+        " | ((coalesce(preferred_response, -1) + 1)::int8 << 20) | annotation_count::int8"
+    )
+    arrays = fetch_arrays(
+        [
+            ("id", "id", ">i8"),
+            ("label", "coalesce(label_id, -1)", ">i8"),
+            ("agreement", "coalesce(agreement, 'NaN')", ">f8"),
+            ("texts", f"hashtextextended({TEXTS}, 0)", ">i8"),
+            ("packed", packed, ">i8"),
+        ],
+        f"FROM {Item._meta.db_table} WHERE queue_id = %s",
+        [[str(s) for s in STATUSES], queue.pk],
+    )
+    word = arrays["packed"].astype(np.int64)
+    arrays["status"] = word >> 40
+    arrays["preferred"] = ((word >> 20) & 0xFFFFF) - 1
+    arrays["annotation_count"] = word & 0xFFFFF
+    table = np.zeros(len(word), dtype=ITEM_TABLE)
+    for name in ITEM_TABLE.names or ():
+        table[name] = arrays[name]
+    return table
+
+
+def _item_table_python(queue: Queue) -> np.ndarray:
+    """`_item_table` row by row (SQLite)."""
     rows = Item.objects.filter(queue=queue).values_list(
         "id",
         "label_id",
@@ -789,7 +923,7 @@ def _item_table(queue: Queue) -> np.ndarray:
         "decision",
         "decision_reason",
     )
-    table = np.zeros(rows.count(), dtype=dtype)
+    table = np.zeros(rows.count(), dtype=ITEM_TABLE)
     for n, (pk, label, status, count, agreement, preferred, *texts) in enumerate(rows):
         table[n] = (
             pk,

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from feedback import labelling, services
 from feedback.models import Label
 from review import gate
-from review.agreement import NO_PAIRS, ONE_VALUE, canonical_values
+from review.agreement import NO_PAIRS, ONE_VALUE, Answers, canonical_values, domain_of
 from review.claims import annotation_submit, item_claim_next
 from review.models import Adjudication, Item, Question, Queue
 from review.services import item_adjudicate, item_set_gold, items_add, items_hold_out
@@ -69,7 +70,8 @@ def test_hand_computed_nominal_example(project, alice, bob):
     queue = Queue.objects.create(project=project, name="Nominal", annotations_per_item=2)
     Question.objects.create(queue=queue, key="v", type="choice", prompt="?", choices=["a", "b"])
     items = make_items(queue, 4)
-    for item, (first, second) in zip(items, ["aa", "ab", "bb", "bb"], strict=True):
+    pairs = [("a", "a"), ("a", "b"), ("b", "b"), ("b", "b")]
+    for item, (first, second) in zip(items, pairs, strict=True):
         annotation_submit(item=item, user=alice, answers={"v": first})
         annotation_submit(item=item, user=bob, answers={"v": second})
     alpha = gate.queue_agreement_recompute(queue=queue).results["questions"]["v"]["alpha"]
@@ -80,6 +82,7 @@ def test_alpha_is_undefined_without_an_item_with_two_annotations(queue, alice):
     make_items(queue, 3)
     for _ in range(3):
         claim = item_claim_next(queue=queue, user=alice)
+        assert claim is not None
         annotation_submit(item=claim.item, user=alice, answers={"better": "tie", "quality": 3})
     result = gate.queue_agreement_recompute(queue=queue).results["questions"]["better"]
     assert result["alpha"] is None and result["undefined_reason"] == NO_PAIRS
@@ -368,3 +371,22 @@ def test_ordinal_answers_within_the_tolerance_agree(
     gate.queue_agreement_recompute(queue=queue)
     item.refresh_from_db()
     assert item.agreement == pytest.approx(expected, abs=1e-4)
+
+
+@pytest.mark.parametrize(("width", "per_item"), [(5, 3), (12, 5)])  # counts numbered / not
+def test_alphas_through_cuts_are_the_alphas_of_the_answers_up_to_each(width, per_item):
+    rng = np.random.default_rng(width)
+    question = Question(key="q", type="rating", min_value=1, max_value=width, level="ordinal")
+    units = np.arange(400, dtype=np.int64) * 3
+    rows = np.repeat(np.arange(len(units)), per_item)
+    times = rng.integers(0, 50, len(rows)).astype(np.float64) / 7
+    codes = np.minimum(rows % width + rng.integers(0, 2, len(rows)), width - 1)
+    answers = Answers(
+        question, domain_of(question), units, rows, rows * 0 + 1, codes.astype(np.int64), times
+    )
+    cuts = [float(times.min()) - 1, 1.5, float(np.median(times)), 5.0, float(times.max())]
+
+    assert answers._keyed is (width == 5)
+    assert answers.alphas_through(cuts) == [answers.alpha(times <= cut) for cut in cuts]
+    assert answers.alphas_through(cuts)[0] == (None, 0)
+    assert answers.alphas_through(cuts)[-1][0] is not None
