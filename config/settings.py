@@ -207,7 +207,8 @@ GLEANER_LABEL_CONSUMERS = ["review.services.labels_route"]
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's, with one client per pool (core/cache.py).
+            "BACKEND": "core.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "gleaner"),
             # A Redis that does not answer fails the request in seconds (503), never hangs it.

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser, User
+from django.db import connection
+from django.db.models import Field, Model
 from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -27,6 +32,7 @@ from review.models import (
     Assignment,
     Item,
     Question,
+    Queue,
 )
 from review.serializers import (
     AdjudicationResultSerializer,
@@ -43,6 +49,7 @@ from review.serializers import (
     choice_field,
 )
 from tenancy.access import access_project
+from tenancy.models import Membership, Project
 
 MAX_MESSAGES = 500
 MAX_MESSAGE_DEPTH = 6  # a message, its content parts, and a little inside each
@@ -52,6 +59,74 @@ class ReviewApiView(APIView):
     # JSON only, as documented: a form body is a 415 in JSON, never Django's HTML 400 for
     # more than DATA_UPLOAD_MAX_NUMBER_FIELDS fields.
     parser_classes = [DepthSafeJSONParser]
+
+
+def _column(model: type[Model], name: str) -> str:
+    field = model._meta.get_field(name)
+    assert isinstance(field, Field)  # noqa: S101 - a concrete field
+    return str(field.column)
+
+
+# The queue of an annotator's request, with its project and its questions, in one statement
+# (PostgreSQL): the same test as `selectors.access_queue` (a member of the queue who is also
+# a member of its project, or a lead or admin of the project, or a superuser), and the
+# questions as `selectors.access_work_queue` reads them (`queue_questions` then needs no
+# query). Written out: compiling the equivalent querysets cost more CPU than the claim.
+def _access_sql() -> str:
+    queue_table, project_table = Queue._meta.db_table, Project._meta.db_table
+    question_fields = ", ".join(
+        f"'{name}', x.\"{_column(Question, name)}\""
+        for name in selectors._QUESTION_FIELDS  # noqa: SLF001 - the same shape as the work page
+    )
+    return f"""
+    SELECT {claims.sql_columns(Queue, "q")}, {claims.sql_columns(Project, "p")},
+        (SELECT jsonb_agg(jsonb_build_object({question_fields}) ORDER BY x.position, x.id)
+         FROM {Question._meta.db_table} x WHERE x.queue_id = q.id)
+    FROM {queue_table} q JOIN {project_table} p ON p.id = q.project_id
+    WHERE q.id = %(queue)s AND (%(superuser)s OR EXISTS (
+        SELECT 1 FROM {Membership._meta.db_table} m
+        WHERE m.project_id = q.project_id AND m.user_id = %(user)s
+            AND (m.role = ANY(%(lead_roles)s) OR EXISTS (
+                SELECT 1 FROM {Queue.members.through._meta.db_table} qm
+                WHERE qm.queue_id = q.id AND qm.user_id = %(user)s))))
+    """  # noqa: S608 - table and column names from the models, values bound
+
+
+_ACCESS = _access_sql()
+
+
+def access_work_queue(user: User | AnonymousUser, queue_id: int) -> Queue:
+    """`selectors.access_queue(user, queue_id)` in one statement with the queue's questions
+    (PostgreSQL; elsewhere that function): the queue, else Http404."""
+    if connection.vendor != "postgresql" or not user.is_authenticated:
+        return selectors.access_queue(user, queue_id)
+    if not 1 <= queue_id <= ID_MAX:
+        raise Http404("No such queue.")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _ACCESS,
+            {
+                "queue": queue_id,
+                "user": user.pk,
+                "superuser": user.is_superuser,
+                "lead_roles": [str(role) for role in selectors.LEAD_ROLES],
+            },
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise Http404("No such queue.")
+    width = len(Queue._meta.concrete_fields)
+    queue = claims.instance_from_row(Queue, row[:width])
+    project = claims.instance_from_row(Project, row[width:-1])
+    if not isinstance(queue, Queue) or not isinstance(project, Project):  # joined: never
+        raise TypeError("The queue's row is missing.")
+    queue.project = project
+    questions = row[-1]
+    # What `selectors.queue_questions` reads instead of querying.
+    queue.questions_read = (  # type: ignore[attr-defined]
+        json.loads(questions) if isinstance(questions, str) else questions or []
+    )
+    return queue
 
 
 def _question_out(question: Question) -> dict:
@@ -322,7 +397,7 @@ class QueueNextApi(ReviewApiView):
         parameters=[RETRY_AFTER],
     )
     def post(self, request: AuthedApiRequest, queue_id: int) -> Response:
-        queue = selectors.access_queue(request.user, queue_id)
+        queue = access_work_queue(request.user, queue_id)
         try:
             assignment = claims.item_claim_next(queue=queue, user=request.user)
         except claims.ClaimBusy as busy:  # items are left: never 204 "nothing left" here
@@ -363,12 +438,11 @@ class AnnotationCreateApi(ReviewApiView):
         parameters=[RETRY_AFTER],
     )
     def post(self, request: AuthedApiRequest, queue_id: int, item_id: int) -> Response:
-        queue = selectors.access_queue(request.user, queue_id)
+        queue = access_work_queue(request.user, queue_id)
         serializer = self.AnnotationInputSerializer(data=request.data)
         if not serializer.is_valid():
             selectors.access_item(queue, item_id)  # a missing item is a 404 before a 400
             raise ValidationError(serializer.errors)
-        selectors.queue_questions(queue)  # read once, in order, for the validation
         try:
             annotation = claims.annotation_submit_to(
                 queue=queue,
@@ -376,6 +450,7 @@ class AnnotationCreateApi(ReviewApiView):
                 user=request.user,
                 answers=serializer.validated_data["answers"],
                 seconds_spent=serializer.validated_data.get("seconds_spent"),
+                questions=selectors.queue_questions(queue),  # read with the queue, in order
             )
         except Item.DoesNotExist:
             raise Http404("No such item.") from None

@@ -212,9 +212,6 @@ def _claim_first_free(queue: Queue, user: User, now: datetime) -> Assignment | N
     """The caller's live claim in the queue, else a new claim on the best free item if one
     is free and unlocked; else None, and the careful path decides (PostgreSQL). The claim
     comes with its item and what `selectors.item_display` reads."""
-    holding = Assignment.objects.filter(
-        queue=queue, user=user, status=Assignment.Status.CLAIMED, expires_at__gt=now
-    )
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(
@@ -229,7 +226,10 @@ def _claim_first_free(queue: Queue, user: User, now: datetime) -> Assignment | N
             row = cursor.fetchone()
         if row is None:  # the caller's own claim to resume, else the careful path decides
             return (
-                holding.select_related(
+                Assignment.objects.filter(
+                    queue=queue, user=user, status=Assignment.Status.CLAIMED, expires_at__gt=now
+                )
+                .select_related(
                     "item", "item__label", "item__label__generation", "item__generation"
                 )
                 .order_by("pk")
@@ -276,7 +276,7 @@ _DISPLAYED = (
 )
 
 
-def _columns(model: type[models.Model], alias: str) -> str:
+def sql_columns(model: type[models.Model], alias: str) -> str:
     return ", ".join(f'{alias}."{field.column}"' for field in model._meta.concrete_fields)
 
 
@@ -308,7 +308,7 @@ WITH candidate AS (
     LIMIT 1
     FOR UPDATE SKIP LOCKED
 )
-SELECT {", ".join(_columns(model, alias) for model, alias in _DISPLAYED)}
+SELECT {", ".join(sql_columns(model, alias) for model, alias in _DISPLAYED)}
 FROM candidate
 JOIN review_item i ON i.id = candidate.id
 LEFT JOIN feedback_label l ON l.id = i.label_id
@@ -317,7 +317,7 @@ LEFT JOIN feedback_generation g ON g.id = i.generation_id
 """  # noqa: S608 - table and column names from the models, values bound
 
 
-def _instance(model: type[models.Model], values: list) -> models.Model | None:
+def instance_from_row(model: type[models.Model], values: list) -> models.Model | None:
     """A model instance from its concrete fields' raw column values (None for a LEFT
     JOIN that found nothing), converted as the ORM converts them (JSON parsed)."""
     fields = model._meta.concrete_fields
@@ -337,7 +337,7 @@ def _item_from_row(row: tuple) -> Item:
     start = 0
     for model, _ in _DISPLAYED:
         width = len(model._meta.concrete_fields)
-        parts.append(_instance(model, list(row[start : start + width])))
+        parts.append(instance_from_row(model, list(row[start : start + width])))
         start += width
     item, label, label_generation, generation = parts
     if not isinstance(item, Item):  # the candidate's own row: never missing

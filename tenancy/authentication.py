@@ -10,17 +10,23 @@ reached fails closed: 503 for the API here, 503 for pages from config.middleware
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import connection
+from django.db.models import ForeignKey, Model
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions, permissions
+from rest_framework.authtoken.models import Token
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
@@ -199,6 +205,59 @@ class UserTokenAuthentication(FailureThrottledAuthentication, authentication.Tok
         if len(parts) != 2 or not parts[1].isalnum() or len(parts[1]) > 40:
             raise exceptions.AuthenticationFailed("Authorization: send 'Token <key>'.")
         return self.authenticate_credentials(parts[1].decode())
+
+    def authenticate_credentials(self, key: str) -> tuple[AbstractBaseUser, Any]:
+        """DRF's lookup (the token with its user; an unknown token or an inactive user is
+        refused with DRF's words) in one written-out statement: compiling the ORM's cost
+        more CPU than any other step of an annotator's request."""
+        with connection.cursor() as cursor:
+            cursor.execute(_token_user_sql(), [key])
+            row = cursor.fetchone()
+        if row is None:
+            raise exceptions.AuthenticationFailed(_("Invalid token."))
+        width = len(Token._meta.concrete_fields)
+        token = _from_row(Token, row[:width])
+        user = _from_row(get_user_model(), row[width:])
+        token.user = user
+        if not user.is_active:
+            raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
+        return user, token
+
+
+@functools.cache
+def _token_user_sql() -> str:
+    user_model, user_key = get_user_model(), Token._meta.get_field("user")
+    assert isinstance(user_key, ForeignKey)  # noqa: S101 - DRF's Token.user
+    columns = [f't."{field.column}"' for field in Token._meta.concrete_fields] + [
+        f'u."{field.column}"' for field in user_model._meta.concrete_fields
+    ]
+    return (
+        f"SELECT {', '.join(columns)} FROM {Token._meta.db_table} t "  # noqa: S608
+        f'JOIN {user_model._meta.db_table} u ON u."{user_model._meta.pk.column}" = '
+        f't."{user_key.column}" WHERE t."{Token._meta.pk.column}" = %s'
+    )
+
+
+def _from_row(model: type[Model], values: tuple) -> Any:
+    """A model instance from its concrete fields' column values, converted as the ORM
+    converts them (the backend's converters, then the field's)."""
+    converted = []
+    for (column, converters), value in zip(_converters(model), values, strict=True):
+        for convert in converters:
+            value = convert(value, column, connection)
+        converted.append(value)
+    return model.from_db(
+        connection.alias, [field.attname for field in model._meta.concrete_fields], converted
+    )
+
+
+@functools.cache
+def _converters(model: type[Model]) -> list[tuple[Any, list]]:
+    columns = [field.get_col(model._meta.db_table) for field in model._meta.concrete_fields]
+    return [
+        (column, connection.ops.get_db_converters(column) + column.get_db_converters(connection))
+        for column in columns
+    ]
 
 
 class HasProjectKey(permissions.BasePermission):
