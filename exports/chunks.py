@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from itertools import repeat
 from json.encoder import encode_basestring
+from math import isfinite
+from operator import mul, truediv
 from typing import Any
 
 import orjson
@@ -84,9 +87,119 @@ def jsonl_chunk(
     """The JSON lines of `rows` (tuples of COLUMNS, texts unescaped); `bare` moves the meta
     fields to `meta` (formats.BARE_FORMATS)."""
     try:
+        chunk = _jsonl_by_column(fmt, style, rows, weight_of, bare)
+        if chunk is not None:
+            return chunk
         return _jsonl_chunk(fmt, style, rows, weight_of, orjson.dumps, bare)
     except orjson.JSONEncodeError:
         return _jsonl_chunk(fmt, style, rows, weight_of, _escape_slowly, bare)
+
+
+# The by-column path: a chunk's rows taken column by column, each column mapped through C
+# functions (orjson, float and datetime methods, bytes formatting) with no Python code run
+# for each row, which is what the row loop below spends most of its time on. It takes the
+# chunks whose rows all look alike (every row a preference pair, every standard DPO prompt
+# a lone user message, every weight finite); any other chunk goes through the row loop.
+# Same bytes either way (tests/exports/test_chunks.py, test_fast_paths.py).
+_ASSISTANT_OPEN, _ASSISTANT_CLOSE = b'[{"role":"assistant","content":', b"}]"
+_META_TAIL = b',"id":"lbl_%d","source":%b,"weight":%a,"created_at":"%b"}\n'
+_LINE_TEMPLATES = {
+    # (format, conversational): a line before its meta fields, from its escaped pieces.
+    ("dpo", False): b'{"prompt":%b,"chosen":%b,"rejected":%b',
+    ("dpo", True): (
+        b'{"prompt":%b,"chosen":'
+        + _ASSISTANT_OPEN
+        + b"%b"
+        + _ASSISTANT_CLOSE
+        + b',"rejected":'
+        + _ASSISTANT_OPEN
+        + b"%b"
+        + _ASSISTANT_CLOSE
+    ),
+    ("openai_preference", False): (
+        b'{"input":{"messages":%b},"preferred_output":'
+        + _ASSISTANT_OPEN
+        + b"%b"
+        + _ASSISTANT_CLOSE
+        + b',"non_preferred_output":'
+        + _ASSISTANT_OPEN
+        + b"%b"
+        + _ASSISTANT_CLOSE
+    ),
+}
+_LINE_TEMPLATES[("openai_preference", True)] = _LINE_TEMPLATES[("openai_preference", False)]
+
+
+def _weights(
+    weights: Iterable[float], occurred: Iterable[datetime], weight_of: RowWeight
+) -> list[float]:
+    """Each row's weight, as the row loop computes it (the same operations in the same
+    order, so the same floats)."""
+    as_of, half_life = weight_of.as_of, weight_of.half_life_days
+    if as_of is None:
+        return list(map(round, map(mul, weights, repeat(0.5 ** (0.0 / half_life))), repeat(6)))
+    ages = map(truediv, map(timedelta.total_seconds, map(as_of.__sub__, occurred)), repeat(86400))
+    # max(age, 0.0) keeps the age when it is not below zero, as the loop's `if age < 0`.
+    factors = map(pow, repeat(0.5), map(truediv, map(max, ages, repeat(0.0)), repeat(half_life)))
+    return list(map(round, map(mul, weights, factors), repeat(6)))
+
+
+def _created_at(occurred: Iterable[datetime]) -> Iterator[str]:
+    """Each row's `created_at`, as the row loop writes it."""
+    return map(str.replace, map(datetime.isoformat, occurred), repeat("+00:00"), repeat("Z"))
+
+
+def _pair_columns(
+    fmt: str, style: str, rows: Sequence[tuple[Any, ...]]
+) -> tuple[tuple[Any, ...], ...] | None:
+    """The chunk's columns (COLUMNS order) if the by-column path takes it, else None."""
+    if not rows or fmt not in ("dpo", "openai_preference"):
+        return None
+    columns = tuple(zip(*rows, strict=True))
+    kinds, lone = columns[1], columns[7]
+    if kinds.count(PAIR) != len(rows):
+        return None
+    if fmt == "dpo" and style != "conversational" and lone.count(None):
+        return None  # some prompt is written from its messages (prompt_text)
+    return columns
+
+
+def _jsonl_by_column(
+    fmt: str,
+    style: str,
+    rows: Sequence[tuple[Any, ...]],
+    weight_of: RowWeight,
+    bare: bool,
+) -> Chunk | None:
+    """`jsonl_chunk` column by column, or None for a chunk it does not take."""
+    columns = _pair_columns(fmt, style, rows)
+    if columns is None:
+        return None
+    ids, _, sources, _, weights, occurred, prompt_json, lone, chosen, rejected, _ = columns
+    row_weights = _weights(weights, occurred, weight_of)
+    if not all(map(isfinite, row_weights)):
+        return None  # written as json.dumps writes them, by the loop
+    conversational = style == "conversational"
+    escape = orjson.dumps
+    if fmt == "dpo" and not conversational:
+        prompts: Iterable[bytes] = map(escape, lone)
+    else:
+        prompts = map(str.encode, map(_dumps, map(json.loads, prompt_json)))
+    source_json = {source: _dumps(source).encode() for source in set(sources)}
+    texts = zip(prompts, map(escape, chosen), map(escape, rejected), strict=True)
+    created = map(str.encode, _created_at(occurred))
+    meta = zip(ids, map(source_json.__getitem__, sources), row_weights, created, strict=True)
+    head = _LINE_TEMPLATES[(fmt, conversational)]
+    chunk = Chunk()
+    if bare:
+        chunk.data = b"".join(map((head + b"}\n").__mod__, texts))
+        chunk.meta = b"".join(map((b"{" + _META_TAIL[1:]).__mod__, meta))
+    else:
+        line = (head + _META_TAIL).__mod__
+        chunk.data = b"".join(map(line, map(tuple.__add__, texts, meta)))
+    chunk.sources = Counter(sources)
+    chunk.rows = len(rows)
+    return chunk
 
 
 def _jsonl_chunk(
@@ -199,6 +312,16 @@ def column_chunk(
 ) -> Chunk:
     """The column values of `rows` (tuples of COLUMNS, texts unescaped), by field name in
     the order of `formats.arrow_schema`, as `rows_for` would give them row by row."""
+    by_column = _columns_by_column(fmt, style, rows, weight_of)
+    if by_column is not None:
+        return by_column
+    return _column_chunk(fmt, style, rows, weight_of)
+
+
+def _column_chunk(
+    fmt: str, style: str, rows: Sequence[tuple[Any, ...]], weight_of: RowWeight
+) -> Chunk:
+    """`column_chunk` row by row: every chunk."""
     chunk = Chunk()
     sources = chunk.sources
     conversational = style == "conversational"
@@ -270,4 +393,39 @@ def column_chunk(
         sources[source] += len(row_ids)
     chunk.columns = columns
     chunk.rows = len(ids)
+    return chunk
+
+
+def _columns_by_column(
+    fmt: str, style: str, rows: Sequence[tuple[Any, ...]], weight_of: RowWeight
+) -> Chunk | None:
+    """`column_chunk` column by column (see `_jsonl_by_column`), or None for a chunk it
+    does not take."""
+    columns = _pair_columns(fmt, style, rows)
+    if columns is None:
+        return None
+    ids, _, sources, _, weights, occurred, prompt_json, lone, chosen, rejected, _ = columns
+    conversational = style == "conversational"
+    out: dict[str, list[Any]] = {}
+    if fmt == "dpo":
+        if conversational:
+            out["prompt"] = list(map(json.loads, prompt_json))
+            out["chosen"] = [[{"role": "assistant", "content": text}] for text in chosen]
+            out["rejected"] = [[{"role": "assistant", "content": text}] for text in rejected]
+        else:
+            out.update(prompt=list(lone), chosen=list(chosen), rejected=list(rejected))
+    else:  # openai_preference
+        out["input"] = [{"messages": messages} for messages in map(json.loads, prompt_json)]
+        out["preferred_output"] = [[{"role": "assistant", "content": text}] for text in chosen]
+        out["non_preferred_output"] = [
+            [{"role": "assistant", "content": text}] for text in rejected
+        ]
+    out["id"] = list(map("lbl_%d".__mod__, ids))
+    out["source"] = list(sources)
+    out["weight"] = _weights(weights, occurred, weight_of)
+    out["created_at"] = list(_created_at(occurred))
+    chunk = Chunk()
+    chunk.columns = out
+    chunk.sources = Counter(sources)
+    chunk.rows = len(rows)
     return chunk
