@@ -206,7 +206,11 @@ def one(kind: str, slug: str, file_format: str) -> None:
     """In a fresh process: one export or one reference, as a JSON line on stdout."""
     setup()
     if kind == "export":
+        cpu = time.process_time()
         result = run_export(slug, file_format)
+        # This process's CPU (all its threads; PostgreSQL's backends not counted): steadier
+        # than wall time on a busy machine.
+        result["cpu_seconds"] = time.process_time() - cpu
         shutil.rmtree(result.pop("media"))
     else:
         result = run_reference(slug)
@@ -251,10 +255,12 @@ def main() -> None:
         export = statistics.median(e["rows"] / e["seconds"] for e, _ in pairs)
         reference = statistics.median(r["rows"] / r["seconds"] for _, r in pairs)
         peak = max(e["peak_rss_mb"] for e, _ in pairs)
+        cpu = sorted(e["cpu_seconds"] / e["rows"] * 1e6 for e, _ in pairs)
         print(
             f"{file_format:8} {rows:,} rows: {export:,.0f} rows/s; reference COPY "
             f"{reference:,.0f} rows/s; ratio {ratio:.2f} (goal >= {GOAL_RATIO}); "
-            f"peak RSS {peak:.0f} MB; {pairs[0][0]['bytes'] / 1e6:,.1f} MB written",
+            f"peak RSS {peak:.0f} MB; {pairs[0][0]['bytes'] / 1e6:,.1f} MB written; "
+            f"export process CPU {cpu[0]:.1f}-{cpu[-1]:.1f} us a row",
             flush=True,
         )
         if rows != 100_000:
