@@ -85,6 +85,10 @@ class ParquetWriter:
         self._columns: dict[str, list[Any]] = {name: [] for name in schema.names}
         self._buffered = 0
         self.rows = 0
+        # Row groups are encoded, compressed and written on a thread of their own (Arrow
+        # lets go of the GIL) while the next rows are built; one at a time, as JsonlWriter.
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-parquet")
+        self._pending: Future[None] | None = None
 
     def write(self, row: dict[str, Any]) -> None:
         for name, column in self._columns.items():
@@ -112,11 +116,21 @@ class ParquetWriter:
             column = self._columns[field.name]
             arrays.append(pa.array(column[:rows], type=field.type))
             del column[:rows]
-        self._writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
+        table = pa.Table.from_arrays(arrays, schema=self.schema)
+        self._wait()
+        self._pending = self._thread.submit(self._writer.write_table, table)
         self._buffered -= rows
+
+    def _wait(self) -> None:
+        """The row group in flight written (its error, if any, raised here)."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
 
     def close(self) -> dict[str, str]:
         self._flush(self._buffered)
+        self._wait()
+        self._thread.shutdown()
         self._writer.close()
         return {self.path.name: file_sha256(self.path)}
 
