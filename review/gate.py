@@ -37,6 +37,7 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from psycopg import sql
+from psycopg_pool import PoolTimeout
 
 from core.bulk import update_rows
 from feedback.quality import calibration_forget
@@ -211,8 +212,8 @@ class ItemAnswers:
 def _load_answers(queue: Queue, questions: list[Question]) -> dict[str, Answers]:
     """Each gated question's answers, read once as arrays. On PostgreSQL the database maps
     each answer to its place in the question's values and sends each column as one binary
-    array, read in place by numpy, so Python never sees a row (a million a run); SQLite
-    is read row by row."""
+    string (fetch_arrays), read in place by numpy, so Python never sees a row (a million
+    a run); SQLite is read row by row."""
     indexes = [_value_index(q) for q in questions]
     if connection.vendor == "postgresql":
         items, users, times, codes = _answer_arrays_postgresql(queue, questions, indexes)
@@ -469,9 +470,13 @@ def fetch_arrays(
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             cursor.execute("SELECT pg_export_snapshot()")
             (snapshot,) = cursor.fetchone() or ("",)
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                other = pool.submit(
-                    _read_half, query + f" AND mod({halves}, 2) = 1", params, snapshot
+            with ThreadPoolExecutor(max_workers=1) as thread:
+                other = thread.submit(
+                    _read_half,
+                    query + f" AND mod({halves}, 2) = 1",
+                    params,
+                    snapshot,
+                    getattr(connection, "pool", None),
                 )
                 rows.append(_read(cursor, query + f" AND mod({halves}, 2) = 0", params))
                 rows.append(other.result())
@@ -503,15 +508,30 @@ def _read(cursor: psycopg.Cursor[Any], query: str, params: list[Any]) -> tuple[A
     return row
 
 
-def _read_half(query: str, params: list[Any], snapshot: str) -> tuple[Any, ...] | None:
-    """`_read` on a connection of its own, in the exported `snapshot` (a thread's work:
-    psycopg lets go of the GIL while the database works)."""
-    params_of = connection.get_connection_params()
-    with (
-        connection.get_new_connection(params_of) as conn,
-        conn.transaction(),
-        psycopg.Cursor(conn) as cursor,
-    ):
+# How long the second half's read waits for a connection from Django's pool (seconds).
+POOL_WAIT = 0.5
+
+
+def _read_half(
+    query: str, params: list[Any], snapshot: str, pool: Any | None
+) -> tuple[Any, ...] | None:
+    """`_read` on a connection of its own (from Django's `pool` where it keeps one, and
+    given back to it), in the exported `snapshot`: a thread's work, psycopg lets go of
+    the GIL while the database works."""
+    if pool is not None:
+        try:
+            with pool.connection(timeout=POOL_WAIT) as conn:
+                return _read_in_snapshot(conn, query, params, snapshot)
+        except PoolTimeout:  # every pooled connection busy: one of its own, for once
+            pass
+    with psycopg.connect(**connection.get_connection_params()) as conn:
+        return _read_in_snapshot(conn, query, params, snapshot)
+
+
+def _read_in_snapshot(
+    conn: psycopg.Connection[Any], query: str, params: list[Any], snapshot: str
+) -> tuple[Any, ...] | None:
+    with conn.transaction(), psycopg.Cursor(conn) as cursor:
         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         cursor.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
         return _read(cursor, query, params)
