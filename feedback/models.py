@@ -356,9 +356,12 @@ class Label(models.Model):
         REJECTED = "rejected"
         EXCLUDED = "excluded"
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="labels")
-    # No indexes of their own: label_unique_key leads with session, label_by_generation
-    # is the generation's (each would cost every label insert for nothing).
+    # No indexes of their own: label_by_project leads with project, label_unique_key with
+    # session, label_by_generation is the generation's (each would cost every label
+    # insert for nothing).
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="labels", db_index=False
+    )
     session = models.ForeignKey(
         Session, on_delete=models.CASCADE, related_name="labels", db_index=False
     )
@@ -402,6 +405,9 @@ class Label(models.Model):
             ),
         ]
         indexes = [
+            # Exports read a project's labels in id order: from this index, with no sort
+            # (a project of 100k labels sorted 140 MB on disk before its first row).
+            models.Index(fields=["project", "id"], name="label_by_project"),
             # Exports: a project's usable labels by time.
             models.Index(
                 fields=["project", "occurred_at"],
