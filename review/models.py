@@ -298,9 +298,16 @@ class Assignment(models.Model):
 
 
 class Annotation(models.Model):
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="annotations")
+    # No indexes of their own: annotation_once_per_user leads with item, annotation_by_user
+    # with user (each would cost every submit for nothing).
+    item = models.ForeignKey(
+        Item, on_delete=models.CASCADE, related_name="annotations", db_index=False
+    )
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="review_annotations"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="review_annotations",
+        db_index=False,
     )
     answers = models.JSONField(help_text="As given, e.g. 'left'.")
     values = models.JSONField(
