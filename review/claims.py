@@ -142,6 +142,7 @@ def item_claim_next(*, queue: Queue, user: User, now: datetime | None = None) ->
     passed_over: list[int] = []
     item: Item | None
     for _ in range(MAX_CLAIM_ATTEMPTS):
+        item = None
         remaining = candidates.exclude(pk__in=passed_over)
         try:
             with transaction.atomic():
@@ -177,6 +178,21 @@ def item_claim_next(*, queue: Queue, user: User, now: datetime | None = None) ->
                 )
         except _PassedOver as passed:
             passed_over.append(passed.args[0])
+        except IntegrityError:
+            # The caller's other tab claimed this item after our candidates were read (one
+            # assignment per user and item): resume that claim, as a claim asked for later
+            # would, rather than fail.
+            live = (
+                Assignment.objects.filter(
+                    queue=queue, user=user, status=Assignment.Status.CLAIMED, expires_at__gt=now
+                )
+                .select_related("item")
+                .first()
+            )
+            if live is not None:
+                return live
+            if item is not None:
+                passed_over.append(item.pk)
     return None
 
 

@@ -153,3 +153,35 @@ def test_redis_cache_makes_one_client_per_pool_and_works():
     assert cache.get(key) == 5
     cache.delete(key)
     assert cache.get(key) is None
+
+
+def test_a_claim_meeting_the_one_assignment_per_item_constraint_takes_another_item(
+    queue, alice, monkeypatch
+):
+    """The careful path read its candidates, then the caller's other tab claimed the same
+    item and committed: the insert meets the (item, user) constraint. That item is passed
+    over (or the other tab's claim resumed), never a 500."""
+    from django.db import IntegrityError
+
+    from review import claims
+    from review.models import Assignment
+
+    first, second = make_items(queue, 2)
+    real_create = Assignment.objects.create
+    refused = []
+
+    def other_tab_first(**fields):
+        if fields["item"].pk == first.pk:
+            refused.append(first.pk)
+            raise IntegrityError('duplicate key value violates "assignment_once_per_user"')
+        return real_create(**fields)
+
+    monkeypatch.setattr(claims, "_claim_first_free", lambda *args: None)  # the careful path
+    monkeypatch.setattr(Assignment.objects, "create", other_tab_first)
+    claim = claims.item_claim_next(queue=queue, user=alice)
+    assert refused == [first.pk]
+    assert claim is not None
+    assert claim.item_id == second.pk
+    assert list(Assignment.objects.filter(user=alice).values_list("item_id", flat=True)) == [
+        second.pk
+    ]
