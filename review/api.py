@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from config.parsers import DepthSafeJSONParser
 from config.schema import RETRY_AFTER, error_responses
+from core.rows import instance_from_row, sql_columns
 from core.storable import ID_MAX, INT_MAX, INT_MIN, json_problem, text_problem
 from core.typing import AuthedApiRequest
 from feedback.models import Generation, Label
@@ -79,7 +80,7 @@ def _access_sql() -> str:
         for name in selectors._QUESTION_FIELDS  # noqa: SLF001 - the same shape as the work page
     )
     return f"""
-    SELECT {claims.sql_columns(Queue, "q")}, {claims.sql_columns(Project, "p")},
+    SELECT {sql_columns(Queue, "q")}, {sql_columns(Project, "p")},
         (SELECT jsonb_agg(jsonb_build_object({question_fields}) ORDER BY x.position, x.id)
          FROM {Question._meta.db_table} x WHERE x.queue_id = q.id)
     FROM {queue_table} q JOIN {project_table} p ON p.id = q.project_id
@@ -116,8 +117,8 @@ def access_work_queue(user: User | AnonymousUser, queue_id: int) -> Queue:
     if row is None:
         raise Http404("No such queue.")
     width = len(Queue._meta.concrete_fields)
-    queue = claims.instance_from_row(Queue, row[:width])
-    project = claims.instance_from_row(Project, row[width:-1])
+    queue = instance_from_row(Queue, row[:width])
+    project = instance_from_row(Project, row[width:-1])
     if not isinstance(queue, Queue) or not isinstance(project, Project):  # joined: never
         raise TypeError("The queue's row is missing.")
     queue.project = project

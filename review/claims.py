@@ -26,6 +26,7 @@ from django.db.models import Count, F, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core.rows import instance_from_row, sql_columns
 from core.scheduling import on_commit_once, schedule_task
 from feedback.models import Generation, Label
 from review.agreement import canonical_values
@@ -292,10 +293,6 @@ _DISPLAYED = (
 )
 
 
-def sql_columns(model: type[models.Model], alias: str) -> str:
-    return ", ".join(f'{alias}."{field.column}"' for field in model._meta.concrete_fields)
-
-
 # The best free item of the queue, locked (SKIP LOCKED: claimers at once take different
 # items), with what the page shows of it: the same filter as the careful path's candidates
 # (open, not answered, skipped or held by the caller, a slot left after live claims), none
@@ -331,21 +328,6 @@ LEFT JOIN feedback_label l ON l.id = i.label_id
 LEFT JOIN feedback_generation lg ON lg.id = l.generation_id
 LEFT JOIN feedback_generation g ON g.id = i.generation_id
 """  # noqa: S608 - table and column names from the models, values bound
-
-
-def instance_from_row(model: type[models.Model], values: list) -> models.Model | None:
-    """A model instance from its concrete fields' raw column values (None for a LEFT
-    JOIN that found nothing), converted as the ORM converts them (JSON parsed)."""
-    fields = model._meta.concrete_fields
-    if values[0] is None:
-        return None
-    converted = [
-        field.from_db_value(value, None, connection)
-        if value is not None and hasattr(field, "from_db_value")
-        else value
-        for field, value in zip(fields, values, strict=True)
-    ]
-    return model.from_db(connection.alias, [field.attname for field in fields], converted)
 
 
 def _item_from_row(row: tuple) -> Item:

@@ -375,7 +375,10 @@ def _fetch_annotations(
     tail, tail_params = _annotation_sql(queue)
     # A large queue's annotations are read in two halves at once (by item id: each item's
     # answers in one).
-    large = queue.items_open + queue.items_complete >= READ_IN_HALVES_FROM
+    large = (
+        READ_IN_HALVES_FROM is not None
+        and queue.items_open + queue.items_complete >= READ_IN_HALVES_FROM
+    )
     data = fetch_arrays(columns, tail, params + tail_params, halves="a.item_id" if large else None)
     word0 = data["w0"].astype(np.int64)
     arrays = {"item": data["item"].astype(np.int64), "at": data["at"], "user": word0 >> 32}
@@ -389,8 +392,12 @@ def _fetch_annotations(
     return arrays
 
 
-# Queues with this many items (open or complete) have their annotations read in halves.
-READ_IN_HALVES_FROM = 20_000
+# Queues with this many items (open or complete) have their annotations read in halves,
+# on two connections at once; None: never. Off: on a 2-core machine, where the recompute's
+# own process and the database share the cores, a 1M-annotation queue's unchanged
+# recompute took 5.1 s read in halves against 4.1 s in one query (bench/agreement.py,
+# load 1-2). A database with cores to spare may gain from it.
+READ_IN_HALVES_FROM: int | None = None
 # The most places (texts listed, plus three) packed 16 bits each into a word.
 PACKED_PLACES = 0xFFFF
 

@@ -22,7 +22,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection
-from django.db.models import ForeignKey, Model
+from django.db.models import ForeignKey
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions, permissions
@@ -36,6 +36,7 @@ from core.ratelimit import (
     window_count,
     window_hit,
 )
+from core.rows import instance_from_row
 from tenancy.models import PUBLISHABLE_KEY_PREFIX, ApiKey, hash_api_key
 
 Bucket = tuple[str, int]  # (cache bucket, failures allowed per window)
@@ -216,8 +217,8 @@ class UserTokenAuthentication(FailureThrottledAuthentication, authentication.Tok
         if row is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
         width = len(Token._meta.concrete_fields)
-        token = _from_row(Token, row[:width])
-        user = _from_row(get_user_model(), row[width:])
+        token = instance_from_row(Token, row[:width])
+        user = instance_from_row(get_user_model(), row[width:])
         token.user = user
         if not user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
@@ -236,28 +237,6 @@ def _token_user_sql() -> str:
         f'JOIN {user_model._meta.db_table} u ON u."{user_model._meta.pk.column}" = '
         f't."{user_key.column}" WHERE t."{Token._meta.pk.column}" = %s'
     )
-
-
-def _from_row(model: type[Model], values: tuple) -> Any:
-    """A model instance from its concrete fields' column values, converted as the ORM
-    converts them (the backend's converters, then the field's)."""
-    converted = []
-    for (column, converters), value in zip(_converters(model), values, strict=True):
-        for convert in converters:
-            value = convert(value, column, connection)
-        converted.append(value)
-    return model.from_db(
-        connection.alias, [field.attname for field in model._meta.concrete_fields], converted
-    )
-
-
-@functools.cache
-def _converters(model: type[Model]) -> list[tuple[Any, list]]:
-    columns = [field.get_col(model._meta.db_table) for field in model._meta.concrete_fields]
-    return [
-        (column, connection.ops.get_db_converters(column) + column.get_db_converters(connection))
-        for column in columns
-    ]
 
 
 class HasProjectKey(permissions.BasePermission):
