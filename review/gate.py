@@ -23,7 +23,6 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -36,8 +35,6 @@ from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce
 from django.utils import timezone
-from psycopg import sql
-from psycopg_pool import PoolTimeout
 
 from core.bulk import update_rows
 from feedback.quality import calibration_forget
@@ -373,13 +370,7 @@ def _fetch_annotations(
         columns.append((f"w{w}", " | ".join(f"({part})" for part in parts), ">i8"))
         params += part_params
     tail, tail_params = _annotation_sql(queue)
-    # A large queue's annotations are read in two halves at once (by item id: each item's
-    # answers in one).
-    large = (
-        READ_IN_HALVES_FROM is not None
-        and queue.items_open + queue.items_complete >= READ_IN_HALVES_FROM
-    )
-    data = fetch_arrays(columns, tail, params + tail_params, halves="a.item_id" if large else None)
+    data = fetch_arrays(columns, tail, params + tail_params)
     word0 = data["w0"].astype(np.int64)
     arrays = {"item": data["item"].astype(np.int64), "at": data["at"], "user": word0 >> 32}
     for n, at in enumerate(places):
@@ -392,12 +383,6 @@ def _fetch_annotations(
     return arrays
 
 
-# Queues with this many items (open or complete) have their annotations read in halves,
-# on two connections at once; None: never. Off: on a 2-core machine, where the recompute's
-# own process and the database share the cores, a 1M-annotation queue's unchanged
-# recompute took 5.1 s read in halves against 4.1 s in one query (bench/agreement.py,
-# load 1-2). A database with cores to spare may gain from it.
-READ_IN_HALVES_FROM: int | None = None
 # The most places (texts listed, plus three) packed 16 bits each into a word.
 PACKED_PLACES = 0xFFFF
 
@@ -445,8 +430,6 @@ def fetch_arrays(
     columns: list[tuple[str, str, str]],
     tail: str,
     params: list[Any],
-    *,
-    halves: str | None = None,
 ) -> dict[str, np.ndarray]:
     """PostgreSQL: for each (name, SQL expression, kind) of `columns`, the values over the
     rows of `tail` (FROM ... WHERE ...) as one numpy array. Kinds are big-endian numpy
@@ -457,42 +440,17 @@ def fetch_arrays(
     Each column is one aggregate: its values' binary forms (the type's send function)
     concatenated, read in place by numpy. One value per column crosses the wire, where
     COPY or a cursor hand Python a message or a tuple per row, and no length per value
-    (array_agg's arrays carry one, and cost the database half as much again).
-
-    `halves`, an integer SQL expression over the rows: outside a transaction the rows
-    where it is even and those where it is odd are read at once, on this connection and
-    on one of their own, in one snapshot (exported, so the two halves are the rows one
-    query would read), and joined in that order; the database's work is what one query
-    costs, shared by two of its processes. Inside a transaction a connection of its own
-    would not see the transaction's writes: one query reads all."""
+    (array_agg's arrays carry one, and cost the database half as much again)."""
     aggregates = ", ".join(
         f"string_agg({SEND[kind]}({sql}), ''::bytea)" for _, sql, kind in columns
     )
     connection.ensure_connection()
-    apart = halves is not None and not connection.in_atomic_block
-    query = f"SELECT {aggregates} {tail}"
-    rows: list[tuple[Any, ...] | None] = []
     with transaction.atomic(), psycopg.Cursor(connection.connection) as cursor:
-        if apart:
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            cursor.execute("SELECT pg_export_snapshot()")
-            (snapshot,) = cursor.fetchone() or ("",)
-            with ThreadPoolExecutor(max_workers=1) as thread:
-                other = thread.submit(
-                    _read_half,
-                    query + f" AND mod({halves}, 2) = 1",
-                    params,
-                    snapshot,
-                    getattr(connection, "pool", None),
-                )
-                rows.append(_read(cursor, query + f" AND mod({halves}, 2) = 0", params))
-                rows.append(other.result())
-        else:
-            rows.append(_read(cursor, query, params))
+        row = _read(cursor, f"SELECT {aggregates} {tail}", params)
     arrays = {}
     for n, (name, _, kind) in enumerate(columns):
-        parts = [row[n] for row in rows if row is not None and row[n] is not None]
-        raw = np.frombuffer(b"".join(parts), dtype=">i8" if kind == EPOCH else kind)
+        data = row[n] if row is not None and row[n] is not None else b""
+        raw = np.frombuffer(data, dtype=">i8" if kind == EPOCH else kind)
         if kind == EPOCH:
             # Exact: the microseconds since 1970 are whole numbers below 2**53, and one
             # division rounds once, as PostgreSQL's date_part and Python's timestamp() do.
@@ -513,35 +471,6 @@ def _read(cursor: psycopg.Cursor[Any], query: str, params: list[Any]) -> tuple[A
     row = cursor.fetchone()
     cursor.execute("SELECT set_config('work_mem', %s, true)", [before])
     return row
-
-
-# How long the second half's read waits for a connection from Django's pool (seconds).
-POOL_WAIT = 0.5
-
-
-def _read_half(
-    query: str, params: list[Any], snapshot: str, pool: Any | None
-) -> tuple[Any, ...] | None:
-    """`_read` on a connection of its own (from Django's `pool` where it keeps one, and
-    given back to it), in the exported `snapshot`: a thread's work, psycopg lets go of
-    the GIL while the database works."""
-    if pool is not None:
-        try:
-            with pool.connection(timeout=POOL_WAIT) as conn:
-                return _read_in_snapshot(conn, query, params, snapshot)
-        except PoolTimeout:  # every pooled connection busy: one of its own, for once
-            pass
-    with psycopg.connect(**connection.get_connection_params()) as conn:
-        return _read_in_snapshot(conn, query, params, snapshot)
-
-
-def _read_in_snapshot(
-    conn: psycopg.Connection[Any], query: str, params: list[Any], snapshot: str
-) -> tuple[Any, ...] | None:
-    with conn.transaction(), psycopg.Cursor(conn) as cursor:
-        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        cursor.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
-        return _read(cursor, query, params)
 
 
 def _series(qa: Answers) -> list[dict[str, Any]]:

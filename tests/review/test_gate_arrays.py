@@ -11,8 +11,6 @@ from typing import Any
 import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
-from psycopg_pool import PoolTimeout
 
 from feedback.models import Generation, Label, Session
 from review import gate
@@ -155,53 +153,3 @@ def test_the_item_facts_read_in_one_query_are_the_rows_read_one_by_one(project):
         assert np.array_equal(fast[name], plain[name], equal_nan=name == "agreement"), name
     assert (fast["label"] >= 0).any() and (fast["label"] == -1).any()
     assert set(fast["status"].tolist()) == {1, 2, 3}
-
-
-@pytest.mark.django_db(transaction=True)
-def test_the_answers_read_in_halves_on_two_connections_are_the_rows_of_one_read(
-    project, monkeypatch
-):
-    queue = build(project, choices=2, ratings=1, seed=7)
-    questions = gated(list(queue.questions.all()))
-    indexes = [gate._value_index(q) for q in questions]
-    one = gate._answer_arrays_postgresql(queue, questions, indexes)
-    first = gate.queue_agreement_recompute(queue=queue).results
-    halves = []
-    read_half = gate._read_half
-
-    def spy(*args: Any) -> Any:
-        halves.append(args)
-        return read_half(*args)
-
-    monkeypatch.setattr(gate, "_read_half", spy)
-    monkeypatch.setattr(gate, "READ_IN_HALVES_FROM", 0)
-    queue.refresh_from_db()
-
-    two = gate._answer_arrays_postgresql(queue, questions, indexes)
-    again = gate.queue_agreement_recompute(queue=queue).results
-
-    assert len(halves) >= 2  # a read in halves here and in the recompute
-    # The connection of its own goes back to Django's pool (where there is one): more
-    # reads than the pool holds connections still find one.
-    pool = getattr(connection, "pool", None)
-    for _ in range(pool.max_size + 1 if pool is not None else 2):
-        assert in_order(gate._answer_arrays_postgresql(queue, questions, indexes)) == in_order(one)
-    # Without a pool, or with none of its connections free, a connection of its own.
-
-    class Busy:
-        def connection(self, timeout: float) -> Any:
-            raise PoolTimeout("busy")
-
-    for stand_in in (None, Busy()):
-        monkeypatch.setattr(
-            gate,
-            "_read_half",
-            lambda query, params, snap, pool, s=stand_in: spy(query, params, snap, s),
-        )
-        before = len(halves)
-        assert in_order(gate._answer_arrays_postgresql(queue, questions, indexes)) == in_order(one)
-        assert len(halves) > before
-    assert in_order(two) == in_order(one)
-    assert in_order(one) == in_order(gate._answer_arrays_python(queue, questions, indexes))
-    assert len(two[0]) > 40
-    assert again == first
