@@ -9,21 +9,22 @@ time there. It differs from `json` in three ways that matter, each handled here:
   (`json` writes all three): `dumps_text` falls back to `json` for those;
 - it writes NaN and infinities as `null` where `json` writes `NaN`, which PostgreSQL
   refuses: callers store only finite floats (validation and derivation see to it);
-- it reads an integer beyond 64 bits as a float, silently: `loads_text` hands any text
-  holding a run of 19 or more digits to `json`, and anything orjson refuses (a lone
-  surrogate escape, a number too large for a float) as well.
+- it reads an integer beyond 64 bits as a float, silently: `loads_text` reads again with
+  `json` any value holding a float at or beyond 2**63 in size (where such integers land;
+  a float literal that large reads the same either way), and anything orjson refuses (a
+  lone surrogate escape, a number too large for a float) as well. Looking through the
+  value read costs about a hundredth of searching the text for long runs of digits.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
 
-# 19 digits in a row: where an integer may no longer fit in 64 bits (2**63 has 19).
-_LONG_DIGITS = re.compile(r"\d{19}")
+# orjson reads integers in [-2**63, 2**64) as integers; any other becomes a float out here.
+_INT64 = float(2**63)
 
 
 def dumps_text(value: Any) -> str:
@@ -36,9 +37,25 @@ def dumps_text(value: Any) -> str:
 
 def loads_text(text: str) -> Any:
     """The value of JSON `text`, exactly as `json.loads` gives it."""
-    if _LONG_DIGITS.search(text) is None:
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError:
-            pass
-    return json.loads(text)
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+    return json.loads(text) if _holds_huge_float(value) else value
+
+
+def _holds_huge_float(value: Any) -> bool:
+    """Whether `value` (as orjson reads JSON) holds a float of 2**63 or more in size, or
+    NaN: where an integer too large for 64 bits may have been read as a float. Walked with
+    a stack of its own, so no nesting is too deep for it."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+        elif kind is float and not -_INT64 < item < _INT64:
+            return True
+    return False

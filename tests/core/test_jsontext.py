@@ -68,3 +68,14 @@ def test_dumps_text_falls_back_where_orjson_refuses():
     assert dumps_text({1: 2**70}) == '{"1":1180591620717411303424}'
     assert dumps_text(["\ud800"]) == '["\ud800"]'
     assert dumps_text({"é": 1.5}) == '{"é":1.5}'
+
+
+def test_loads_text_finds_a_huge_integer_anywhere_in_the_value():
+    deep = '{"a": [1, {"b": [2.5, "x", {"c": 36893488147419103232}]}]}'
+    assert loads_text(deep)["a"][1]["b"][2]["c"] == 2**65
+    assert isinstance(loads_text(deep)["a"][1]["b"][2]["c"], int)
+    # Long runs of digits in text, and large floats written as floats, read as json reads them.
+    assert loads_text('"12345678901234567890123"') == "12345678901234567890123"
+    assert loads_text("[1e19, -1.5e300, 0.12345678901234567890123]") == json.loads(
+        "[1e19, -1.5e300, 0.12345678901234567890123]"
+    )
