@@ -3,9 +3,9 @@ sight what they made while warming up.
 
 What Django, the apps and their libraries make at import and on the first requests or
 tasks (~110-150k objects) lives as long as the process, and a full collection walks all of
-it: 70-200 ms with every thread of the process stopped, several times a minute under load
-(bench/claims.py saw twelve such pauses in a run; derivation spent 3.6% of its time in
-them). Frozen (`gc.freeze`), it is skipped, and a full collection walks only what later
+it: 54-204 ms with every thread of the process stopped (bench/claims.py saw twelve such
+pauses across three gunicorn workers in a 2.5-minute run; derivation spent 3.6% of its time
+in them). Frozen (`gc.freeze`), it is skipped, and a full collection walks only what later
 work left, in a few ms. Before each freeze a collection frees what is garbage already, so
 only live objects are frozen; the two collections are the process's last long pauses.
 """

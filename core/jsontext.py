@@ -13,7 +13,7 @@ time there. It differs from `json` in three ways that matter, each handled here:
   `json` any value holding a float at or beyond 2**63 in size (where such integers land;
   a float literal that large reads the same either way), and anything orjson refuses (a
   lone surrogate escape, a number too large for a float) as well. Looking through the
-  value read costs about a hundredth of searching the text for long runs of digits.
+  value read cost 0.03 us a stored payload, searching its text for 19-digit runs 12 us.
 """
 
 from __future__ import annotations
