@@ -10,7 +10,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -22,6 +21,7 @@ from django.db.models import F, Q, QuerySet
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
+from core.background import in_background
 from exports import selectors
 from exports.chunks import RowWeight, column_chunk, jsonl_chunk
 from exports.filters import ExportFilters, parse_filters
@@ -289,12 +289,12 @@ def _build(
     # project's labels again: on PostgreSQL on connections of their own, meanwhile. The
     # rows are written to this attempt's staging folder in the meantime; should the gate
     # fail, they are removed, as if never written (elsewhere the gate decides first).
-    excluded = _in_background(
+    excluded = in_background(
         lambda: selectors.exclusion_counts(project, job.format, filters, policy)
     )
     # Aggregates over the train split only (the eval split is held out, never trained on);
     # unordered, or the ordering's id would join the GROUP BY (a group a label).
-    quality_of = _in_background(
+    quality_of = in_background(
         lambda: export_quality(
             project, querysets["train"].order_by(), policy, extra_human_rows=sizes.pairs["train"]
         )
@@ -442,29 +442,6 @@ def _build(
 
 class _BelowPolicy(Exception):
     """The gate's verdict came while the rows were being written: below the policy."""
-
-
-def _in_background[T](compute: Callable[[], T]) -> Future[T]:
-    """`compute` (a read) on a thread and connection of its own where another connection
-    sees the same rows (PostgreSQL outside a transaction); else run now, done at once."""
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
-        now: Future[T] = Future()
-        try:
-            now.set_result(compute())
-        except Exception as error:  # noqa: BLE001 - raised again by .result()
-            now.set_exception(error)
-        return now
-
-    def run() -> T:
-        try:
-            return compute()
-        finally:
-            connection.close()  # this thread's own connection
-
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-aggregate")
-    future = executor.submit(run)
-    executor.shutdown(wait=False)
-    return future
 
 
 def _fail_below_policy(job: ExportJob, lease: _Lease, error: str) -> ExportJob:

@@ -36,6 +36,7 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core.background import in_background
 from core.bulk import update_rows
 from feedback.quality import calibration_forget
 from feedback.services import labels_set_review_outcome
@@ -86,6 +87,9 @@ def queue_agreement_recompute(*, queue: Queue, now: datetime | None = None) -> A
     # A lead's exclusions, read once: the excluded annotators' answers are loaded with the
     # rest (their own figures are still shown) and masked out of everything that judges.
     excluded = _excluded_users(queue)
+    # The items' table (status, counts, outcomes written last) is read meanwhile, on a
+    # connection of its own where there is one: the database reads it on the other core.
+    items = in_background(lambda: _item_table(queue))
     loaded = _load_answers(queue, measured)
     answers = loaded
     if excluded.size:
@@ -117,7 +121,9 @@ def queue_agreement_recompute(*, queue: Queue, now: datetime | None = None) -> A
         results["annotators"] = _annotator_quality(queue, loaded[key], excluded, answers[key])
     if excluded.size:
         results["excluded_users"] = excluded.tolist()
-    results["items"] = _apply_gate(queue, gate_questions, decision_question, per_item, results)
+    results["items"] = _apply_gate(
+        queue, gate_questions, decision_question, per_item, results, items.result()
+    )
 
     snapshot = AgreementSnapshot.objects.create(
         queue=queue,
@@ -694,16 +700,19 @@ def _apply_gate(
     decision_question: Question | None,
     per_item: dict[str, ItemAnswers],
     results: dict[str, Any],
+    items: np.ndarray,
 ) -> dict[str, int]:
     """Decide every item of the queue and write the outcomes that changed. Items alike in
     everything the decision reads (status, annotations, each question's agreement and
     majority answer, adjudication) are decided once, by `item_verdict`. Items' counts leave
-    excluded annotators' answers out already (review/exclusions.py keeps them so)."""
+    excluded annotators' answers out already (review/exclusions.py keeps them so).
+    `items` is the queue's `_item_table`, read no later than the answers: an answer given
+    in between finds its item still short of it (pending until the recompute its submit
+    schedules), never an item counted complete on the answers before it."""
     on_queue = queue_verdict(
         [results["questions"][q.key] for q in gate_questions], min_alpha=queue.min_alpha
     )
     rules = GateRules.of(queue, gate_questions, decision_question)
-    items = _item_table(queue)
     ids = items["id"].astype(np.int64)
     adjudicated = dict(
         Adjudication.objects.filter(item__queue=queue).values_list("item_id", "decision")

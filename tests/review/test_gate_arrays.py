@@ -5,6 +5,7 @@ against the row-by-row reads SQLite uses, on the same rows: every value identica
 from __future__ import annotations
 
 import random
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -153,3 +154,49 @@ def test_the_item_facts_read_in_one_query_are_the_rows_read_one_by_one(project):
         assert np.array_equal(fast[name], plain[name], equal_nan=name == "agreement"), name
     assert (fast["label"] >= 0).any() and (fast["label"] == -1).any()
     assert set(fast["status"].tolist()) == {1, 2, 3}
+
+
+class _RolledBack(Exception):
+    pass
+
+
+OUTCOME = ("id", "agreement", "agreement_state", "decision", "decision_reason")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_item_table_read_on_a_connection_of_its_own_decides_as_one_read(monkeypatch):
+    """Outside a transaction the recompute reads the items' table on a second connection
+    while it reads the answers; inside one, in line. Same figures, same outcomes."""
+    from django.db import transaction
+
+    from tenancy.models import Project
+
+    queue = build(Project.objects.create(slug="apart", name="Apart"), choices=1, ratings=1, seed=7)
+    Item.objects.filter(queue=queue, annotation_count=0).update(annotation_count=2)
+    threads: list[str] = []
+    item_table = gate._item_table
+
+    def spied(queue: Queue) -> np.ndarray:  # the real read, noting where it ran
+        threads.append(threading.current_thread().name)
+        return item_table(queue)
+
+    monkeypatch.setattr(gate, "_item_table", spied)
+
+    def outcomes() -> list[tuple]:
+        return list(Item.objects.filter(queue=queue).order_by("id").values_list(*OUTCOME))
+
+    expected: dict[str, Any] = {}
+    with pytest.raises(_RolledBack), transaction.atomic():
+        snapshot = gate.queue_agreement_recompute(queue=queue)
+        expected.update(results=snapshot.results, outcomes=outcomes())
+        raise _RolledBack
+    assert threads == [threading.current_thread().name]
+    before = outcomes()
+
+    snapshot = gate.queue_agreement_recompute(queue=queue)
+
+    assert threads[1] != threads[0]  # the second read ran on a thread of its own
+    assert snapshot.results == expected["results"]
+    assert outcomes() == expected["outcomes"] != before
+    # Every kind of outcome is among them (the random answers block the queue: low alpha).
+    assert {"pending", "agreed", "disputed", "decision_excluded"} <= set(snapshot.results["items"])
