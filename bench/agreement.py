@@ -17,7 +17,8 @@ times over, interleaved:
 - the SELECT of the columns the recompute reads (item, user, time, answers), row by row
   through Django, as the recompute used to read them.
 
-Prints the medians, the ratios (median of the three pairs) and the goal: recompute
+The process keeps the memory it frees, as Celery's workers do (core.malloc). Prints the
+medians, the ratios (median of the three pairs) and the goal: recompute
 <= 2x the bare krippendorff.alpha time (issue 12).
 """
 
@@ -164,6 +165,7 @@ def main() -> None:
     setup()
     from django.db import connection
 
+    from core.malloc import keep_freed_memory
     from review.gate import queue_agreement_recompute
     from review.models import Item, Queue
 
@@ -171,7 +173,9 @@ def main() -> None:
         queue = Queue.objects.get(pk=args.queue)
     else:
         queue = build(100_000 if args.quick else args.annotations)
-    print(f"database: {connection.vendor}; queue {queue.pk}")
+    # As in a Celery worker, where recomputes run (config/celery.py).
+    kept = keep_freed_memory()
+    print(f"database: {connection.vendor}; queue {queue.pk}; freed memory kept: {kept}")
 
     _, rows = select_columns(queue)
     matrices = count_matrices(queue, rows)

@@ -3,10 +3,11 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import task_postrun
+from celery.signals import task_postrun, worker_init
 from celery.worker.consumer import Consumer
 
 from core.gcfreeze import WarmUpFreezer
+from core.malloc import keep_freed_memory
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -54,3 +55,12 @@ def freeze_after_warm_up(task: Any = None, **_: Any) -> None:
     request = getattr(task, "request", None)
     if request is not None and not getattr(request, "is_eager", False):
         task_freezer.tick()
+
+
+@worker_init.connect
+def keep_memory_for_reuse(**_: Any) -> None:
+    """The worker keeps the memory it frees (core.malloc), and so do the pool's processes,
+    forked from it: array-heavy tasks (agreement, derivation) fault in no fresh pages
+    once the first run has made its heap."""
+    if not keep_freed_memory():
+        logger.info("malloc settings not available: freed memory goes back to the system")
