@@ -60,7 +60,7 @@ def freeze_after_warm_up(task: Any = None, **_: Any) -> None:
 @worker_init.connect
 def keep_memory_for_reuse(**_: Any) -> None:
     """The worker keeps the memory it frees (core.malloc), and so do the pool's processes,
-    forked from it: array-heavy tasks (agreement, derivation) fault in no fresh pages
+    forked from it: the agreement recompute, heavy in arrays, faults in no fresh pages
     once the first run has made its heap."""
     if not keep_freed_memory():
         logger.info("malloc settings not available: freed memory goes back to the system")
