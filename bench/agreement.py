@@ -68,6 +68,7 @@ def build(annotations: int):  # noqa: ANN201 - a review.models.Queue
                 rows.append(
                     Annotation(
                         item=item,
+                        queue=queue,
                         user=user,
                         answers={},
                         values={

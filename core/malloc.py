@@ -9,7 +9,8 @@ backs guest pages on first touch): an agreement recompute of 1M annotations
 ran in the same process. With `keep_freed_memory` it faults in none after the first run,
 and took 1.18-1.28 s instead of 1.30-1.47 s (medians of 5 runs, three alternations).
 The price: a worker process holds on to the memory of its largest task (up to 256 MB
-freed at the top of its heap stays with it) instead of giving it back in between.
+freed at the top of its heap stays with it) instead of giving it back in between: after
+that recompute, 365 MB resident (its peak) against 186-224 MB.
 """
 
 from __future__ import annotations

@@ -439,6 +439,7 @@ def annotation_submit_to(
             with transaction.atomic():
                 annotation = Annotation.objects.create(
                     item=item,
+                    queue=queue,
                     user=user,
                     answers=cleaned,
                     values=canonical_values(
@@ -510,9 +511,9 @@ WITH mine AS (
     FROM review_item i WHERE i.id = %(item)s
 ), annotation AS (
     INSERT INTO review_annotation
-        (item_id, user_id, answers, "values", presentation, seconds_spent, created_at)
-    SELECT %(item)s, %(user)s, %(answers)s::jsonb, %(values)s::jsonb, %(presentation)s::jsonb,
-        %(seconds)s, %(now)s
+        (item_id, queue_id, user_id, answers, "values", presentation, seconds_spent, created_at)
+    SELECT %(item)s, %(queue)s, %(user)s, %(answers)s::jsonb, %(values)s::jsonb,
+        %(presentation)s::jsonb, %(seconds)s, %(now)s
     FROM verdict WHERE outcome = 'ok'
     ON CONFLICT (item_id, user_id) DO NOTHING
     RETURNING id
@@ -592,6 +593,7 @@ def _submit_in_two_statements(
     return Annotation(
         pk=annotation_id,
         item_id=item_id,
+        queue=queue,
         user=user,
         answers=cleaned,
         values=values,

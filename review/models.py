@@ -303,6 +303,11 @@ class Annotation(models.Model):
     item = models.ForeignKey(
         Item, on_delete=models.CASCADE, related_name="annotations", db_index=False
     )
+    # Its item's queue (items never change queue), so that the agreement recompute reads a
+    # queue's answers without joining them to its items (review/gate.py).
+    queue = models.ForeignKey(
+        Queue, on_delete=models.CASCADE, related_name="+", db_index=False, editable=False
+    )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
@@ -326,6 +331,8 @@ class Annotation(models.Model):
         ]
         indexes = [
             models.Index(fields=["user", "created_at"], name="annotation_by_user"),
+            # The agreement recompute: a queue's answers.
+            models.Index(fields=["queue"], name="annotation_by_queue"),
             # The stale-agreement sweep: annotations newer than a queue's latest snapshot.
             models.Index(fields=["created_at"], name="annotation_by_time"),
             # The same sweep for answers changed since (few: only changed ones are indexed).

@@ -13,7 +13,7 @@ from review.claims import (
     item_claim_next,
     item_skip,
 )
-from review.models import Annotation, Assignment, Item
+from review.models import Annotation, Assignment, Item, Queue
 from tests.review.conftest import GOOD, make_items
 
 pytestmark = pytest.mark.django_db
@@ -49,6 +49,21 @@ def test_annotator_never_gets_an_item_twice(queue, alice):
     with pytest.raises(ReviewConflict, match="already answered"):
         annotation_submit(item=item, user=alice, answers=GOOD)
     assert Annotation.objects.count() == 1
+
+
+def test_an_answer_keeps_its_items_queue(queue, project, alice):
+    """The agreement recompute reads a queue's answers by Annotation.queue (review/gate.py)."""
+    other = Queue.objects.create(project=project, name="Other", annotations_per_item=1)
+    for question in queue.questions.all():  # the same questions, in a queue of its own
+        question.pk, question.queue = None, other
+        question.save()
+    (item,) = make_items(queue, 1)
+    (elsewhere,) = make_items(other, 1)
+    returned = annotation_submit(item=item, user=alice, answers=GOOD)
+    annotation_submit(item=elsewhere, user=alice, answers=GOOD)
+    assert returned.queue_id == queue.pk
+    stored = dict(Annotation.objects.values_list("item_id", "queue_id"))
+    assert stored == {item.pk: queue.pk, elsewhere.pk: other.pk}
 
 
 def test_skip_releases_the_claim_and_is_not_offered_again(queue, alice, bob):

@@ -66,7 +66,13 @@ def seeded_queue(project, reviewers, *, items: int = 40, seed: int = 7) -> Queue
             stars = rng.randint(3, 5) if verdict == "yes" else rng.randint(1, 2)
             values = {"verdict": verdict, "stars": stars}
             rows.append(
-                Annotation(item_id=item_id, user=reviewers[name], answers=values, values=values)
+                Annotation(
+                    item_id=item_id,
+                    queue=queue,
+                    user=reviewers[name],
+                    answers=values,
+                    values=values,
+                )
             )
         Item.objects.filter(pk=item_id).update(
             annotation_count=len(names), status=Item.Status.COMPLETE

@@ -126,6 +126,7 @@ def build(spec: dict[str, Any], project: Any) -> Queue:
         Annotation.objects.bulk_create(
             Annotation(
                 item=item,
+                queue=queue,
                 user=user,
                 answers={},
                 values={"verdict": verdict, "quality": rating},
