@@ -226,6 +226,13 @@ class Item(models.Model):
                 condition=Q(label__isnull=True),
                 name="item_free_by_queue",
             ),
+            # A queue's gold items (few), which every agreement recompute reads: without it
+            # the read went through all the queue's items (0.06 s for 333k).
+            models.Index(
+                fields=["queue"],
+                condition=Q(gold_answers__isnull=False),
+                name="item_gold_by_queue",
+            ),
         ]
 
     def __str__(self) -> str:
