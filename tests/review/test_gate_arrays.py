@@ -203,3 +203,19 @@ def test_the_item_table_read_on_a_connection_of_its_own_decides_as_one_read(monk
     assert outcomes() == expected["outcomes"] != before
     # Every kind of outcome is among them (the random answers block the queue: low alpha).
     assert {"pending", "agreed", "disputed", "decision_excluded"} <= set(snapshot.results["items"])
+
+
+def test_the_recompute_reads_a_queues_answers_and_gold_items_by_their_indexes(project):
+    """With scans made to cost what they would at scale: the answers by
+    annotation_by_queue (no join to the items), the gold items by item_gold_by_queue."""
+    from django.db import connection
+
+    queue = build(project, choices=1, ratings=0, seed=3)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        tail, params = gate._annotation_sql(queue)
+        cursor.execute(f"EXPLAIN SELECT count(*) {tail}", params)
+        answers = "\n".join(line for (line,) in cursor.fetchall())
+    gold = Item.objects.filter(queue=queue, gold_answers__isnull=False).values_list("id").explain()
+    assert "annotation_by_queue" in answers and "review_item" not in answers, answers
+    assert "item_gold_by_queue" in gold, gold
