@@ -12,8 +12,9 @@ and, through feedback's service, onto its label.
 
 Everything is computed from plain reads, without locks; only the writes lock, in the
 app's one lock order (review/claims.py): items (in id order, a chunk per short
-transaction), then their labels, then the queue row for its counters. Annotators' claims
-skip locked items, so the item locks are kept to milliseconds.
+transaction), then their labels; the queue row for its counters is recounted on a
+connection of its own, holding no other lock. Annotators' claims skip locked items, so the
+item locks are kept to milliseconds.
 """
 
 from __future__ import annotations
@@ -92,6 +93,8 @@ def queue_agreement_recompute(*, queue: Queue, now: datetime | None = None) -> A
     # connection of its own where there is one: the database reads it on the other core.
     items = in_background(lambda: _item_table(queue))
     loaded = _load_answers(queue, measured, items)
+    # Once the reads are done, the counters are recounted by the database meanwhile.
+    recounted = in_background(lambda: _recount(queue))
     answers = loaded
     if excluded.size:
         answers = {key: qa.where(~np.isin(qa.users, excluded)) for key, qa in loaded.items()}
@@ -126,6 +129,7 @@ def queue_agreement_recompute(*, queue: Queue, now: datetime | None = None) -> A
         queue, gate_questions, decision_question, per_item, results, items.result()
     )
 
+    recounted.result()
     snapshot = AgreementSnapshot.objects.create(
         queue=queue,
         computed_at=now,
@@ -978,8 +982,9 @@ def _write_outcomes(
 ) -> None:
     """Write the gate's outcomes (item `ids[n]` gets `new[kinds[n]]`, in OUTCOME_FIELDS
     order; ids in id order) in the lock order: items a chunk at a time, each chunk locked
-    in id order in a short transaction of its own; then the labels; then the queue's
-    counters, recounted. A run cut short leaves the rest to the next (idempotent)."""
+    in id order in a short transaction of its own; then the labels. (The queue's counters
+    are recounted meanwhile: `_recount`.) A run cut short leaves the rest to the next
+    (idempotent)."""
     for start in range(0, len(ids), WRITE_CHUNK):
         chunk, chunk_kinds = ids[start : start + WRITE_CHUNK], kinds[start : start + WRITE_CHUNK]
         with transaction.atomic():
@@ -1006,7 +1011,6 @@ def _write_outcomes(
         labels_set_review_outcome(outcomes=outcomes)
     if outcomes:
         calibration_forget(queue.project_id)  # new verdicts calibrate derivation at once
-    _recount(queue)
 
 
 def _update_outcomes_postgresql(
@@ -1041,7 +1045,10 @@ def _update_outcomes_postgresql(
 
 
 def _recount(queue: Queue) -> None:
-    # The counters self-heal from anything that bypassed services: one UPDATE that counts.
+    """The queue's item counters, counted again: they self-heal from anything that bypassed
+    the services. One UPDATE that counts, which locks the queue row alone (a submit, which
+    locks its item and then this row, waits for it; it waits for nothing). Outcomes change
+    no status, so it may run while they are written."""
     counts = {
         f"items_{status}": Coalesce(
             Subquery(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -169,7 +170,8 @@ OUTCOME = ("id", "agreement", "agreement_state", "decision", "decision_reason")
 @pytest.mark.django_db(transaction=True)
 def test_the_item_table_read_on_a_connection_of_its_own_decides_as_one_read(monkeypatch):
     """Outside a transaction the recompute reads the items' table on a second connection
-    while it reads the answers; inside one, in line. Same figures, same outcomes."""
+    while it reads the answers (and recounts the queue's counters on one while it
+    computes); inside one, in line. Same figures, same outcomes."""
     from django.db import transaction
 
     from tenancy.models import Project
@@ -195,12 +197,22 @@ def test_the_item_table_read_on_a_connection_of_its_own_decides_as_one_read(monk
         raise _RolledBack
     assert threads == [threading.current_thread().name]
     before = outcomes()
+    Queue.objects.filter(pk=queue.pk).update(items_open=999, items_complete=0)  # astray
 
     snapshot = gate.queue_agreement_recompute(queue=queue)
 
     assert threads[1] != threads[0]  # the second read ran on a thread of its own
     assert snapshot.results == expected["results"]
     assert outcomes() == expected["outcomes"] != before
+    # The counters, recounted on a connection of their own meanwhile, are right again.
+    queue.refresh_from_db()
+    counts = Counter(Item.objects.filter(queue=queue).values_list("status", flat=True))
+    assert (queue.items_open, queue.items_complete, queue.items_discarded) == (
+        counts["open"],
+        counts["complete"],
+        counts["discarded"],
+    )
+    assert counts["open"] and counts["complete"] and counts["discarded"]
     # Every kind of outcome is among them (the random answers block the queue: low alpha).
     assert {"pending", "agreed", "disputed", "decision_excluded"} <= set(snapshot.results["items"])
 
