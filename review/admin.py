@@ -121,7 +121,7 @@ class ItemAdmin(admin.ModelAdmin):
 @admin.register(Annotation)
 class AnnotationAdmin(admin.ModelAdmin):
     list_display = ["id", "item", "user", "seconds_spent", "created_at"]
-    list_filter = ["item__queue"]
+    list_filter = ["queue"]
     list_select_related = ["item", "user"]
     raw_id_fields = ["item", "user"]
     readonly_fields = ["item", "user", "answers", "values", "presentation", "created_at"]

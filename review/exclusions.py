@@ -91,7 +91,7 @@ def _move_counts(queue: Queue, user: User, delta: int) -> None:
     items = (
         Item.objects.filter(
             queue=queue,
-            pk__in=Annotation.objects.filter(user=user, item__queue=queue).values("item"),
+            pk__in=Annotation.objects.filter(user=user, queue=queue).values("item"),
         )
         .exclude(status=Item.Status.DISCARDED)
         .exclude(Exists(Adjudication.objects.filter(item=OuterRef("pk"))))
@@ -123,7 +123,7 @@ def _annotator(queue: Queue, username: str) -> User:
     answered there); else ValueError."""
     if len(username) > 150 or text_problem(username):
         raise ValueError("username: no such annotator in this queue.")
-    answered = Annotation.objects.filter(item__queue=queue, user=OuterRef("pk"))
+    answered = Annotation.objects.filter(queue=queue, user=OuterRef("pk"))
     user = (
         User.objects.filter(username=username)
         .filter(Q(review_queues=queue) | Q(Exists(answered)))

@@ -277,7 +277,7 @@ def _answer_arrays_python(
     """(item ids, user ids, epoch seconds, per question the answers' positions or -1) of
     the queue's annotations on items not discarded, read row by row (SQLite)."""
     rows = (
-        Annotation.objects.filter(item__queue=queue)
+        Annotation.objects.filter(queue=queue)
         .exclude(item__status=Item.Status.DISCARDED)
         .values_list(
             "item_id", "user_id", "created_at", *(KT(f"values__{q.key}") for q in questions)

@@ -237,7 +237,7 @@ def my_answers(
     """My latest answers in the queue, newest first, each with whether I may change it
     (one query, whatever `limit`)."""
     annotations = (
-        Annotation.objects.filter(item__queue=queue, user=user)
+        Annotation.objects.filter(queue=queue, user=user)
         .select_related("item", "item__adjudication")
         .order_by("-created_at", "-pk")[:limit]
     )
@@ -272,7 +272,7 @@ def my_answer(queue: Queue, user: User, item_id: int) -> Annotation | None:
     if not 1 <= item_id <= ID_MAX:
         return None
     return (
-        Annotation.objects.filter(item__queue=queue, item_id=item_id, user=user)
+        Annotation.objects.filter(queue=queue, item_id=item_id, user=user)
         .select_related(
             "item",
             "item__label",
@@ -289,7 +289,7 @@ def my_previous_answer(
 ) -> Annotation | None:
     """The answer I gave last in the queue (before `before`, if given): where "Previous"
     and Backspace go."""
-    mine = Annotation.objects.filter(item__queue=queue, user=user)
+    mine = Annotation.objects.filter(queue=queue, user=user)
     if before is not None:
         mine = mine.filter(created_at__lte=before.created_at).exclude(pk=before.pk)
         mine = mine.exclude(created_at=before.created_at, pk__gt=before.pk)

@@ -432,7 +432,7 @@ def queue_overview(queue: Queue, *, now: datetime) -> QueueOverview:
     """Status counts, per-annotator counts, median seconds and pace: a fixed number of
     queries, with aggregation in the database."""
     day, week = now - timedelta(days=1), now - timedelta(days=7)
-    annotations = Annotation.objects.filter(item__queue=queue)
+    annotations = Annotation.objects.filter(queue=queue)
     stats: dict[int, AnnotatorStats] = {
         pk: AnnotatorStats(username=name)
         for pk, name in queue.members.order_by().values_list("pk", "username")
@@ -495,9 +495,9 @@ def queues_with_stale_agreement(*, answered_before: datetime) -> list[int]:
         .order_by("-computed_at")
         .values("computed_at")[:1]
     )
-    answers = Annotation.objects.filter(item__queue=OuterRef("pk"), created_at__lt=answered_before)
+    answers = Annotation.objects.filter(queue=OuterRef("pk"), created_at__lt=answered_before)
     changed = Annotation.objects.filter(
-        item__queue=OuterRef("pk"),
+        queue=OuterRef("pk"),
         updated_at__isnull=False,
         updated_at__lt=answered_before,
         updated_at__gt=OuterRef("computed_at"),
@@ -769,7 +769,7 @@ def lead_items(queue: Queue, filters: ItemFilters | None = None) -> QuerySet[Ite
 def queue_annotator(queue: Queue, username: str) -> int | None:
     """The id of the user named `username` if they are a member of the queue or answered
     one of its items; else None (one query). Names of other projects' people stay unknown."""
-    answered = Annotation.objects.filter(item__queue=queue, user_id=OuterRef("pk"))
+    answered = Annotation.objects.filter(queue=queue, user_id=OuterRef("pk"))
     member = Queue.members.through.objects.filter(queue_id=queue.pk, user_id=OuterRef("pk"))
     return (
         User.objects.filter(username=username)
