@@ -38,7 +38,7 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from core.background import in_background
+from core.background import background_possible, in_background
 from core.bulk import update_rows
 from feedback.quality import calibration_forget
 from feedback.services import labels_set_review_outcome
@@ -982,10 +982,28 @@ def _write_outcomes(
 ) -> None:
     """Write the gate's outcomes (item `ids[n]` gets `new[kinds[n]]`, in OUTCOME_FIELDS
     order; ids in id order) in the lock order: items a chunk at a time, each chunk locked
-    in id order in a short transaction of its own; then the labels. (The queue's counters
-    are recounted meanwhile: `_recount`.) A run cut short leaves the rest to the next
-    (idempotent)."""
-    for start in range(0, len(ids), WRITE_CHUNK):
+    in id order in a short transaction of its own (on PostgreSQL outside a transaction,
+    every other chunk on a second connection: a recompute writing 333k outcomes took
+    1.9-2.7 s instead of 3.3-3.6); then the labels. (The queue's counters are recounted meanwhile: `_recount`.)
+    A run cut short leaves the rest to the next (idempotent)."""
+    starts = list(range(0, len(ids), WRITE_CHUNK))
+    if connection.vendor == "postgresql" and len(starts) > 1 and background_possible():
+        # Every other chunk on a connection of its own, meanwhile: the database writes on
+        # both cores. Chunks hold no item in common, and each locks its own in id order.
+        def write(some: list[int]) -> None:
+            for start in some:
+                with transaction.atomic():
+                    _update_outcomes_postgresql(
+                        ids[start : start + WRITE_CHUNK], kinds[start : start + WRITE_CHUNK], new
+                    )
+
+        odd = in_background(lambda: write(starts[1::2]))
+        try:
+            write(starts[0::2])
+        finally:
+            odd.result()
+        starts = []
+    for start in starts:
         chunk, chunk_kinds = ids[start : start + WRITE_CHUNK], kinds[start : start + WRITE_CHUNK]
         with transaction.atomic():
             if connection.vendor == "postgresql":

@@ -170,8 +170,9 @@ OUTCOME = ("id", "agreement", "agreement_state", "decision", "decision_reason")
 @pytest.mark.django_db(transaction=True)
 def test_the_item_table_read_on_a_connection_of_its_own_decides_as_one_read(monkeypatch):
     """Outside a transaction the recompute reads the items' table on a second connection
-    while it reads the answers (and recounts the queue's counters on one while it
-    computes); inside one, in line. Same figures, same outcomes."""
+    while it reads the answers, recounts the queue's counters on one while it computes,
+    and writes every other chunk of outcomes on one; inside one, all in line. Same
+    figures, same outcomes."""
     from django.db import transaction
 
     from tenancy.models import Project
@@ -186,6 +187,15 @@ def test_the_item_table_read_on_a_connection_of_its_own_decides_as_one_read(monk
         return item_table(queue)
 
     monkeypatch.setattr(gate, "_item_table", spied)
+    writers: list[str] = []
+    update = gate._update_outcomes_postgresql
+
+    def noted(ids: list[int], kinds: list[int], new: list[tuple]) -> None:
+        writers.append(threading.current_thread().name)
+        update(ids, kinds, new)
+
+    monkeypatch.setattr(gate, "_update_outcomes_postgresql", noted)
+    monkeypatch.setattr(gate, "WRITE_CHUNK", 7)  # 40 items: 6 chunks
 
     def outcomes() -> list[tuple]:
         return list(Item.objects.filter(queue=queue).order_by("id").values_list(*OUTCOME))
@@ -196,12 +206,15 @@ def test_the_item_table_read_on_a_connection_of_its_own_decides_as_one_read(monk
         expected.update(results=snapshot.results, outcomes=outcomes())
         raise _RolledBack
     assert threads == [threading.current_thread().name]
+    assert set(writers) == {threading.current_thread().name}
     before = outcomes()
+    writers.clear()
     Queue.objects.filter(pk=queue.pk).update(items_open=999, items_complete=0)  # astray
 
     snapshot = gate.queue_agreement_recompute(queue=queue)
 
     assert threads[1] != threads[0]  # the second read ran on a thread of its own
+    assert len(writers) >= 2 and len(set(writers)) == 2  # chunks written on two connections
     assert snapshot.results == expected["results"]
     assert outcomes() == expected["outcomes"] != before
     # The counters, recounted on a connection of their own meanwhile, are right again.
