@@ -984,8 +984,8 @@ def _write_outcomes(
     order; ids in id order) in the lock order: items a chunk at a time, each chunk locked
     in id order in a short transaction of its own (on PostgreSQL outside a transaction,
     every other chunk on a second connection: a recompute writing 333k outcomes took
-    1.9-2.7 s instead of 3.3-3.6); then the labels. (The queue's counters are recounted meanwhile: `_recount`.)
-    A run cut short leaves the rest to the next (idempotent)."""
+    1.9-2.7 s instead of 3.3-3.6); then the labels. The queue's counters are recounted
+    meanwhile (`_recount`). A run cut short leaves the rest to the next (idempotent)."""
     starts = list(range(0, len(ids), WRITE_CHUNK))
     if connection.vendor == "postgresql" and len(starts) > 1 and background_possible():
         # Every other chunk on a connection of its own, meanwhile: the database writes on
@@ -1064,9 +1064,10 @@ def _update_outcomes_postgresql(
 
 def _recount(queue: Queue) -> None:
     """The queue's item counters, counted again: they self-heal from anything that bypassed
-    the services. One UPDATE that counts, which locks the queue row alone (a submit, which
-    locks its item and then this row, waits for it; it waits for nothing). Outcomes change
-    no status, so it may run while they are written."""
+    the services. One UPDATE that counts, on a connection that holds no other lock: it
+    may wait for a submit's transaction (which locks its item, then this row) and a submit
+    may wait for it, but neither waits on a lock the other waits for. Outcomes change no
+    status, so it may run while they are written."""
     counts = {
         f"items_{status}": Coalesce(
             Subquery(
