@@ -986,49 +986,47 @@ def _write_outcomes(
     every other chunk on a second connection: a recompute writing 333k outcomes took
     1.9-2.7 s instead of 3.3-3.6); then the labels. The queue's counters are recounted
     meanwhile (`_recount`). A run cut short leaves the rest to the next (idempotent)."""
-    starts = list(range(0, len(ids), WRITE_CHUNK))
-    if connection.vendor == "postgresql" and len(starts) > 1 and background_possible():
+
+    def write(starts: range) -> None:
+        for start in starts:
+            chunk = ids[start : start + WRITE_CHUNK]
+            chunk_kinds = kinds[start : start + WRITE_CHUNK]
+            with transaction.atomic():
+                _update_outcomes(chunk, chunk_kinds, new)
+
+    starts = range(0, len(ids), WRITE_CHUNK)
+    if len(starts) > 1 and background_possible():
         # Every other chunk on a connection of its own, meanwhile: the database writes on
         # both cores. Chunks hold no item in common, and each locks its own in id order.
-        def write(some: list[int]) -> None:
-            for start in some:
-                with transaction.atomic():
-                    _update_outcomes_postgresql(
-                        ids[start : start + WRITE_CHUNK], kinds[start : start + WRITE_CHUNK], new
-                    )
-
         odd = in_background(lambda: write(starts[1::2]))
         try:
             write(starts[0::2])
         finally:
             odd.result()
-        starts = []
-    for start in starts:
-        chunk, chunk_kinds = ids[start : start + WRITE_CHUNK], kinds[start : start + WRITE_CHUNK]
-        with transaction.atomic():
-            if connection.vendor == "postgresql":
-                _update_outcomes_postgresql(chunk, chunk_kinds, new)
-                continue
-            # Locked in id order first: the multi-row UPDATE locks in whatever order its
-            # plan reads, and two gate runs on one queue must not cross.
-            list(
-                Item.objects.select_for_update()
-                .filter(pk__in=chunk)
-                .order_by("pk")
-                .values_list("pk", flat=True)
-            )
-            update_rows(
-                Item,
-                [
-                    Item(pk=pk, **dict(zip(OUTCOME_FIELDS, new[kind], strict=True)))
-                    for pk, kind in zip(chunk, chunk_kinds, strict=True)
-                ],
-                OUTCOME_FIELDS,
-            )
+    else:
+        write(starts)
     with transaction.atomic():
         labels_set_review_outcome(outcomes=outcomes)
     if outcomes:
         calibration_forget(queue.project_id)  # new verdicts calibrate derivation at once
+
+
+def _update_outcomes(ids: list[int], kinds: list[int], new: list[tuple[Any, ...]]) -> None:
+    """One chunk's outcomes (`_write_outcomes`), in the caller's transaction."""
+    if connection.vendor == "postgresql":
+        _update_outcomes_postgresql(ids, kinds, new)
+        return
+    # Locked in id order first: the multi-row UPDATE locks in whatever order its plan
+    # reads, and two gate runs on one queue must not cross.
+    list(Item.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk"))
+    update_rows(
+        Item,
+        [
+            Item(pk=pk, **dict(zip(OUTCOME_FIELDS, new[kind], strict=True)))
+            for pk, kind in zip(ids, kinds, strict=True)
+        ],
+        OUTCOME_FIELDS,
+    )
 
 
 def _update_outcomes_postgresql(
