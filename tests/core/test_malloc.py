@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 
 from celery.signals import worker_init
@@ -54,5 +55,5 @@ def test_without_it_the_same_array_faults_in_its_pages_again():
 
 
 def test_celery_workers_set_it_when_they_start():
-    receivers = [ref() if callable(ref) else ref for _, ref in worker_init.receivers]
+    receivers = [ref() if isinstance(ref, weakref.ref) else ref for _, ref in worker_init.receivers]
     assert celery.keep_memory_for_reuse in receivers
