@@ -109,6 +109,13 @@ class ItemAdmin(admin.ModelAdmin):
     show_full_result_count = False
     actions = ["hold_out"]
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Item | None = None) -> list[str]:
+        """An item stays in the queue it was made in: its annotations carry that queue
+        (Annotation.queue, what the agreement recompute reads by) and answer its
+        questions."""
+        fields = list(super().get_readonly_fields(request, obj))
+        return fields if obj is None else [*fields, "queue"]
+
     @admin.action(description="Hold out of training (evaluation split)")
     def hold_out(self, request: HttpRequest, queryset: QuerySet[Item]) -> None:
         count = 0

@@ -93,3 +93,25 @@ def test_an_api_key_cannot_be_deleted_only_revoked(admin_client_with_data, proje
     assert "delete_selected" not in actions
     assert "revoke" in actions
     assert project.api_keys.filter(pk=key.pk).exists()
+
+
+def test_admin_keeps_an_item_in_its_queue(admin_client_with_data, project):
+    """Annotations carry their item's queue: the admin may not move an item elsewhere."""
+    from review import services as review_services
+    from review.models import Item, Queue
+
+    first = Queue.objects.create(project=project, name="First")
+    second = Queue.objects.create(project=project, name="Second")
+    (item_id,) = review_services.items_add(
+        queue=first, items=[{"content": {"prompt": "Q?", "responses": ["A", "B"]}}]
+    )
+    url = reverse("admin:review_item_change", args=[item_id])
+    form = admin_client_with_data.get(url).context["adminform"].form
+    assert "queue" not in form.fields
+    data = {name: form[name].value() for name in form.fields}
+    data["queue"] = second.pk
+    made = data.pop("created_at")  # a date and a time in the admin's form
+    data.update(created_at_0=made.date().isoformat(), created_at_1=made.time().isoformat())
+    response = admin_client_with_data.post(url, {k: v for k, v in data.items() if v is not None})
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert Item.objects.get(pk=item_id).queue_id == first.pk
