@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from functools import cache
+from itertools import chain
 from typing import Any, NamedTuple
 
 from django.db import connection, models
@@ -135,14 +136,19 @@ def binding_cursor() -> Any:
     """A cursor of the current connection (and transaction) that sends parameters apart
     from the statement. Arrays go as `%b`, in binary: no quoting or escaping per element,
     where Django's default client-side binding escapes every string of an array with a
-    regular expression, in Python; lists of numbers are packed by numpy (core.pgarrays).
-    Wrapped like Django's own cursors, so its queries are logged and counted all the same."""
+    regular expression, in Python; lists are packed in C or by numpy (core.pgarrays).
+    Timestamps are read by psycopg's own loader where the connection's time zone is
+    UTC, as Django's is: the same aware datetimes, without Django's wrapper in Python
+    around each one. Wrapped like Django's own cursors, so its queries are logged and
+    counted all the same."""
     import psycopg
     from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
     connection.ensure_connection()
     cursor = psycopg.Cursor(connection.connection)  # psycopg's own: server-side binding
-    pgarrays.register(cursor)  # lists of numbers packed by numpy
+    pgarrays.register(cursor)
+    if connection.timezone is UTC and cursor.connection.info.parameter_status("TimeZone") == "UTC":
+        pgarrays.register_utc_timestamps(cursor)
     wrapper = CursorDebugWrapper if connection.queries_logged else CursorWrapper
     return wrapper(cursor, connection)
 
@@ -150,42 +156,25 @@ def binding_cursor() -> Any:
 _binding_cursor = binding_cursor  # the name this module's callers and tests use
 
 
-def _fetch(
-    queryset: QuerySet[Any, tuple], postgres_sql: str, session_ids: list[int], json_at: int
-) -> list[tuple]:
-    """The rows of `queryset` (a `values_list`), decoded as the ORM would. On PostgreSQL
-    `postgres_sql` reads the same columns with the ids as one array (`= ANY(%b)`) through
-    a plain cursor: no IN list of a placeholder per id for psycopg to parse, no per-row
-    iteration and converters of the ORM. Django's loader hands jsonb over as text: column
-    `json_at` is decoded here as JSONField would."""
+def transaction_settings() -> None:
+    """Set what suits derivation for the rest of this transaction (`set_config(..., true)`,
+    as SET LOCAL), in one statement; nothing to do on other databases than PostgreSQL.
+
+    - No parallel query: a chunk's reads are index lookups of a few hundred sessions, where
+      PostgreSQL would start a parallel worker for the events sent elsewhere, taking 7 ms
+      to start for 3 ms of work (and a core the other connection could use).
+    - lz4 compression rather than PostgreSQL's default pglz, where the server has it:
+      labels repeat their prompt and answers, and nearly half of them are long enough to
+      be compressed; lz4 makes their insert about a fifth faster. Readers see the same
+      values (each compressed value names its method).
+    """
     if not _postgres():
-        return list(queryset)
-    return _fetch_postgres(postgres_sql, session_ids, json_at)
-
-
-def _fetch_postgres(postgres_sql: str, session_ids: list[int], json_at: int) -> list[tuple]:
-    with _binding_cursor() as cursor:
-        cursor.execute(postgres_sql, [session_ids])
-        rows = cursor.fetchall()
-    loads = loads_text
-    decoded = []
-    for row in rows:
-        value = row[json_at]
-        if isinstance(value, str):
-            row = (*row[:json_at], loads(value), *row[json_at + 1 :])
-        decoded.append(row)
-    return decoded
-
-
-def fast_compression() -> None:
-    """Compress what this transaction stores with lz4 rather than PostgreSQL's default pglz
-    where the server has it (`SET LOCAL`: the transaction only). Labels repeat their
-    prompt and answers, and nearly half of them are long enough to be compressed: lz4 makes
-    their insert about a fifth faster. Readers see the same values (each compressed value
-    names its method). Nothing to do on other databases."""
-    if _postgres() and _has_lz4():
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL default_toast_compression = lz4")
+        return
+    settings = ["set_config('max_parallel_workers_per_gather', '0', true)"]
+    if _has_lz4():
+        settings.append("set_config('default_toast_compression', 'lz4', true)")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(settings)}")
 
 
 @cache
@@ -201,13 +190,21 @@ def _has_lz4() -> bool:
 
 def generations_of(session_ids: list[int]) -> dict[int, list[GenerationRow]]:
     """Every generation of these sessions, by session id."""
-    if _postgres():
-        rows = _fetch_postgres(_generations_sql(), session_ids, json_at=3)
-    else:
-        rows = _generations_portable(session_ids)
     by_session: dict[int, list[GenerationRow]] = defaultdict(list)
-    for session_id, *row in rows:
-        by_session[session_id].append(GenerationRow(*row))
+    if not _postgres():
+        for session_id, *row in _generations_portable(session_ids):
+            by_session[session_id].append(GenerationRow(*row))
+        return by_session
+    with _binding_cursor() as cursor:
+        cursor.execute(_generations_sql(), [session_ids])
+        rows = cursor.fetchall()
+    # jsonb comes as text: `input` decoded as JSONField would; `signals` left as text
+    # (`signals_changed` reads it only where it must).
+    loads = loads_text
+    for session_id, pk, external_id, input_, *rest in rows:
+        if isinstance(input_, str):
+            input_ = loads(input_)
+        by_session[session_id].append(GenerationRow(pk, external_id, input_, *rest))
     return by_session
 
 
@@ -248,23 +245,30 @@ def events_of(session_ids: list[int]) -> dict[int, list[EventRecord]]:
     later, `events_sent_elsewhere`). Not `generation` events: the rules ignore them (the
     generations are read apart), and their payloads, which repeat each prompt and output,
     are the largest of the log."""
-    own = _fetch(
-        Event.objects.filter(session_id__in=session_ids)
-        .exclude(type=Event.Type.GENERATION)
-        .values_list("session_id", *EVENT_COLUMNS),
-        _events_sql(),
-        session_ids,
-        json_at=5,
-    )
-    elsewhere = _fetch(
-        events_sent_elsewhere(session_ids), _events_elsewhere_sql(), session_ids, json_at=5
-    )
     by_session: dict[int, list[EventRecord]] = defaultdict(list)
-    for rows in (own, elsewhere):
+    if _postgres():
+        # Both kinds in one statement; jsonb comes as text, decoded as JSONField would.
+        with _binding_cursor() as cursor:
+            cursor.execute(_events_sql(), [session_ids, session_ids])
+            rows: Iterable[tuple] = cursor.fetchall()
+        loads = loads_text
         for session_id, client_id, type_, timestamp, ref, payload in rows:
+            if isinstance(payload, str):
+                payload = loads(payload)
             by_session[session_id].append(
                 EventRecord(client_id, type_, timestamp, ref or None, payload)
             )
+        return by_session
+    rows = chain(
+        Event.objects.filter(session_id__in=session_ids)
+        .exclude(type=Event.Type.GENERATION)
+        .values_list("session_id", *EVENT_COLUMNS),
+        events_sent_elsewhere(session_ids),
+    )
+    for session_id, client_id, type_, timestamp, ref, payload in rows:
+        by_session[session_id].append(
+            EventRecord(client_id, type_, timestamp, ref or None, payload)
+        )
     return by_session
 
 
@@ -281,6 +285,7 @@ _GENERATION_COLUMNS = (
 )
 
 
+@cache
 def _generations_sql() -> str:
     quote = connection.ops.quote_name
     return (
@@ -293,22 +298,20 @@ def _generations_sql() -> str:
     )
 
 
+@cache
 def _events_sql() -> str:
+    """The events `events_of` reads, the ids as one array (given twice): the sessions' own,
+    then the actions on their generations sent in another session (`events_sent_elsewhere`;
+    session_id is never null)."""
     quote = connection.ops.quote_name
+    columns = ", ".join(quote(c) for c in EVENT_COLUMNS)
+    table = quote(Event._meta.db_table)
     return (
-        f"SELECT session_id, {', '.join(quote(c) for c in EVENT_COLUMNS)} "  # noqa: S608 - names from the model
-        f"FROM {quote(Event._meta.db_table)} WHERE session_id = ANY(%b::bigint[]) "
-        f"AND type <> '{Event.Type.GENERATION}'"
-    )
-
-
-def _events_elsewhere_sql() -> str:
-    """`events_sent_elsewhere` with the ids as one array (session_id is never null)."""
-    quote = connection.ops.quote_name
-    return (
-        f"SELECT g.session_id, {', '.join(f'e.{quote(c)}' for c in EVENT_COLUMNS)} "  # noqa: S608 - names from the model
-        f"FROM {quote(Event._meta.db_table)} AS e "
-        f"JOIN {quote(Generation._meta.db_table)} AS g ON g.id = e.generation_id "
+        f"SELECT session_id, {columns} FROM {table} "  # noqa: S608 - names from the model
+        f"WHERE session_id = ANY(%b::bigint[]) AND type <> '{Event.Type.GENERATION}' "
+        f"UNION ALL SELECT g.session_id, {', '.join(f'e.{quote(c)}' for c in EVENT_COLUMNS)} "
+        f"FROM {table} AS e JOIN {quote(Generation._meta.db_table)} AS g "
+        "ON g.id = e.generation_id "
         "WHERE g.session_id = ANY(%b::bigint[]) AND e.session_id <> g.session_id "
         f"AND e.type NOT IN ('{Event.Type.GENERATION}', '{Event.Type.SESSION_OUTCOME}')"
     )

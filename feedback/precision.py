@@ -6,6 +6,7 @@ score). docs/quality.md explains the choices.
 """
 
 import math
+from functools import lru_cache
 from typing import Final
 
 Z95: Final = 1.959964  # two-sided 95%
@@ -29,6 +30,7 @@ def wilson(right: int, n: int) -> tuple[float, float]:
     return low, high
 
 
+@lru_cache(maxsize=4096)  # confidences are rounded to 4 places: few distinct values
 def band_of(confidence: float) -> str:
     """The 0.1-wide band a heuristic confidence falls in: "0.8-0.9"; 1.0 is in "0.9-1.0"."""
     low = min(9, max(0, math.floor(round(confidence, 6) / BAND_WIDTH)))

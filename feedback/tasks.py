@@ -14,9 +14,9 @@ logger = logging.getLogger(__name__)
 
 @shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
 def derive_pending_sessions() -> int:
-    derived = labelling.sessions_derive_pending()
-    if derived == labelling.DERIVE_CHUNK:
-        # More is pending: continue in a fresh task. The chunk is committed, so a broker
+    derived, more = labelling.sessions_derive_backlog()
+    if more:
+        # More is pending: continue in a fresh task. The chunks are committed, so a broker
         # that is down must not fail this task; the beat sweep continues instead.
         try:
             derive_pending_sessions.delay()

@@ -18,6 +18,7 @@ from django.db.models import Field
 from django.utils import timezone
 
 from core.bulk import insert_ignoring_conflicts
+from core.jsontext import dumps_text
 from core.storable import check_text, printable
 from feedback.derive_io import binding_cursor
 from feedback.models import Label
@@ -248,7 +249,7 @@ def _labels_route_postgres(label_ids: list[int]) -> int:
         if len(by_reason) < len(DEFAULT_QUEUES):  # a project's first labels: create them
             ensured = project_queues_ensure(project=Project(pk=project_id))
             by_reason.update((reason, queue.pk) for reason, queue in ensured.items())
-    dumps = json.dumps
+    dumps = dumps_text
     columns: tuple[list[Any], ...] = ([], [], [], [], [], [])
     for pk, project_id, reason, rule, kind, value, confidence, generation_id in labels:
         row = (

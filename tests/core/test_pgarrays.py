@@ -1,8 +1,12 @@
-"""core.pgarrays packs lists of numbers byte for byte as psycopg does."""
+"""core.pgarrays packs lists byte for byte as psycopg does, and reads timestamps as Django
+does."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import psycopg
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from psycopg.adapt import PyFormat, Transformer
@@ -64,3 +68,63 @@ def test_other_lists_are_psycopgs():
     for values in ([True, False, True], [[1, 2], [3, 4]], ["a", "b"], [1, 2.5], [2**64], []):
         same_as_psycopg(values)
     assert dumped(NumberListBinaryDumper, [1, 2, 3]) == dumped(ListBinaryDumper, [1, 2, 3])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(), max_size=20))
+def test_text_lists(values):
+    # Any code point, lone surrogates and NUL included: refused or written as psycopg does.
+    same_as_psycopg(values)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.one_of(
+        st.lists(st.datetimes(timezones=st.just(UTC)), max_size=12),
+        st.lists(st.datetimes(), max_size=12),  # naive: timestamp, not timestamptz
+        st.lists(st.dates(), max_size=12),
+        st.lists(st.decimals(allow_nan=False), max_size=12),
+        st.lists(st.binary(), max_size=12),
+    )
+)
+def test_lists_of_other_types(values):
+    same_as_psycopg(values)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.text(max_size=5), st.none(), st.datetimes(), st.lists(st.text(), max_size=2)),
+        max_size=8,
+    )
+)
+def test_lists_mixing_types_nulls_and_lists(values):
+    same_as_psycopg(values)
+
+
+def test_a_text_list_is_written_by_the_fast_path():
+    values = ["a", "é", "", "x" * 300]
+    fast = dumped(NumberListBinaryDumper, values)
+    assert fast == dumped(ListBinaryDumper, values)
+    assert fast is not None and fast[8:12] == (25).to_bytes(4, "big")  # element type text
+
+
+@pytest.mark.django_db
+@pytest.mark.postgres
+def test_the_binding_cursor_reads_timestamps_as_django_does():
+    from django.db import connection
+
+    from feedback.derive_io import binding_cursor
+
+    sql = "SELECT %s::timestamptz, %s::timestamptz, NULL::timestamptz"
+    params = [datetime(1, 1, 1, tzinfo=UTC), datetime(2026, 12, 3, 13, 5, 7, 123456, tzinfo=UTC)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        django_row = cursor.fetchone()
+    with binding_cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+        loader = cursor.cursor.adapters.get_loader(1184, psycopg.pq.Format.TEXT)
+    assert row == django_row == (*params, None)
+    assert [value.tzinfo for value in row[:2]] == [UTC, UTC]
+    assert "django" not in loader.__module__  # psycopg's own, not Django's wrapper

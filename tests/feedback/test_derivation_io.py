@@ -4,10 +4,13 @@ of queries per chunk that does not grow with the chunk."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.db import connection
+from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 
 from feedback import derive_io, labelling, services
@@ -83,6 +86,55 @@ def test_rederiving_the_same_sessions_gives_identical_labels_signals_and_items(p
     assert snapshot(project) == first
 
 
+def test_a_backlog_is_derived_whole_and_as_chunk_by_chunk(project, monkeypatch):
+    simulate(project, sessions=30, seed=5)
+    total = Session.objects.count()
+    assert derive_all() == total
+    first = snapshot(project)
+    monkeypatch.setattr(labelling, "DERIVE_CHUNK", 7)
+    labelling.project_rederive(projects=[project])
+    assert labelling.sessions_derive_backlog() == (total, False)
+    assert snapshot(project) == first
+    assert not Session.objects.filter(changes__gt=F("derived_changes")).exists()
+
+
+def test_a_backlog_stops_at_its_time_and_says_more_is_pending(project, monkeypatch):
+    simulate(project, sessions=30, seed=5)
+    total = Session.objects.count()
+    monkeypatch.setattr(labelling, "DERIVE_CHUNK", 7)
+    # Out of time after the first chunk: it is committed, the rest left for the next task.
+    assert labelling.sessions_derive_backlog(seconds=0) == (7, True)
+    assert Session.objects.filter(changes__gt=F("derived_changes")).count() == total - 7
+    assert labelling.sessions_derive_backlog() == (total - 7, False)
+    assert labelling.sessions_derive_backlog() == (0, False)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_backlog_is_derived_on_two_connections_outside_a_transaction(project, monkeypatch):
+    """Once the first chunk comes back full, a second connection derives chunks alongside;
+    the result is what one connection derives."""
+    simulate(project, sessions=40, seed=9)
+    total = Session.objects.count()
+    monkeypatch.setattr(labelling, "DERIVE_CHUNK", 5)
+    assert labelling.sessions_derive_backlog(project=project) == (total, False)
+    first = snapshot(project)
+    threads: list[str] = []
+    derive = labelling.sessions_derive_pending
+
+    def noted(**kwargs: Any) -> int:  # the real chunk, noting the thread it ran on
+        taken = derive(**kwargs)
+        if taken:
+            threads.append(threading.current_thread().name)
+        return taken
+
+    monkeypatch.setattr(labelling, "sessions_derive_pending", noted)
+    labelling.project_rederive(projects=[project])
+    assert labelling.sessions_derive_backlog(project=project) == (total, False)
+    assert len(set(threads)) == 2 and threads[0] == threading.current_thread().name
+    assert snapshot(project) == first
+
+
 def test_sessions_of_a_chunk_keep_their_own_labels(project):
     services.events_ingest(
         project=project,
@@ -136,18 +188,17 @@ def test_a_chunk_costs_a_bounded_number_of_queries_whatever_its_size(
 
 
 @pytest.mark.postgres
-def test_reading_events_sent_elsewhere_uses_indexes_not_a_scan(project):
+def test_reading_events_own_and_sent_elsewhere_uses_indexes_not_a_scan(project):
     simulate(project, sessions=20, seed=2)
     ids = list(Session.objects.values_list("pk", flat=True))
     with connection.cursor() as cursor:  # tiny tables: make a scan cost what it would at scale
         cursor.execute("SET LOCAL enable_seqscan = off")
     with derive_io._binding_cursor() as cursor:  # noqa: SLF001 - the statement derivation runs
-        cursor.execute("EXPLAIN " + derive_io._events_elsewhere_sql(), [ids])  # noqa: SLF001
+        cursor.execute("EXPLAIN " + derive_io._events_sql(), [ids, ids])  # noqa: SLF001
         plan = "\n".join(line for (line,) in cursor.fetchall())
     assert "Seq Scan" not in plan, plan
-    with derive_io._binding_cursor() as cursor:  # noqa: SLF001
-        cursor.execute(derive_io._events_elsewhere_sql(), [ids])  # noqa: SLF001
-        assert cursor.fetchall()  # the hard traffic sends some edits in a later session
+    # The hard traffic sends some edits in a later session: the second part finds them.
+    assert list(derive_io.events_sent_elsewhere(ids))
     # A chunk reads what its sessions read one by one.
     together = derive_io.events_of(ids)
     assert {pk: sorted(map(repr, events)) for pk, events in together.items()} == {
@@ -183,3 +234,22 @@ def test_signals_changed_compares_json_types_not_only_python_equality():
     assert derive_io.signals_changed("{}", {"a": 1})
     assert derive_io.signals_changed({"a": 1}, {"a": 1, "b": 2})
     assert not derive_io.signals_changed("{}", {})
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_derivation_settings_hold_for_its_transaction_only(project):
+    from django.db import transaction
+
+    def show(name: str) -> str:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SHOW {name}")
+            return cursor.fetchone()[0]
+
+    before = show("max_parallel_workers_per_gather")
+    assert before != "0"
+    with transaction.atomic():
+        derive_io.transaction_settings()
+        assert show("max_parallel_workers_per_gather") == "0"
+        assert show("default_toast_compression") == "lz4"  # the servers here have it
+    assert show("max_parallel_workers_per_gather") == before

@@ -27,8 +27,9 @@ class Command(BaseCommand):
         count = labelling.project_rederive(projects=[project])
         self.stdout.write(f"{count} session(s) of {project.slug} marked for derivation.")
         if options["now"]:
-            derived = 0
-            while done := labelling.sessions_derive_pending(project=project):
+            derived, more = 0, True
+            while more:  # as the workers derive (two connections), with progress
+                done, more = labelling.sessions_derive_backlog(project=project, seconds=2)
                 derived += done
                 self.stdout.write(f"  derived {derived}/{count}", ending="\r")
             self.stdout.write(self.style.SUCCESS(f"Derived {derived} session(s)."))
