@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from concurrent.futures import wait
 from datetime import datetime, timedelta
 from math import ceil
 from typing import Any, NamedTuple
@@ -159,7 +160,11 @@ def sessions_derive_backlog(
     if time.monotonic() >= deadline:
         return taken, True
     helper = in_background(lambda: _derive_until(deadline, project))
-    mine, more = _derive_until(deadline, project)
+    try:
+        mine, more = _derive_until(deadline, project)
+    except BaseException:
+        wait([helper])  # no derivation left running behind the error this raises
+        raise
     theirs, more_theirs = helper.result()
     return taken + mine + theirs, more or more_theirs
 

@@ -135,6 +135,25 @@ def test_a_backlog_is_derived_on_two_connections_outside_a_transaction(project, 
     assert snapshot(project) == first
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_error_on_one_connection_waits_for_the_other_before_it_is_raised(project, monkeypatch):
+    simulate(project, sessions=30, seed=9)
+    monkeypatch.setattr(labelling, "DERIVE_CHUNK", 3)
+    derive_until = labelling._derive_until  # noqa: SLF001
+
+    def failing_here(deadline: float, project: Any) -> tuple[int, bool]:
+        if threading.current_thread() is threading.main_thread():
+            raise RuntimeError("this connection failed")
+        return derive_until(deadline, project)  # the helper derives all that is left
+
+    monkeypatch.setattr(labelling, "_derive_until", failing_here)
+    with pytest.raises(RuntimeError, match="this connection failed"):
+        labelling.sessions_derive_backlog(project=project)
+    # Raised only once the helper was done: nothing it took is left half-way.
+    assert not Session.objects.filter(changes__gt=F("derived_changes")).exists()
+
+
 def test_sessions_of_a_chunk_keep_their_own_labels(project):
     services.events_ingest(
         project=project,
