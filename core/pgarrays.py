@@ -20,7 +20,6 @@ from itertools import chain
 from typing import Any
 
 import numpy as np
-import psycopg
 from psycopg.types.array import ListBinaryDumper
 
 # Element type oid -> (numpy type, numpy kind the list must have on its own).
@@ -77,13 +76,3 @@ class NumberListBinaryDumper(ListBinaryDumper):
 def register(cursor: Any) -> None:
     """Use NumberListBinaryDumper for lists sent in binary on this psycopg cursor."""
     cursor.adapters.register_dumper(list, NumberListBinaryDumper)
-
-
-def register_utc_timestamps(cursor: Any) -> None:
-    """Read timestamptz on this psycopg cursor with psycopg's own loader (in C), whose values
-    carry `datetime.UTC` on a connection whose TimeZone is UTC: what Django's loader gives
-    there, which wraps the same loader in Python to set the time zone."""
-    info = psycopg.adapters.types["timestamptz"]
-    cursor.adapters.register_loader(
-        info.oid, psycopg.adapters.get_loader(info.oid, psycopg.pq.Format.TEXT)
-    )

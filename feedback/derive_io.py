@@ -147,8 +147,13 @@ def binding_cursor() -> Any:
     connection.ensure_connection()
     cursor = psycopg.Cursor(connection.connection)  # psycopg's own: server-side binding
     pgarrays.register(cursor)
-    if connection.timezone is UTC and cursor.connection.info.parameter_status("TimeZone") == "UTC":
-        pgarrays.register_utc_timestamps(cursor)
+    timestamptz = psycopg.adapters.types["timestamptz"].oid
+    loader = psycopg.adapters.get_loader(timestamptz, psycopg.pq.Format.TEXT)
+    utc = cursor.connection.info.parameter_status("TimeZone") == "UTC"
+    if loader is not None and utc and connection.timezone is UTC:
+        # psycopg's own loader gives values with `datetime.UTC` on such a connection, as
+        # Django's does by wrapping that same loader in Python to set the time zone.
+        cursor.adapters.register_loader(timestamptz, loader)
     wrapper = CursorDebugWrapper if connection.queries_logged else CursorWrapper
     return wrapper(cursor, connection)
 

@@ -1,12 +1,10 @@
-"""core.pgarrays packs lists byte for byte as psycopg does, and reads timestamps as Django
-does."""
+"""core.pgarrays packs lists byte for byte as psycopg does."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 
 import psycopg
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from psycopg.adapt import PyFormat, Transformer
@@ -107,24 +105,3 @@ def test_a_text_list_is_written_by_the_fast_path():
     fast = dumped(NumberListBinaryDumper, values)
     assert fast == dumped(ListBinaryDumper, values)
     assert fast is not None and fast[8:12] == (25).to_bytes(4, "big")  # element type text
-
-
-@pytest.mark.django_db
-@pytest.mark.postgres
-def test_the_binding_cursor_reads_timestamps_as_django_does():
-    from django.db import connection
-
-    from feedback.derive_io import binding_cursor
-
-    sql = "SELECT %s::timestamptz, %s::timestamptz, NULL::timestamptz"
-    params = [datetime(1, 1, 1, tzinfo=UTC), datetime(2026, 12, 3, 13, 5, 7, 123456, tzinfo=UTC)]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        django_row = cursor.fetchone()
-    with binding_cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-        loader = cursor.cursor.adapters.get_loader(1184, psycopg.pq.Format.TEXT)
-    assert row == django_row == (*params, None)
-    assert [value.tzinfo for value in row[:2]] == [UTC, UTC]
-    assert "django" not in loader.__module__  # psycopg's own, not Django's wrapper

@@ -5,9 +5,10 @@ of queries per chunk that does not grow with the chunk."""
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 import pytest
 from django.db import connection
 from django.db.models import F
@@ -272,3 +273,19 @@ def test_derivation_settings_hold_for_its_transaction_only(project):
         assert show("max_parallel_workers_per_gather") == "0"
         assert show("default_toast_compression") == "lz4"  # the servers here have it
     assert show("max_parallel_workers_per_gather") == before
+
+
+@pytest.mark.postgres
+def test_the_binding_cursor_reads_timestamps_as_django_does():
+    sql = "SELECT %s::timestamptz, %s::timestamptz, NULL::timestamptz"
+    params = [datetime(1, 1, 1, tzinfo=UTC), datetime(2026, 12, 3, 13, 5, 7, 123456, tzinfo=UTC)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        django_row = cursor.fetchone()
+    with derive_io.binding_cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+        loader = cursor.cursor.adapters.get_loader(1184, psycopg.pq.Format.TEXT)
+    assert row == django_row == (*params, None)
+    assert [value.tzinfo for value in row[:2]] == [UTC, UTC]
+    assert "django" not in loader.__module__  # psycopg's own, not Django's wrapper
