@@ -69,15 +69,16 @@ def main() -> None:
         derived, more = labelling.sessions_derive_backlog(project=project, seconds=3600)
         assert not more  # noqa: S101 - the whole project derived
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        ms_each = 1000 / max(1, derived)  # seconds in all -> ms a session
         if server is not None and (after := _server_cpu()) is not None:
-            server_per_session.append(1000 * (after - server) / max(1, derived))
+            server_per_session.append((after - server) * ms_each)
         ids = list(
             Session.objects.filter(project=project).order_by("id").values_list("id", flat=True)
         )
         reference = _reference(ids, labelling.DERIVE_CHUNK)
-        pairs.append((derived / elapsed, len(ids) / reference, 1000 * consumers[0] / derived))
+        pairs.append((derived / elapsed, len(ids) / reference, consumers[0] * ms_each))
         worker_cpu.append(cpu / elapsed)
-        cpu_per_session.append(1000 * cpu / max(1, derived))
+        cpu_per_session.append(cpu * ms_each)
         events = Event.objects.filter(project=project).count()
         labels = Label.objects.filter(project=project).count()
         print(
