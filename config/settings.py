@@ -136,6 +136,13 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and envin
         "timeout": envint("DB_POOL_TIMEOUT", "5"),
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must not
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and envbool(
+    "DB_PREPARED_STATEMENTS", "1"
+):
+    # The hot paths' written-out statements (core.statements) are prepared once per
+    # connection. Django turns prepared statements off for transaction-pooling PgBouncers,
+    # which need DB_PREPARED_STATEMENTS=0; Django's own cursors never prepare either way.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis: Celery broker and the shared cache (rate limits, debounce marks).

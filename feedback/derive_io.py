@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from itertools import chain
 from typing import Any, NamedTuple
@@ -21,9 +21,9 @@ from typing import Any, NamedTuple
 from django.db import connection, models
 from django.db.models import F, QuerySet
 
-from core import pgarrays
 from core.bulk import update_rows
 from core.jsontext import dumps_text, loads_text
+from core.statements import binding_cursor
 from feedback.derivation import EventRecord
 from feedback.models import (
     DWELL_BINS,
@@ -130,32 +130,6 @@ class LabelRow(NamedTuple):
 
 def _postgres() -> bool:
     return connection.vendor == "postgresql"
-
-
-def binding_cursor() -> Any:
-    """A cursor of the current connection (and transaction) that sends parameters apart
-    from the statement. Arrays go as `%b`, in binary: no quoting or escaping per element,
-    where Django's default client-side binding escapes every string of an array with a
-    regular expression, in Python; lists are packed in C or by numpy (core.pgarrays).
-    Timestamps are read by psycopg's own loader where the connection's time zone is
-    UTC, as Django's is: the same aware datetimes, without Django's wrapper in Python
-    around each one. Wrapped like Django's own cursors, so its queries are logged and
-    counted all the same."""
-    import psycopg
-    from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
-
-    connection.ensure_connection()
-    cursor = psycopg.Cursor(connection.connection)  # psycopg's own: server-side binding
-    pgarrays.register(cursor)
-    timestamptz = psycopg.adapters.types["timestamptz"].oid
-    loader = psycopg.adapters.get_loader(timestamptz, psycopg.pq.Format.TEXT)
-    utc = cursor.connection.info.parameter_status("TimeZone") == "UTC"
-    if loader is not None and utc and connection.timezone is UTC:
-        # psycopg's own loader gives values with `datetime.UTC` on such a connection, as
-        # Django's does by wrapping that same loader in Python to set the time zone.
-        cursor.adapters.register_loader(timestamptz, loader)
-    wrapper = CursorDebugWrapper if connection.queries_logged else CursorWrapper
-    return wrapper(cursor, connection)
 
 
 _binding_cursor = binding_cursor  # the name this module's callers and tests use

@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 from config.parsers import DepthSafeJSONParser
 from config.schema import RETRY_AFTER, error_responses
 from core.rows import instance_from_row, sql_columns
+from core.statements import statement_cursor
 from core.storable import ID_MAX, INT_MAX, INT_MIN, json_problem, text_problem
 from core.typing import AuthedApiRequest
 from feedback.models import Generation, Label
@@ -103,7 +104,7 @@ def access_work_queue(user: User | AnonymousUser, queue_id: int) -> Queue:
         return selectors.access_queue(user, queue_id)
     if not 1 <= queue_id <= ID_MAX:
         raise Http404("No such queue.")
-    with connection.cursor() as cursor:
+    with statement_cursor() as cursor:
         cursor.execute(
             _ACCESS,
             {

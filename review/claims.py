@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from core.rows import instance_from_row, sql_columns
 from core.scheduling import on_commit_once, schedule_task
+from core.statements import statement_cursor
 from feedback.models import Generation, Label
 from review.agreement import canonical_values
 from review.answers import validate_answers, validate_seconds_spent
@@ -230,7 +231,7 @@ def _claim_first_free(queue: Queue, user: User, now: datetime) -> Assignment | N
     is free and unlocked; else None, and the careful path decides (PostgreSQL). The claim
     comes with its item and what `selectors.item_display` reads."""
     with transaction.atomic():
-        with connection.cursor() as cursor:
+        with statement_cursor() as cursor:
             cursor.execute(
                 _FIRST_FREE,
                 {
@@ -255,7 +256,7 @@ def _claim_first_free(queue: Queue, user: User, now: datetime) -> Assignment | N
         item = _item_from_row(row)
         presentation = item_presentation(item)
         expires_at = now + timedelta(minutes=queue.claim_timeout_minutes)
-        with connection.cursor() as cursor:
+        with statement_cursor() as cursor:
             cursor.execute(
                 _CLAIM_INSERT,
                 {
@@ -513,7 +514,7 @@ WITH mine AS (
     INSERT INTO review_annotation
         (item_id, queue_id, user_id, answers, "values", presentation, seconds_spent, created_at)
     SELECT %(item)s, %(queue)s, %(user)s, %(answers)s::jsonb, %(values)s::jsonb,
-        %(presentation)s::jsonb, %(seconds)s, %(now)s
+        %(presentation)s::jsonb, %(seconds)s::double precision, %(now)s
     FROM verdict WHERE outcome = 'ok'
     ON CONFLICT (item_id, user_id) DO NOTHING
     RETURNING id
@@ -551,7 +552,7 @@ def _submit_in_two_statements(
 ) -> Annotation:
     """`annotation_submit_to` on PostgreSQL: the item locked (with what the values need),
     then `_SUBMIT`; four round trips with BEGIN and COMMIT."""
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(), statement_cursor() as cursor:
         cursor.execute(
             """
             SELECT i.label_id IS NOT NULL AND i.reason_detail ->> 'kind' = %s, a.presentation

@@ -19,8 +19,8 @@ from django.utils import timezone
 
 from core.bulk import insert_ignoring_conflicts
 from core.jsontext import dumps_text
+from core.statements import binding_cursor
 from core.storable import check_text, printable
-from feedback.derive_io import binding_cursor
 from feedback.models import Label
 from feedback.services import labels_set_review_outcome
 from review.agreement import domain_of, gated

@@ -21,7 +21,6 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import connection
 from django.db.models import ForeignKey
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
@@ -37,6 +36,7 @@ from core.ratelimit import (
     window_hit,
 )
 from core.rows import instance_from_row
+from core.statements import statement_cursor
 from tenancy.models import PUBLISHABLE_KEY_PREFIX, ApiKey, hash_api_key
 
 Bucket = tuple[str, int]  # (cache bucket, failures allowed per window)
@@ -211,7 +211,7 @@ class UserTokenAuthentication(FailureThrottledAuthentication, authentication.Tok
         """DRF's lookup (the token with its user; an unknown token or an inactive user is
         refused with DRF's words) in one written-out statement: compiling the ORM's cost
         more CPU than any other step of an annotator's request."""
-        with connection.cursor() as cursor:
+        with statement_cursor() as cursor:
             cursor.execute(_token_user_sql(), [key])
             row = cursor.fetchone()
         if row is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import caches
+from django.db import connection
 from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.authtoken.models import Token
@@ -14,7 +15,7 @@ from core.cache import RedisCache
 from core.storable import ID_MAX
 from review import selectors
 from review.api import access_work_queue
-from review.models import Queue
+from review.models import Annotation, Queue
 from tenancy.authentication import UserTokenAuthentication
 from tenancy.models import Membership
 from tenancy.services import membership_set
@@ -185,3 +186,60 @@ def test_a_claim_meeting_the_one_assignment_per_item_constraint_takes_another_it
     assert list(Assignment.objects.filter(user=alice).values_list("item_id", flat=True)) == [
         second.pk
     ]
+
+
+def _prepared_statements() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [statement for (statement,) in cursor.fetchall()]
+
+
+@pytest.mark.postgres
+def test_the_hot_statements_are_prepared_once_per_connection(queue, alice):
+    """Claim, answer, queue access and token login run prepared (planned once per
+    connection); the answers are the same as unprepared, a NULL time spent included."""
+    make_items(queue, 3)
+    client = token_client(alice)
+    spent = []
+    for seconds in (None, 12.5, None):
+        claimed = client.post(f"/api/v1/queues/{queue.pk}/next")
+        assert claimed.status_code == 200
+        item = claimed.json()["item"]["id"]
+        body = {"answers": GOOD} if seconds is None else {"answers": GOOD, "seconds_spent": seconds}
+        answered = client.post(
+            f"/api/v1/queues/{queue.pk}/items/{item}/annotations", body, format="json"
+        )
+        assert answered.status_code == 201, answered.json()
+        spent.append(Annotation.objects.get(pk=answered.json()["id"]).seconds_spent)
+    assert spent == [None, 12.5, None]
+    prepared = " ".join(_prepared_statements())
+    for fragment in ("WITH candidate AS", "WITH durability AS", "WITH mine AS", "FOR UPDATE OF i"):
+        assert fragment in prepared
+    assert f"FROM {Token._meta.db_table} t JOIN" in prepared
+    assert "jsonb_agg(jsonb_build_object(" in prepared  # the queue with its questions
+    assert connection.connection.prepare_threshold is not None
+
+
+@pytest.mark.postgres
+def test_with_prepared_statements_off_nothing_is_prepared(queue, alice):
+    """DB_PREPARED_STATEMENTS=0 (psycopg's prepare_threshold None, for a transaction-pooling
+    PgBouncer): the same requests work and leave no prepared statement behind."""
+    make_items(queue, 1)
+    client = token_client(alice)
+    client.get("/healthz")  # a connection to switch off
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    threshold = connection.connection.prepare_threshold
+    connection.connection.prepare_threshold = None
+    try:
+        claimed = client.post(f"/api/v1/queues/{queue.pk}/next")
+        assert claimed.status_code == 200
+        item = claimed.json()["item"]["id"]
+        answered = client.post(
+            f"/api/v1/queues/{queue.pk}/items/{item}/annotations", {"answers": GOOD}, format="json"
+        )
+        assert answered.status_code == 201
+        assert _prepared_statements() == []
+    finally:
+        connection.connection.prepare_threshold = threshold
