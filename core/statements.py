@@ -36,7 +36,7 @@ class _UnpreparedCursor(psycopg.Cursor):
 
     prepare: bool | None = False
 
-    def execute(  # type: ignore[override]
+    def execute(
         self,
         query: Any,
         params: Any = None,
