@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import weakref
 from collections.abc import Callable, Hashable
 from contextlib import suppress
@@ -17,6 +18,26 @@ from django.db import transaction
 logger = logging.getLogger(__name__)
 # Per thread (each thread has its own database connection): key -> the pending callback.
 _pending = threading.local()
+# Per process: mark -> when its window ends (time.time()), for marks this process set or
+# read, so that a busy process asks the cache once per window and mark rather than at every
+# answer or ingestion batch (a round trip to Redis each).
+_window_ends: dict[str, float] = {}
+# A window is trusted until this many seconds before its end: the clocks of the machine
+# that set the mark (whose task waits out the window) and of this one may differ.
+WINDOW_MARGIN_SECONDS = 1.0
+_WINDOWS_KEPT = 10_000  # marks remembered before the ended ones are dropped
+
+
+def _window_remember(mark: str, ends: float, now: float) -> None:
+    if len(_window_ends) >= _WINDOWS_KEPT:
+        for old in [key for key, end in _window_ends.items() if end <= now]:
+            _window_ends.pop(old, None)
+    _window_ends[mark] = ends
+
+
+def windows_forget() -> None:
+    """Forget the windows this process knows of (tests that clear the cache call it)."""
+    _window_ends.clear()
 
 
 def schedule_debounced(*, mark: str, window: int, enqueue: Callable[[], object]) -> bool:
@@ -36,10 +57,23 @@ def schedule_debounced(*, mark: str, window: int, enqueue: Callable[[], object])
       database by a periodic beat sweep: every caller must have one and name it.
     - If enqueueing fails after the mark was set, the mark is removed (best effort), so the
       next call tries again instead of waiting out the window.
+    - The mark's value is when its window ends. A process that set or read it skips the
+      cache until `WINDOW_MARGIN_SECONDS` before that end: the task enqueued with the mark
+      runs after the window, so it reads whatever is committed before. One round trip per
+      window and mark in each process, instead of one per call. (A mark read just before
+      its process failed to enqueue is trusted too: the beat sweep finds that work, as it
+      finds the work of a window whose scheduling failed.)
     """
+    now = time.time()
+    if _window_ends.get(mark, 0.0) - WINDOW_MARGIN_SECONDS > now:
+        return False  # scheduled already in this window (known without asking the cache)
+    ends = now + window
     try:
-        if not cache.add(mark, 1, timeout=window):
-            return False  # scheduled already in this window
+        if not cache.add(mark, ends, timeout=window):  # scheduled already in this window
+            seen = cache.get(mark)
+            if type(seen) is float and seen > now:  # set by another process, until then
+                _window_remember(mark, min(seen, ends), now)
+            return False
     except Exception:  # see the contract: never raise after commit
         logger.warning("Not scheduled (%s): the cache is unavailable", mark, exc_info=True)
         return False
@@ -50,6 +84,7 @@ def schedule_debounced(*, mark: str, window: int, enqueue: Callable[[], object])
         with suppress(Exception):  # best effort: the mark expires with its window anyway
             cache.delete(mark)
         return False
+    _window_remember(mark, ends, now)
     return True
 
 

@@ -16,6 +16,7 @@ from django.db import close_old_connections, connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from core import scheduling
 from feedback import services
 from feedback.quality import calibration_forget
 from tenancy.keys import api_key_create
@@ -85,6 +86,7 @@ def _fresh_cache():
     the worker tests, and there keys cannot collide (PostgreSQL never reuses ids), except
     the failure and rate counters (every test client is 127.0.0.1): those are deleted.
     """
+    scheduling.windows_forget()
     cache = caches["default"]
     if isinstance(cache, LocMemCache):
         cache.clear()

@@ -27,6 +27,7 @@ from django.core.cache import cache
 from django.db import connection
 
 from config.celery import app
+from core import scheduling
 from feedback.labelling import SCHEDULED_MARK
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,6 +140,7 @@ def start_worker(settings, tmp_path) -> Iterator[Callable[..., WorkerProcess]]:
 def worker(settings, start_worker):
     app.control.purge()
     cache.delete(SCHEDULED_MARK)
+    scheduling.windows_forget()
     return start_worker(settings.REDIS_URL).log
 
 
