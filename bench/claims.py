@@ -65,6 +65,7 @@ class Tally:
     other: list[str] = field(default_factory=list)
     seconds: float = 0.0
     cpu: float = 0.0  # gunicorn workers' CPU seconds in the round
+    pg_cpu: float | None = None  # PostgreSQL's CPU seconds in the round (on this machine)
     server_claim: list[float] = field(default_factory=list)  # as gunicorn timed them
     server_submit: list[float] = field(default_factory=list)
 
@@ -124,12 +125,14 @@ def main() -> None:
                 _annotate(
                     server.port, queue, tokens, tabs=1, seconds=2, think=args.think
                 )  # warm-up
-                cpu = server.cpu_seconds()
+                cpu, pg_cpu = server.cpu_seconds(), common.postgres_cpu_seconds()
                 warm = server.server_ms()
                 project = _annotate(
                     server.port, queue, tokens, tabs=1, seconds=seconds, think=args.think
                 )
                 project.cpu = server.cpu_seconds() - cpu
+                if pg_cpu is not None and (pg_after := common.postgres_cpu_seconds()) is not None:
+                    project.pg_cpu = pg_after - pg_cpu
                 inside = server.server_ms()
                 project.server_claim = inside["claim"][len(warm["claim"]) :]
                 project.server_submit = inside["submit"][len(warm["submit"]) :]
@@ -143,7 +146,8 @@ def main() -> None:
                 f"{_ms(project.submit, 95)}, {project.answers / project.seconds:.1f} answers/s;"
                 f" reference p95 {_ms(reference.claim, 95)}, "
                 f"{reference.answers / reference.seconds:.1f} claims/s; gunicorn CPU "
-                f"{project.cpu * 1000 / max(project.answers, 1):.1f} ms per claim + submit",
+                f"{project.cpu * 1000 / max(project.answers, 1):.1f} ms per claim + submit"
+                + _pg_per_answer(project),
                 flush=True,
             )
         server.start()
@@ -164,6 +168,8 @@ def main() -> None:
         reference.add(r)
         project.seconds += p.seconds
         project.cpu += p.cpu
+        if p.pg_cpu is not None:
+            project.pg_cpu = (project.pg_cpu or 0.0) + p.pg_cpu
         reference.seconds += r.seconds
     ratio = statistics.median(_pct(p.claim, 95) / _pct(r.claim, 95) for p, r in pairs)
     print(f"\nload after: {_load()}")
@@ -188,11 +194,19 @@ def main() -> None:
         f"({reference.answers / reference.seconds:.0f} claims/s); ratio {ratio:.2f} "
         f"(goal p95 <= {GOAL_P95_MS:.0f} ms: {'met' if worst <= GOAL_P95_MS else 'NOT met'}); "
         f"gunicorn CPU {project.cpu * 1000 / max(project.answers, 1):.1f} ms per claim + submit"
+        + _pg_per_answer(project)
     )
     print(
         f"submit + next item (htmx POST): {queries} queries "
         f"(goal <= {GOAL_QUERIES}: {'met' if queries <= GOAL_QUERIES else 'NOT met'})"
     )
+
+
+def _pg_per_answer(tally: Tally) -> str:
+    """PostgreSQL's CPU per claim + submit, where it runs on this machine."""
+    if tally.pg_cpu is None:
+        return ""
+    return f", PostgreSQL CPU {tally.pg_cpu * 1000 / max(tally.answers, 1):.1f} ms"
 
 
 # Set-up ------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -130,3 +131,22 @@ class Gunicorn:
             self.process.send_signal(signal.SIGTERM)
             self.process.wait(timeout=60)
         self.log.close()
+
+
+def postgres_cpu_seconds() -> float | None:
+    """CPU seconds used so far by the PostgreSQL processes of this machine (Linux /proc),
+    or None where there are none to read (a server elsewhere): with the project's own CPU
+    time, where a request's or a session's time goes."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, found = 0, False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)
+            if not fields[0].endswith("(postgres"):
+                continue
+            values = fields[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        found = True
+        total += int(values[11]) + int(values[12])  # utime, stime
+    return total / ticks if found else None

@@ -42,6 +42,7 @@ def main() -> None:
     args = parser.parse_args()
     sessions = 400 if args.quick else args.sessions
 
+    from bench import common
     from bench.common import analyze, setup
 
     os.environ.update(DEBUG="0", SECRET_KEY=os.environ.get("SECRET_KEY", "bench-only-not-a-secret"))
@@ -65,12 +66,16 @@ def main() -> None:
     server_per_session: list[float] = []  # ms of PostgreSQL's CPU, where it runs here
     for project in projects:
         consumers[0] = 0.0
-        started, cpu, server = time.perf_counter(), time.process_time(), _server_cpu()
+        started, cpu, server = (
+            time.perf_counter(),
+            time.process_time(),
+            common.postgres_cpu_seconds(),
+        )
         derived, more = labelling.sessions_derive_backlog(project=project, seconds=3600)
         assert not more  # noqa: S101 - the whole project derived
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         ms_each = 1000 / max(1, derived)  # seconds in all -> ms a session
-        if server is not None and (after := _server_cpu()) is not None:
+        if server is not None and (after := common.postgres_cpu_seconds()) is not None:
             server_per_session.append((after - server) * ms_each)
         ids = list(
             Session.objects.filter(project=project).order_by("id").values_list("id", flat=True)
@@ -105,25 +110,6 @@ def main() -> None:
             else ""
         )
     )
-
-
-def _server_cpu() -> float | None:
-    """CPU seconds used so far by the PostgreSQL processes of this machine (Linux /proc),
-    or None where there are none to read (a server elsewhere): with the worker's own CPU
-    time, where a session's time goes."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total, found = 0, False
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)
-            if not fields[0].endswith("(postgres"):
-                continue
-            values = fields[1].split()
-        except OSError:  # the process ended meanwhile
-            continue
-        found = True
-        total += int(values[11]) + int(values[12])  # utime, stime
-    return total / ticks if found else None
 
 
 def _ingest(sessions: int, seed: int):  # noqa: ANN202 - a tenancy Project (Django set up late)
