@@ -76,15 +76,22 @@ def binding_cursor(*, prepare: bool = False) -> Any:
         # psycopg's own loader gives values with `datetime.UTC` on such a connection, as
         # Django's does by wrapping that same loader in Python to set the time zone.
         cursor.adapters.register_loader(timestamptz, loader)
+    return _wrapped(cursor)
+
+
+def _wrapped(cursor: psycopg.Cursor) -> Any:
     wrapper = CursorDebugWrapper if connection.queries_logged else CursorWrapper
     return wrapper(cursor, connection)
 
 
 def statement_cursor() -> Any:
-    """For a hot path's written-out statement: on PostgreSQL a binding cursor that
-    prepares it, elsewhere Django's cursor. Placeholders are `%s` or `%(name)s` either
-    way; a value whose type PostgreSQL cannot infer from the statement (a NULL in a
-    select list) needs a cast there."""
+    """For a hot path's written-out statement: on PostgreSQL a cursor that binds on the
+    server and prepares it, elsewhere Django's cursor. Values are read with the
+    connection's own loaders, as Django's cursor reads them; no adapter is set up per
+    cursor (`binding_cursor`'s set-up costs 27 µs, five times a claim + submit).
+    Placeholders are `%s` or `%(name)s` either way; a value whose type PostgreSQL cannot
+    infer from the statement (a NULL in a select list) needs a cast there."""
     if connection.vendor == "postgresql":
-        return binding_cursor(prepare=True)
+        connection.ensure_connection()
+        return _wrapped(_PreparingCursor(connection.connection))
     return connection.cursor()

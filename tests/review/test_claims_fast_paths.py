@@ -243,3 +243,14 @@ def test_with_prepared_statements_off_nothing_is_prepared(queue, alice):
         assert _prepared_statements() == []
     finally:
         connection.connection.prepare_threshold = threshold
+
+
+@pytest.mark.parametrize("item_id", [ID_MAX + 1, 2**64, 10**30])
+def test_an_item_id_no_row_can_have_is_a_404_on_the_prepared_path(queue, alice, item_id):
+    """The submit's statements bind the URL's item id as it comes (a numeric past bigint):
+    no row, a 404, never a 500."""
+    make_items(queue, 1)
+    response = token_client(alice).post(
+        f"/api/v1/queues/{queue.pk}/items/{item_id}/annotations", {"answers": GOOD}, format="json"
+    )
+    assert response.status_code == 404
