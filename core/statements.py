@@ -56,18 +56,18 @@ class _PreparingCursor(_UnpreparedCursor):
     prepare = True
 
 
-def binding_cursor(*, prepare: bool = False) -> Any:
+def binding_cursor() -> Any:
     """A cursor of the current connection (and transaction) that sends parameters apart
     from the statement (PostgreSQL only). Arrays go as `%b`, in binary: no quoting or
     escaping per element, where Django's default client-side binding escapes every string
     of an array with a regular expression, in Python; lists are packed in C or by numpy
     (core.pgarrays). Timestamps are read by psycopg's own loader where the connection's
     time zone is UTC, as Django's is: the same aware datetimes, without Django's wrapper
-    in Python around each one. With `prepare`, statements are prepared (see the module).
-    Wrapped like Django's own cursors, so its queries are logged and counted all the
-    same."""
+    in Python around each one. Never prepared: its statements run a few times a chunk
+    (`statement_cursor` prepares). Wrapped like Django's own cursors, so its queries are
+    logged and counted all the same."""
     connection.ensure_connection()
-    cursor = (_PreparingCursor if prepare else _UnpreparedCursor)(connection.connection)
+    cursor = _UnpreparedCursor(connection.connection)
     pgarrays.register(cursor)
     timestamptz = psycopg.adapters.types["timestamptz"].oid
     loader = psycopg.adapters.get_loader(timestamptz, psycopg.pq.Format.TEXT)
