@@ -8,17 +8,22 @@ The queue (3 annotations per item, a choice and a rating question) is filled by 
 runs in gunicorn (`--workers` gthread workers x `--threads`, DEBUG off, agreement
 recomputation queued on Redis as in production and purged at the end). Each annotator is a
 thread with its own user token and keep-alive connection: POST /api/v1/queues/<id>/next
-(the claim), `--think` seconds reading, POST .../items/<item>/annotations (the submit),
-again. `--think 0` is a closed loop (every annotator hammering without reading): there the
-latency measures the machine's throughput, not a request's cost.
+(the claim), a while reading, POST .../items/<item>/annotations (the submit), again. The
+reading time is drawn evenly from `--think` seconds +/- `--spread` of it (0.5 s +/- 50%), and
+each annotator starts at a time drawn from the first `--think` seconds, as people do: with
+`--spread 0` all 32 start together and read for exactly as long, so they claim and submit in
+lockstep, 64 requests at once every half second (this bench's load until stop 26; its p95s
+measured that burst draining on two cores, about 100 ms, with a p50 of 10 ms). `--think 0`
+is a closed loop (every annotator hammering without reading): there the latency measures
+the machine's throughput, not a request's cost.
 
 The reference is the same number of threads on their own connections, each looping over
 a table shaped like review_item (1M rows, the same partial index): BEGIN; SELECT ... ORDER
 BY priority DESC, id LIMIT 1 FOR UPDATE SKIP LOCKED; UPDATE its count and status; COMMIT;
-with the same think time. Project and reference alternate three times (gunicorn is
-stopped while the reference runs, so it holds no connections) and the ratio is the median
-of the three pairs' p95s. Then a round with two tabs per annotator (64 threads, two per
-token). Every round checks: zero 5xx, zero items with more annotations than wanted, item
+with reading times drawn the same way. Project and reference alternate three times
+(gunicorn is stopped while the reference runs, so it holds no connections) and the ratio is
+the median of the three pairs' p95s. Then a round with two tabs per annotator (64 threads,
+two per token). Every round checks: zero 5xx, zero items with more annotations than wanted, item
 counters equal to the annotations stored, queue counters equal to the items' statuses.
 
 The work page's query count (the htmx submit + next item, which bench/work_page.py times
@@ -33,6 +38,7 @@ import argparse
 import http.client
 import json
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -53,6 +59,27 @@ PER_ITEM = 3
 GOAL_P95_MS = 50.0
 GOAL_QUERIES = 12
 REFERENCE = "bench_claims_reference"
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How long annotators read: `think` seconds on average, each reading drawn evenly from
+    +/- `spread` of it, and each annotator's first claim at a time drawn from the first
+    `think` seconds. `spread` 0: everyone starts at once and reads exactly `think`."""
+
+    think: float
+    spread: float
+
+    def start(self, rng: random.Random) -> float:
+        return rng.uniform(0, self.think) if self.spread else 0.0
+
+    def reading(self, rng: random.Random) -> float:
+        return rng.uniform(self.think * (1 - self.spread), self.think * (1 + self.spread))
+
+    def __str__(self) -> str:
+        if not self.spread:
+            return f"think {self.think} s, in lockstep"
+        return f"think {self.think} s +/- {self.spread:.0%}, staggered starts"
 
 
 @dataclass
@@ -89,9 +116,19 @@ def main() -> None:
     parser.add_argument(
         "--think", type=float, default=0.5, help="seconds an annotator reads an item (0.5)"
     )
+    parser.add_argument(
+        "--spread",
+        type=float,
+        default=0.5,
+        help="reading times vary by +/- this share of --think, and starts are staggered "
+        "(0.5; 0: all in lockstep)",
+    )
     parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (3)")
     parser.add_argument("--threads", type=int, default=11, help="threads per worker (11)")
     args = parser.parse_args()
+    if not 0 <= args.spread <= 1:
+        sys.exit("--spread must be between 0 and 1.")
+    pace = Pace(args.think, args.spread)
     n_items = args.items or (20_000 if args.quick else 1_000_000)
     annotators = args.annotators or (8 if args.quick else 32)
     seconds = args.seconds or (5.0 if args.quick else 20.0)
@@ -112,7 +149,7 @@ def main() -> None:
     common.analyze()
     print(
         f"filled {n_items:,} items (and the reference's) in {time.perf_counter() - started:.0f} s;"
-        f" {annotators} annotators, think {args.think} s, {seconds:.0f} s rounds; gunicorn "
+        f" {annotators} annotators, {pace}, {seconds:.0f} s rounds; gunicorn "
         f"{args.workers} workers x {args.threads} threads; load before: {_load()}",
         flush=True,
     )
@@ -122,14 +159,10 @@ def main() -> None:
         for round_ in range(ROUNDS):
             server.start()
             try:
-                _annotate(
-                    server.port, queue, tokens, tabs=1, seconds=2, think=args.think
-                )  # warm-up
+                _annotate(server.port, queue, tokens, tabs=1, seconds=2, pace=pace)  # warm-up
                 cpu, pg_cpu = server.cpu_seconds(), common.postgres_cpu_seconds()
                 warm = server.server_ms()
-                project = _annotate(
-                    server.port, queue, tokens, tabs=1, seconds=seconds, think=args.think
-                )
+                project = _annotate(server.port, queue, tokens, tabs=1, seconds=seconds, pace=pace)
                 project.cpu = server.cpu_seconds() - cpu
                 if pg_cpu is not None and (pg_after := common.postgres_cpu_seconds()) is not None:
                     project.pg_cpu = pg_after - pg_cpu
@@ -139,7 +172,7 @@ def main() -> None:
             finally:
                 server.stop()
             _check(queue, project, f"round {round_ + 1}")
-            reference = _reference(database, annotators, seconds=seconds, think=args.think)
+            reference = _reference(database, annotators, seconds=seconds, pace=pace)
             pairs.append((project, reference))
             print(
                 f"round {round_ + 1}: claim p95 {_ms(project.claim, 95)}, submit p95 "
@@ -152,8 +185,8 @@ def main() -> None:
             )
         server.start()
         try:
-            _annotate(server.port, queue, tokens, tabs=1, seconds=2, think=args.think)  # warm-up
-            tabs = _annotate(server.port, queue, tokens, tabs=2, seconds=seconds, think=args.think)
+            _annotate(server.port, queue, tokens, tabs=1, seconds=2, pace=pace)  # warm-up
+            tabs = _annotate(server.port, queue, tokens, tabs=2, seconds=seconds, pace=pace)
         finally:
             server.stop()
         _check(queue, tabs, "two tabs")
@@ -188,7 +221,7 @@ def main() -> None:
     )
     worst = max(_pct(project.claim, 95), _pct(project.submit, 95))
     print(
-        f"claims ({n_items:,} items, {annotators} annotators, think {args.think} s): claim p95 "
+        f"claims ({n_items:,} items, {annotators} annotators, {pace}): claim p95 "
         f"{_ms(project.claim, 95)}, submit p95 {_ms(project.submit, 95)}; reference bare SKIP "
         f"LOCKED loop p95 {_ms(reference.claim, 95)} "
         f"({reference.answers / reference.seconds:.0f} claims/s); ratio {ratio:.2f} "
@@ -287,17 +320,19 @@ def _drop(queue) -> None:  # noqa: ANN001
 
 
 def _annotate(
-    port: int, queue, tokens: list[str], *, tabs: int, seconds: float, think: float
+    port: int, queue, tokens: list[str], *, tabs: int, seconds: float, pace: Pace
 ) -> Tally:  # noqa: ANN001
     stop = threading.Event()
     tallies: list[Tally] = []
     barrier = threading.Barrier(len(tokens) * tabs + 1)
 
-    def annotator(token: str) -> None:
+    def annotator(token: str, tab: int) -> None:
         tally = Tally()
         tallies.append(tally)
         client = _Client(port, token)
+        rng = random.Random(f"{token}:{tab}")
         barrier.wait(timeout=60)
+        stop.wait(pace.start(rng))
         while not stop.is_set():
             status, body, spent = client.post(f"/api/v1/queues/{queue.pk}/next")
             if status >= 500:
@@ -312,8 +347,7 @@ def _annotate(
                 tally.other.append(f"{status} next: {body[:200]!r}")
                 return
             item = json.loads(body)["item"]["id"]
-            if think:
-                stop.wait(think)
+            stop.wait(pace.reading(rng))
             status, body, spent = client.post(
                 f"/api/v1/queues/{queue.pk}/items/{item}/annotations",
                 {"answers": {"better": "left" if item % 3 else "right", "quality": 4}},
@@ -330,7 +364,9 @@ def _annotate(
                 tally.other.append(f"{status} submit: {body[:200]!r}")
 
     threads = [
-        threading.Thread(target=annotator, args=(token,)) for token in tokens for _ in range(tabs)
+        threading.Thread(target=annotator, args=(token, tab))
+        for token in tokens
+        for tab in range(tabs)
     ]
     for thread in threads:
         thread.start()
@@ -421,7 +457,7 @@ class _Gunicorn(common.Gunicorn):
 # The reference: a bare SKIP LOCKED loop ----------------------------------------------------
 
 
-def _reference(database: Mapping[str, Any], threads: int, *, seconds: float, think: float) -> Tally:
+def _reference(database: Mapping[str, Any], threads: int, *, seconds: float, pace: Pace) -> Tally:
     import psycopg
 
     stop = threading.Event()
@@ -433,11 +469,13 @@ def _reference(database: Mapping[str, Any], threads: int, *, seconds: float, thi
         + (f" password={database['PASSWORD']}" if database["PASSWORD"] else "")
     )
 
-    def loop() -> None:
+    def loop(number: int) -> None:
         tally = Tally()
         tallies.append(tally)
+        rng = random.Random(number)
         with psycopg.connect(dsn) as conn:
             barrier.wait(timeout=60)
+            stop.wait(pace.start(rng))
             while not stop.is_set():
                 started = time.perf_counter()
                 with conn.transaction(), conn.cursor() as cursor:
@@ -456,10 +494,9 @@ def _reference(database: Mapping[str, Any], threads: int, *, seconds: float, thi
                     )
                 tally.claim.append(time.perf_counter() - started)
                 tally.answers += 1
-                if think:
-                    stop.wait(think)
+                stop.wait(pace.reading(rng))
 
-    workers = [threading.Thread(target=loop) for _ in range(threads)]
+    workers = [threading.Thread(target=loop, args=(number,)) for number in range(threads)]
     for worker in workers:
         worker.start()
     barrier.wait(timeout=60)
