@@ -20,11 +20,12 @@ not.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC
 from typing import Any
 
 import psycopg
-from django.db import connection
+from django.db import connection, transaction
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
 from core import pgarrays
@@ -95,3 +96,51 @@ def statement_cursor() -> Any:
         connection.ensure_connection()
         return _wrapped(_PreparingCursor(connection.connection))
     return connection.cursor()
+
+
+Statement = tuple[str, Sequence[Any] | Mapping[str, Any]]
+
+
+def transaction_at_once(statements: Sequence[Statement]) -> tuple[Any, ...] | None:
+    """Run `statements` (prepared, as `statement_cursor` runs them) in one transaction and
+    return the first row of the last one.
+
+    On PostgreSQL outside a transaction, BEGIN, the statements and COMMIT are sent at once
+    (psycopg's pipeline mode) and read back together: one round trip, and the server runs
+    them back to back, so a row lock the first statement takes is held only while the
+    server works. Run one by one, a lock is also held while this process waits for each
+    answer and then for its turn to run Python again, which in a busy threaded web worker
+    is tens of milliseconds: answers to one item queued behind each other for up to 170 ms
+    in the claims bench (bench/claims.py). Each statement still reads a snapshot taken
+    when it starts, after the locks of those before it are granted. An error rolls the
+    whole transaction back and is raised as Django raises database errors.
+
+    Inside the caller's transaction (an atomic block: tests, bulk imports), and elsewhere
+    than on PostgreSQL, they run one by one in an atomic block (a savepoint of it).
+    """
+    if connection.vendor != "postgresql" or not connection.get_autocommit():
+        with transaction.atomic(), statement_cursor() as cursor:
+            for query, params in statements:
+                cursor.execute(query, params)
+            return cursor.fetchone()
+    conn = connection.connection
+    cursors = [_wrapped(_PreparingCursor(conn)) for _ in statements]
+    control = conn.cursor()  # BEGIN and COMMIT, not counted as queries (as in Django's atomic)
+    with connection.wrap_database_errors:
+        try:
+            # BEGIN and COMMIT as statements: psycopg's own transaction block would sync the
+            # pipeline at both ends, a round trip each.
+            with conn.pipeline():
+                control.execute("BEGIN")
+                for cursor, (query, params) in zip(cursors, statements, strict=True):
+                    cursor.execute(query, params)
+                control.execute("COMMIT")  # skipped by the server after an error
+        except BaseException:
+            if conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
+                conn.rollback()
+            raise
+    try:
+        return cursors[-1].fetchone()
+    finally:
+        for cursor in [*cursors, control]:
+            cursor.close()
