@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from core.rows import instance_from_row, sql_columns
 from core.scheduling import on_commit_once, schedule_task
-from core.statements import statement_cursor
+from core.statements import statement_cursor, transaction_at_once
 from feedback.models import Generation, Label
 from review.agreement import canonical_values
 from review.answers import validate_answers, validate_seconds_spent
@@ -414,7 +414,7 @@ def annotation_submit_to(
     cleaned = validate_answers(questions, answers)
     seconds_spent = validate_seconds_spent(seconds_spent)
     if connection.vendor == "postgresql":
-        return _submit_in_two_statements(queue, item_id, user, cleaned, seconds_spent, now)
+        return _submit_postgresql(queue, item_id, user, cleaned, seconds_spent, now)
     with transaction.atomic():
         item = Item.objects.select_for_update().get(pk=item_id, queue=queue)
         if item.status == Item.Status.DISCARDED:
@@ -542,7 +542,19 @@ SELECT (SELECT outcome FROM verdict), (SELECT id FROM annotation)
 """
 
 
-def _submit_in_two_statements(
+# What the canonical values need, read without a lock: whether the item is a derived pair,
+# and the order the caller was shown it in (fixed when they claimed it).
+_SUBMIT_READ = """
+SELECT i.label_id IS NOT NULL AND i.reason_detail ->> 'kind' = %s, a.presentation
+FROM review_item i
+LEFT JOIN review_assignment a ON a.item_id = i.id AND a.user_id = %s
+WHERE i.id = %s AND i.queue_id = %s
+"""
+
+_LOCK_ITEM = "SELECT 1 FROM review_item WHERE id = %s AND queue_id = %s FOR UPDATE"
+
+
+def _submit_postgresql(
     queue: Queue,
     item_id: int,
     user: User,
@@ -550,47 +562,46 @@ def _submit_in_two_statements(
     seconds_spent: float | None,
     now: datetime,
 ) -> Annotation:
-    """`annotation_submit_to` on PostgreSQL: the item locked (with what the values need),
-    then `_SUBMIT`; four round trips with BEGIN and COMMIT."""
-    with transaction.atomic(), statement_cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT i.label_id IS NOT NULL AND i.reason_detail ->> 'kind' = %s, a.presentation
-            FROM review_item i
-            LEFT JOIN review_assignment a ON a.item_id = i.id AND a.user_id = %s
-            WHERE i.id = %s AND i.queue_id = %s
-            FOR UPDATE OF i
-            """,
-            [Label.Kind.PREFERENCE_PAIR.value, user.pk, item_id, queue.pk],
-        )
+    """`annotation_submit_to` on PostgreSQL: what the values need read first, then the
+    item locked and `_SUBMIT` in one transaction sent at once (`transaction_at_once`):
+    two round trips, and the item's lock is held only while PostgreSQL runs the two."""
+    with statement_cursor() as cursor:
+        cursor.execute(_SUBMIT_READ, [Label.Kind.PREFERENCE_PAIR.value, user.pk, item_id, queue.pk])
         row = cursor.fetchone()
-        if row is None:
-            raise Item.DoesNotExist("No such item in this queue.")
-        is_label_pair, presentation = bool(row[0]), row[1]
-        if isinstance(presentation, str):
-            presentation = json.loads(presentation)
-        presentation = presentation or {}
-        values = canonical_values(cleaned, presentation, is_label_pair=is_label_pair)
-        cursor.execute(
-            _SUBMIT,
-            {
-                "item": item_id,
-                "user": user.pk,
-                "queue": queue.pk,
-                "now": now,
-                "per_item": queue.annotations_per_item,
-                "answers": json.dumps(cleaned),
-                "values": json.dumps(values),
-                "presentation": json.dumps(presentation),
-                "seconds": seconds_spent,
-            },
-        )
-        outcome, annotation_id = cursor.fetchone()
-        if outcome != "ok":
-            raise ReviewConflict(CONFLICTS[outcome])
-        if annotation_id is None:  # an annotation without a submitted assignment
-            raise ReviewConflict(CONFLICTS["answered"])
-        agreement_schedule_on_commit(queue.pk)
+    if row is None:
+        raise Item.DoesNotExist("No such item in this queue.")
+    is_label_pair, presentation = bool(row[0]), row[1]
+    if isinstance(presentation, str):
+        presentation = json.loads(presentation)
+    presentation = presentation or {}
+    values = canonical_values(cleaned, presentation, is_label_pair=is_label_pair)
+    submitted = transaction_at_once(
+        [
+            (_LOCK_ITEM, [item_id, queue.pk]),
+            (
+                _SUBMIT,
+                {
+                    "item": item_id,
+                    "user": user.pk,
+                    "queue": queue.pk,
+                    "now": now,
+                    "per_item": queue.annotations_per_item,
+                    "answers": json.dumps(cleaned),
+                    "values": json.dumps(values),
+                    "presentation": json.dumps(presentation),
+                    "seconds": seconds_spent,
+                },
+            ),
+        ]
+    )
+    outcome, annotation_id = submitted or (None, None)
+    if outcome is None:  # the item was deleted meanwhile
+        raise Item.DoesNotExist("No such item in this queue.")
+    if outcome != "ok":
+        raise ReviewConflict(CONFLICTS[outcome])
+    if annotation_id is None:  # an annotation without a submitted assignment
+        raise ReviewConflict(CONFLICTS["answered"])
+    agreement_schedule_on_commit(queue.pk)
     return Annotation(
         pk=annotation_id,
         item_id=item_id,

@@ -12,7 +12,8 @@ from review.claims import annotation_submit, item_claim_next
 from review.gate import queue_agreement_recompute
 from review.models import Annotation, Assignment, Item, Question, Queue
 from tests.conftest import token_client
-from tests.review.conftest import make_items
+from tests.pgtrace import libpq_trace, round_trips
+from tests.review.conftest import GOOD, make_items
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 ROUNDS = 6
@@ -240,3 +241,26 @@ def test_two_tabs_per_annotator_answering_at_once_never_overfill_an_item(
     queue.refresh_from_db()
     complete = Item.objects.filter(queue=queue, status=Item.Status.COMPLETE).count()
     assert (queue.items_open, queue.items_complete) == (len(items) - complete, complete)
+
+
+def test_an_answer_locks_its_item_only_within_one_round_trip(queue, alice):
+    """Outside a transaction (as in a request), the item's lock, the answer and COMMIT go to
+    PostgreSQL at once: no other answer to the item waits while this process runs Python
+    between them. What the answer's values need is read before, without a lock."""
+    make_items(queue, 1)
+    claim = item_claim_next(queue=queue, user=alice)
+    assert claim is not None
+    with libpq_trace() as messages:
+        annotation_submit(item=claim.item, user=alice, answers=GOOD)
+    trips = [" | ".join(trip) for trip in round_trips(messages)]
+    locking = [trip for trip in trips if "FOR UPDATE" in trip]
+    assert len(locking) == 1, trips
+    assert '"BEGIN"' in locking[0]
+    assert "WITH mine AS" in locking[0]
+    assert '"COMMIT"' in locking[0]
+    assert trips[-1] == locking[0]  # the last: nothing waits on its answer with the lock held
+    assert "a.presentation" in trips[-2]  # the values' read before it, no lock taken
+    assert "FOR UPDATE" not in trips[-2]
+    claim.item.refresh_from_db()
+    assert claim.item.annotation_count == 1
+    assert Annotation.objects.get(item=claim.item, user=alice).answers == GOOD

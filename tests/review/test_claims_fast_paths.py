@@ -213,7 +213,13 @@ def test_the_hot_statements_are_prepared_once_per_connection(queue, alice):
         spent.append(Annotation.objects.get(pk=answered.json()["id"]).seconds_spent)
     assert spent == [None, 12.5, None]
     prepared = " ".join(_prepared_statements())
-    for fragment in ("WITH candidate AS", "WITH durability AS", "WITH mine AS", "FOR UPDATE OF i"):
+    for fragment in (
+        "WITH candidate AS",  # the claim
+        "WITH durability AS",
+        "a.presentation",  # the answer: what its values need,
+        "queue_id = $2 FOR UPDATE",  # the item's lock,
+        "WITH mine AS",  # and the answer
+    ):
         assert fragment in prepared
     assert f"FROM {Token._meta.db_table} t JOIN" in prepared
     assert "jsonb_agg(jsonb_build_object(" in prepared  # the queue with its questions
