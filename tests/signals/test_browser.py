@@ -42,6 +42,10 @@ def test_a_lead_reads_the_signals_and_compares_two_models(live_server, browser, 
     page.get_by_label("Compare groups of").select_option("feature")
     page.get_by_label("A from").fill("2026-11-20")
     page.get_by_label("A to", exact=True).fill("2026-11-21")
+    # B's period is filled in with the last two weeks up to today: set it to A's two days
+    # (which days of the traffic those weeks hold depends on the date the test runs).
+    page.get_by_label("B from").fill("2026-11-20")
+    page.get_by_label("B to", exact=True).fill("2026-11-21")
     page.get_by_role("button", name="Compare").click()
     comparison = page.get_by_role("table", name="Signals of A and B, with B minus A")
     copy = comparison.get_by_role("row", name=re.compile(r"^Copy rate"))
