@@ -136,7 +136,10 @@ def transaction_at_once(statements: Sequence[Statement]) -> tuple[Any, ...] | No
                     cursor.execute(query, params)
                 control.execute("COMMIT")  # skipped by the server after an error
         except BaseException:
-            if conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
+            # Failed in the server (its transaction aborted), or in Python before COMMIT was
+            # queued (a value that cannot be sent: the statements before it ran, their
+            # locks still held): either way, nothing of it stays.
+            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                 conn.rollback()
             raise
     try:

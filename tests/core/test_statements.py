@@ -4,8 +4,9 @@ one."""
 
 from __future__ import annotations
 
+import psycopg
 import pytest
-from django.db import DataError, connection, transaction
+from django.db import DataError, ProgrammingError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from core.statements import transaction_at_once
@@ -72,6 +73,15 @@ def test_an_error_rolls_back_every_statement_and_the_connection_goes_on(table):
     assert _n() == 10
     assert connection.get_autocommit()
     assert transaction_at_once([(LOCK, [1]), (ADD, [1, 1])]) == (20,)
+
+
+def test_a_value_that_cannot_be_sent_releases_the_lock_taken_before_it(table):
+    """The lock statement ran in the server before the bad value failed in Python: the
+    transaction is rolled back (its lock released), not left open on the connection."""
+    with pytest.raises(ProgrammingError, match="cannot adapt"):
+        transaction_at_once([(LOCK, [1]), (ADD, [object(), 1])])
+    assert connection.connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    assert transaction_at_once([(ADD, [1, 1])]) == (10,)
 
 
 def test_a_missing_row_returns_none(table):
