@@ -12,7 +12,7 @@ thread with its own user token and keep-alive connection: POST /api/v1/queues/<i
 reading time is drawn evenly from `--think` seconds +/- `--spread` of it (0.5 s +/- 50%), and
 each annotator starts at a time drawn from the first `--think` seconds, as people do: with
 `--spread 0` all 32 start together and read for exactly as long, so they claim and submit in
-lockstep, 64 requests at once every half second (this bench's load until stop 26; its p95s
+lockstep, 64 requests at once every half second (this bench's load before `--spread`; its p95s
 measured that burst draining on two cores, about 100 ms, with a p50 of 10 ms). `--think 0`
 is a closed loop (every annotator hammering without reading): there the latency measures
 the machine's throughput, not a request's cost.
