@@ -1,5 +1,6 @@
 """What libpq sends and receives on the current connection (PostgreSQL), read from its own
-trace (PQtrace): for tests of how many round trips a path takes."""
+trace (PQtrace), and what the connection holds prepared: for tests of how many round trips
+a path takes and which of its statements are prepared."""
 
 from __future__ import annotations
 
@@ -37,14 +38,15 @@ def libpq_trace() -> Iterator[list[tuple[str, str]]]:
                     messages.append((direction, rest.partition("\t")[2]))
                 elif messages:  # a statement's text goes on over several lines
                     messages[-1] = (messages[-1][0], f"{messages[-1][1]}\n{line}")
-            prepared = _prepared_statements()
+            prepared = prepared_statements()
             for index, (direction, text) in enumerate(messages):
                 bind = BIND.match(text)
                 if bind and bind[1] in prepared:
                     messages[index] = (direction, f"{text} {prepared[bind[1]]}")
 
 
-def _prepared_statements() -> dict[str, str]:
+def prepared_statements() -> dict[str, str]:
+    """The statements the current connection holds prepared, by name."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT name, statement FROM pg_prepared_statements")
         return dict(cursor.fetchall())

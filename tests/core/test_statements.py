@@ -10,7 +10,7 @@ from django.db import DataError, ProgrammingError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from core.statements import transaction_at_once
-from tests.pgtrace import libpq_trace, round_trips
+from tests.pgtrace import libpq_trace, prepared_statements, round_trips
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -58,9 +58,7 @@ def test_the_statements_are_prepared_and_counted_as_queries(table):
     assert LOCK in logged[0]
     assert ADD in logged[1]
     assert len(queries) == 12  # two a transaction: BEGIN and COMMIT are not queries
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT statement FROM pg_prepared_statements")
-        prepared = " ".join(statement for (statement,) in cursor.fetchall())
+    prepared = " ".join(prepared_statements().values())
     assert "FOR UPDATE" in prepared
     assert "SET n = n + 10" in prepared
     assert _n() == 60

@@ -20,6 +20,7 @@ from tenancy.authentication import UserTokenAuthentication
 from tenancy.models import Membership
 from tenancy.services import membership_set
 from tests.conftest import make_user, token_client
+from tests.pgtrace import prepared_statements
 from tests.review.conftest import GOOD, make_items
 
 pytestmark = pytest.mark.django_db
@@ -188,12 +189,6 @@ def test_a_claim_meeting_the_one_assignment_per_item_constraint_takes_another_it
     ]
 
 
-def _prepared_statements() -> list[str]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT statement FROM pg_prepared_statements")
-        return [statement for (statement,) in cursor.fetchall()]
-
-
 @pytest.mark.postgres
 def test_the_hot_statements_are_prepared_once_per_connection(queue, alice):
     """Claim, answer, queue access and token login run prepared (planned once per
@@ -212,7 +207,7 @@ def test_the_hot_statements_are_prepared_once_per_connection(queue, alice):
         assert answered.status_code == 201, answered.json()
         spent.append(Annotation.objects.get(pk=answered.json()["id"]).seconds_spent)
     assert spent == [None, 12.5, None]
-    prepared = " ".join(_prepared_statements())
+    prepared = " ".join(prepared_statements().values())
     for fragment in (
         "WITH candidate AS",  # the claim
         "WITH durability AS",
@@ -246,7 +241,7 @@ def test_with_prepared_statements_off_nothing_is_prepared(queue, alice):
             f"/api/v1/queues/{queue.pk}/items/{item}/annotations", {"answers": GOOD}, format="json"
         )
         assert answered.status_code == 201
-        assert _prepared_statements() == []
+        assert prepared_statements() == {}
     finally:
         connection.connection.prepare_threshold = threshold
 
