@@ -11,7 +11,12 @@ times over, interleaved:
 - `queue_agreement_recompute` with every item's outcome to write (the outcomes are
   cleared first, untimed): loading, alpha per question (with its series over time and
   the leave-one-annotator-out alphas), item agreement, the gate, and the write-back;
+- the same again right after, which reads again the items whose outcomes that run wrote;
 - the same again, with nothing changed (what the beat sweep's re-runs cost);
+- the same after 30 new items got 90 answers (what a recompute scheduled by answers costs;
+  the items are deleted again afterwards, untimed);
+- the same with nothing kept from the last run (review/kept.py), so the queue's
+  annotations and items are read whole: a worker's first recompute of a queue;
 - the reference: krippendorff.alpha once per gated question on the count matrices of the
   same annotations (the bare computation the recompute is built around);
 - the SELECT of the columns the recompute reads (item, user, time, answers), row by row
@@ -82,6 +87,35 @@ def build(annotations: int):  # noqa: ANN201 - a review.models.Queue
     analyze()
     print(f"built {n_items * 3:,} annotations in {time.perf_counter() - started:.0f} s")
     return queue
+
+
+def answer_more(queue, items: int = 30):  # noqa: ANN001, ANN201 - a Queue; a QuerySet
+    """`items` new items of the queue with three answers each, as annotators' submits
+    leave them (their item's count and status too); returns the new items."""
+    from django.utils import timezone
+
+    from review.models import Annotation, Item
+
+    rng = random.Random(items)
+    users = list(
+        Annotation.objects.filter(queue=queue).values_list("user_id", flat=True).distinct()
+    )
+    new = Item.objects.bulk_create(
+        Item(queue=queue, reason="api", status="complete", annotation_count=3) for _ in range(items)
+    )
+    Annotation.objects.bulk_create(
+        Annotation(
+            item=item,
+            queue=queue,
+            user_id=user,
+            answers={},
+            values={"verdict": rng.choice(["yes", "no"]), "quality": rng.randint(1, 5)},
+            created_at=timezone.now(),
+        )
+        for item in new
+        for user in rng.sample(users, 3)
+    )
+    return Item.objects.filter(pk__in=[item.pk for item in new])
 
 
 def vacuum() -> None:
@@ -167,6 +201,7 @@ def main() -> None:
     from django.db import connection
 
     from core.malloc import keep_freed_memory
+    from review import kept as kept_reads
     from review.gate import queue_agreement_recompute
     from review.models import Item, Queue
 
@@ -181,7 +216,7 @@ def main() -> None:
     _, rows = select_columns(queue)
     matrices = count_matrices(queue, rows)
     del rows
-    first, again, bare, select = [], [], [], []
+    first, after_writing, again, answered, cold, bare, select = [], [], [], [], [], [], []
     for _ in range(3):
         Item.objects.filter(queue=queue).update(
             agreement=None, agreement_state="pending", decision="", decision_reason=""
@@ -194,7 +229,20 @@ def main() -> None:
         bare.append(seconds)
         started = time.perf_counter()
         queue_agreement_recompute(queue=queue)
+        after_writing.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        queue_agreement_recompute(queue=queue)
         again.append(time.perf_counter() - started)
+        new = answer_more(queue)
+        started = time.perf_counter()
+        queue_agreement_recompute(queue=queue)
+        answered.append(time.perf_counter() - started)
+        new.delete()
+        queue_agreement_recompute(queue=queue)  # untimed: the queue as it was
+        kept_reads.forget()
+        started = time.perf_counter()
+        queue_agreement_recompute(queue=queue)
+        cold.append(time.perf_counter() - started)
         seconds, _ = select_columns(queue)
         select.append(seconds)
 
@@ -210,15 +258,21 @@ def main() -> None:
 
     median = statistics.median
     print(
-        f"agreement recompute, {snapshot.annotations:,} annotations: {median(first):.2f} s"
-        f" (every outcome written), {median(again):.2f} s (nothing changed);"
-        f" reference krippendorff.alpha on the same counts {median(bare):.2f} s;"
-        f" ratio {ratio(first, bare):.2f} / {ratio(again, bare):.2f} (goal <= {GOAL:g})"
+        f"agreement recompute, {snapshot.annotations:,} annotations; reference"
+        f" krippendorff.alpha on the same counts {median(bare):.2f} s; goal <= {GOAL:g}x:"
     )
-    print(
-        f"SELECT of the columns through Django: {median(select):.2f} s;"
-        f" recompute / SELECT {ratio(first, select):.2f} / {ratio(again, select):.2f}"
-    )
+    for name, figures in (
+        ("after 90 new answers", answered),
+        ("nothing changed", again),
+        ("every outcome written", first),
+        ("the run after that", after_writing),
+        ("nothing kept (read whole)", cold),
+    ):
+        print(
+            f"  {name:<26} {median(figures):.2f} s  ratio {ratio(figures, bare):.2f}"
+            f"  / SELECT {ratio(figures, select):.2f}"
+        )
+    print(f"SELECT of the columns through Django: {median(select):.2f} s")
 
 
 if __name__ == "__main__":

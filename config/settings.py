@@ -208,6 +208,10 @@ GLEANER_EXPORT_HEARTBEAT_SECONDS = envint("GLEANER_EXPORT_HEARTBEAT_SECONDS", "1
 GLEANER_DERIVE_DEBOUNCE_SECONDS = envint("GLEANER_DERIVE_DEBOUNCE_SECONDS", "5")
 # Answers arriving inside this window cause one agreement recomputation per queue.
 GLEANER_AGREEMENT_DEBOUNCE_SECONDS = envint("GLEANER_AGREEMENT_DEBOUNCE_SECONDS", "10")
+# How many annotations and items, over all queues, each worker process keeps between
+# agreement recomputes (about 50 bytes each; 0: none). Beyond that, the queues used longest
+# ago are read whole again (review/kept.py).
+GLEANER_AGREEMENT_KEPT_ROWS = envint("GLEANER_AGREEMENT_KEPT_ROWS", "4000000")
 # Called (in the derivation transaction) with the ids of labels that need review.
 GLEANER_LABEL_CONSUMERS = ["review.services.labels_route"]
 

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,7 @@ from core.background import background_possible, in_background
 from core.bulk import update_rows
 from feedback.quality import calibration_forget
 from feedback.services import labels_set_review_outcome
+from review import kept
 from review.agreement import (
     ONE_VALUE,
     SKEWED,
@@ -228,8 +230,16 @@ def _load_answers(
     read row by row."""
     indexes = [_value_index(q) for q in questions]
     if connection.vendor == "postgresql":
-        arrays = _answer_arrays_postgresql(queue, questions, indexes)
-        items, users, times, codes = without_discarded(arrays, item_table.result())
+        signature = tuple((q.key, q.type, tuple(domain_of(q))) for q in questions)
+        _, (items, users, times, *codes) = kept.kept_rows(
+            kept.ANNOTATIONS,
+            queue.pk,
+            signature,
+            partial(_answer_arrays_postgresql, queue, questions, indexes),
+        )
+        items, users, times, codes = without_discarded(
+            (items, users, times, codes), item_table.result()
+        )
     else:
         items, users, times, codes = _answer_arrays_python(queue, questions, indexes)
     units, inverse = unique(items)
@@ -273,7 +283,7 @@ def _json_key(key: str) -> str | int:
 
 def _answer_arrays_python(
     queue: Queue, questions: list[Question], indexes: list[dict[Any, int]]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+) -> AnswerArrays:
     """(item ids, user ids, epoch seconds, per question the answers' positions or -1) of
     the queue's annotations on items not discarded, read row by row (SQLite)."""
     rows = (
@@ -301,11 +311,16 @@ def _answer_arrays_python(
 
 
 def _answer_arrays_postgresql(
-    queue: Queue, questions: list[Question], indexes: list[dict[Any, int]]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
-    """As `_answer_arrays_python`, the same values, but with the answers on discarded items
-    too (`without_discarded` leaves them out), in one query: the database gives each
-    answer's place in a list of known texts (-1: a text not listed).
+    queue: Queue,
+    questions: list[Question],
+    indexes: list[dict[Any, int]],
+    ids: list[int] | None = None,
+) -> kept.Rows:
+    """As `_answer_arrays_python`, the same values (with each annotation's id first, as
+    `kept.kept_rows` reads rows), but with the answers on discarded items too
+    (`without_discarded` leaves them out), in one query: the database gives each answer's
+    place in a list of known texts (-1: a text not listed). With `ids`, only those
+    annotations (of those that exist).
     Choice answers count only as listed (their exact text); a rating written some other
     way ("+4", " 4") is read once more as the distinct unlisted texts, each mapped as the
     row-by-row read maps it, and the query runs again with those listed too."""
@@ -316,7 +331,7 @@ def _answer_arrays_postgresql(
         else:
             texts.append([value for value in index if isinstance(value, str)])
     for _ in range(2):
-        data = _fetch_annotations(queue, questions, texts)
+        data = _fetch_annotations(queue, questions, texts, ids)
         unlisted = [
             q.type == Question.Type.RATING and bool((data[f"q{n}"] == -1).any())
             for n, q in enumerate(questions)
@@ -325,7 +340,7 @@ def _answer_arrays_postgresql(
             break
         for n, question in enumerate(questions):
             if unlisted[n]:
-                texts[n] += _unlisted_texts(queue, question, texts[n])
+                texts[n] += _unlisted_texts(queue, question, texts[n], ids)
     codes = []
     for n, (question, index) in enumerate(zip(questions, indexes, strict=True)):
         # Places are 1-based: place 1 is no answer (the NULL listed first), places 2 on
@@ -335,24 +350,28 @@ def _answer_arrays_postgresql(
             dtype=np.int64,
         )
         codes.append(lookup[data[f"q{n}"].astype(np.int64) + 1])
-    return (
+    return data["id"].astype(np.int64), [
         data["item"].astype(np.int64),
         data["user"].astype(np.int64),
         data["at"].astype(np.float64),
-        codes,
-    )
+        *codes,
+    ]
 
 
-def _annotation_sql(queue: Queue, where: str = "") -> tuple[str, list[Any]]:
+def _annotation_sql(
+    queue: Queue, where: str = "", ids: list[int] | None = None
+) -> tuple[str, list[Any]]:
     """FROM and WHERE of the queue's annotations (those on discarded items too: the item
-    table says which, see `without_discarded`). Not joined to the items: the join cost the
-    database 0.3 s of the 0.8 s it took over a million annotations."""
-    return f"FROM {Annotation._meta.db_table} a WHERE a.queue_id = %s {where}", [queue.pk]
+    table says which, see `without_discarded`), or of those of them in `ids`. Not joined
+    to the items: the join cost the database 0.3 s of the 0.8 s it took over a million
+    annotations."""
+    sql = f"FROM {Annotation._meta.db_table} a WHERE a.queue_id = %s"
+    if ids is None:
+        return f"{sql} {where}", [queue.pk]
+    return f"{sql} AND a.id = ANY(%s::int8[]) {where}", [queue.pk, ids]
 
 
-def without_discarded(
-    arrays: tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]], item_table: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+def without_discarded(arrays: AnswerArrays, item_table: np.ndarray) -> AnswerArrays:
     """`_answer_arrays_postgresql`'s arrays without the answers on the items `item_table`
     says are discarded (an item it does not hold, made since it was read, is kept)."""
     discarded = item_table["id"][item_table["status"] == DISCARDED].astype(np.int64)
@@ -364,14 +383,16 @@ def without_discarded(
 
 
 def _fetch_annotations(
-    queue: Queue, questions: list[Question], texts: list[list[str]]
+    queue: Queue, questions: list[Question], texts: list[list[str]], ids: list[int] | None
 ) -> dict[str, np.ndarray]:
-    """The queue's annotations (discarded items' too) as arrays: item and user ids, the
+    """The queue's annotations (discarded items' too; with `ids`, those of them) as arrays:
+    annotation, item and user ids, the
     time (epoch seconds) and per question `q{n}` the answer's place: 1 no answer, 2 on
     the `texts[n]` in order, -1 a text not listed. The user and the places travel packed
     into 64-bit words (the user in the high half, places 16 bits each): every column
     costs the database a call per row, whatever its width."""
     columns = [
+        ("id", "a.id", ">i8"),
         ("item", "a.item_id", ">i8"),
         # Microseconds since 2000 as PostgreSQL keeps them, made epoch seconds here.
         ("at", "a.created_at", EPOCH),
@@ -397,10 +418,15 @@ def _fetch_annotations(
     for w, (parts, part_params) in enumerate(zip(words, word_params, strict=True)):
         columns.append((f"w{w}", " | ".join(f"({part})" for part in parts), ">i8"))
         params += part_params
-    tail, tail_params = _annotation_sql(queue)
+    tail, tail_params = _annotation_sql(queue, ids=ids)
     data = fetch_arrays(columns, tail, params + tail_params)
     word0 = data["w0"].astype(np.int64)
-    arrays = {"item": data["item"].astype(np.int64), "at": data["at"], "user": word0 >> 32}
+    arrays = {
+        "id": data["id"],
+        "item": data["item"].astype(np.int64),
+        "at": data["at"],
+        "user": word0 >> 32,
+    }
     for n, at in enumerate(places):
         if at is None:
             arrays[f"q{n}"] = data[f"q{n}"].astype(np.int64)
@@ -435,10 +461,12 @@ def _answer_text(question: Question) -> str:
     return f'(a."values" ->> %s::{cast})'
 
 
-def _unlisted_texts(queue: Queue, question: Question, listed: list[str]) -> list[str]:
+def _unlisted_texts(
+    queue: Queue, question: Question, listed: list[str], ids: list[int] | None
+) -> list[str]:
     key, answer = _json_key(question.key), _answer_text(question)
     tail, params = _annotation_sql(
-        queue, f"AND {answer} IS NOT NULL AND NOT ({answer} = ANY(%s::text[]))"
+        queue, f"AND {answer} IS NOT NULL AND NOT ({answer} = ANY(%s::text[]))", ids
     )
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT DISTINCT {answer} {tail}", [key, *params, key, key, listed])
@@ -753,11 +781,10 @@ def _apply_gate(
         top = np.zeros(len(ids), dtype=np.int64)
         share = np.zeros(len(ids), dtype=np.int64)
         share_values[key], codes = np.unique(answered.shares, return_inverse=True)
-        if len(answered.units):
-            at = np.minimum(np.searchsorted(answered.units, ids), len(answered.units) - 1)
-            found = answered.units[at] == ids
-            top[found] = answered.top[at[found]] + 1
-            share[found] = codes.reshape(-1)[at[found]] + 1
+        at = positions(answered.units, ids)
+        found = at >= 0
+        top[found] = answered.top[at[found]] + 1
+        share[found] = codes.reshape(-1)[at[found]] + 1
         columns += [top, share]
     first, kinds = _distinct(columns)
 
@@ -845,6 +872,28 @@ def unique(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.flatnonzero(present) + low, position[values - low]
 
 
+# (item ids, user ids, epoch seconds, per question each answer's place in its values or -1)
+type AnswerArrays = tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]
+
+
+def positions(units: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Each of `values`' position in `units` (sorted, distinct, non-negative integers), or
+    -1 where it is not there. By a table of the span of `units` where that is no more than
+    a few times their number (ids), else by binary search."""
+    if not len(units):
+        return np.full(len(values), -1, dtype=np.int64)
+    low, high = int(units[0]), int(units[-1])
+    if high - low > 4 * len(units) + 1024:
+        at = np.minimum(np.searchsorted(units, values), len(units) - 1)
+        return np.where(units[at] == values, at, -1)
+    table = np.full(high - low + 1, -1, dtype=np.int64)
+    table[units - low] = np.arange(len(units))
+    inside = (values >= low) & (values <= high)
+    at = np.full(len(values), -1, dtype=np.int64)
+    at[inside] = table[values[inside] - low]
+    return at
+
+
 def _item_table(queue: Queue) -> np.ndarray:
     """The queue's items as arrays (ITEM_TABLE): id, label (-1: none), status (its place
     in STATUSES, 0: other), annotation_count, and the outcome written last: agreement
@@ -852,7 +901,10 @@ def _item_table(queue: Queue) -> np.ndarray:
     reason, which is how a change of them is seen without reading the texts (hashing
     costs PostgreSQL a third of what MD5 does)."""
     if connection.vendor == "postgresql":
-        return _item_table_postgresql(queue)
+        _, (table,) = kept.kept_rows(
+            kept.ITEMS, queue.pk, ITEM_TABLE, partial(_item_table_postgresql, queue)
+        )
+        return table
     return _item_table_python(queue)
 
 
@@ -869,10 +921,11 @@ ITEM_TABLE = np.dtype(
 )
 
 
-def _item_table_postgresql(queue: Queue) -> np.ndarray:
-    """`_item_table` in one query (fetch_arrays). Status, count and preferred response
-    travel packed in one 64-bit word (the count and the preferred response are
-    smallints, never negative)."""
+def _item_table_postgresql(queue: Queue, ids: list[int] | None = None) -> kept.Rows:
+    """`_item_table` in one query (fetch_arrays), as `kept.kept_rows` reads rows (with
+    `ids`: the items of those that exist). Status, count and preferred response travel
+    packed in one 64-bit word (the count and the preferred response are smallints, never
+    negative)."""
     packed = (
         "(coalesce(array_position(%s::text[], status::text), 0)::int8 << 40)"
         " | ((coalesce(preferred_response, -1) + 1)::int8 << 20) | annotation_count::int8"
@@ -885,8 +938,9 @@ def _item_table_postgresql(queue: Queue) -> np.ndarray:
             ("texts", f"hashtextextended({TEXTS}, 0)", ">i8"),
             ("packed", packed, ">i8"),
         ],
-        f"FROM {Item._meta.db_table} WHERE queue_id = %s",
-        [[str(s) for s in STATUSES], queue.pk],
+        f"FROM {Item._meta.db_table} WHERE queue_id = %s"
+        + ("" if ids is None else " AND id = ANY(%s::int8[])"),
+        [[str(s) for s in STATUSES], queue.pk, *([] if ids is None else [ids])],
     )
     word = arrays["packed"].astype(np.int64)
     arrays["status"] = word >> 40
@@ -895,7 +949,7 @@ def _item_table_postgresql(queue: Queue) -> np.ndarray:
     table = np.zeros(len(word), dtype=ITEM_TABLE)
     for name in ITEM_TABLE.names or ():
         table[name] = arrays[name]
-    return table
+    return table["id"].astype(np.int64), [table]
 
 
 def _item_table_python(queue: Queue) -> np.ndarray:

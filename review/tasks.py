@@ -9,7 +9,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from review import claims, gate, selectors
+from review import claims, gate, kept, selectors
 from review.models import Queue
 
 logger = logging.getLogger(__name__)
@@ -33,7 +33,9 @@ def recompute_stale_agreements() -> int:
     """Beat sweep: schedule a recomputation for every queue answered since its latest
     snapshot, so no answer depends on the schedule call made after it (which logs and
     gives up while Redis is down). Answers younger than two debounce windows are left to
-    that call. Returns how many queues were stale."""
+    that call. Also prunes the log of changed rows (hourly: its own clock).
+    Returns how many queues were stale."""
+    kept.row_changes_prune()
     window = timedelta(seconds=2 * settings.GLEANER_AGREEMENT_DEBOUNCE_SECONDS)
     stale = selectors.queues_with_stale_agreement(answered_before=timezone.now() - window)
     for queue_id in stale:

@@ -103,9 +103,8 @@ def test_the_answers_read_in_one_query_are_the_rows_read_one_by_one(
     questions = gated(list(queue.questions.all()))
     indexes = [gate._value_index(q) for q in questions]
 
-    fast = gate.without_discarded(
-        gate._answer_arrays_postgresql(queue, questions, indexes), gate._item_table(queue)
-    )
+    _, (items, users, times, *codes) = gate._answer_arrays_postgresql(queue, questions, indexes)
+    fast = gate.without_discarded((items, users, times, codes), gate._item_table(queue))
     plain = gate._answer_arrays_python(queue, questions, indexes)
 
     assert len(fast[0]) > 40
@@ -148,7 +147,7 @@ def test_the_item_facts_read_in_one_query_are_the_rows_read_one_by_one(project):
             )
         item.save()
 
-    fast = gate._item_table_postgresql(queue)
+    _, (fast,) = gate._item_table_postgresql(queue)
     plain = gate._item_table_python(queue)
 
     fast.sort(order="id")

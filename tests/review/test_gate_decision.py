@@ -3,6 +3,7 @@ the rules of docs/review.md, one by one, and properties that hold over many valu
 
 from __future__ import annotations
 
+import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -14,6 +15,7 @@ from review.gate import (
     ItemVerdict,
     QueueVerdict,
     item_verdict,
+    positions,
     queue_verdict,
 )
 from review.models import Item
@@ -271,3 +273,18 @@ def test_every_verdict_is_well_formed(share, answer, count, status, adjudication
     if verdict.preferred is not None:
         assert verdict.decision == ACCEPTED
         assert verdict.preferred == {"response_1": 0, "response_2": 1}[answer]
+
+
+@given(
+    st.sets(st.integers(0, 5000), max_size=60),
+    st.lists(st.integers(-5, 6000), max_size=60),
+    st.sampled_from([1, 10**9]),  # ids spanning a few times their number, or far more
+)
+def test_positions_are_where_each_value_sits_or_minus_one(units, values, spread):
+    units_array = np.asarray(sorted(u * spread for u in units), dtype=np.int64)
+    values_array = np.asarray([v * spread for v in values], dtype=np.int64)
+    expected = [
+        units_array.tolist().index(v) if v in units_array.tolist() else -1
+        for v in values_array.tolist()
+    ]
+    assert positions(units_array, values_array).tolist() == expected

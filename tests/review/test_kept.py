@@ -1,0 +1,262 @@
+"""Kept reads (review/kept.py): a queue's annotations and items kept between agreement
+recomputes, with only the rows written since read again, give exactly what a whole read
+gives, whatever wrote the rows, however late its transaction commits."""
+
+from __future__ import annotations
+
+import random
+from concurrent.futures import Future
+from datetime import timedelta
+
+import numpy as np
+import psycopg
+import pytest
+from django.db import connection, transaction
+from django.test import override_settings
+
+from review import gate, kept
+from review.agreement import gated
+from review.models import Annotation, Item, Question, Queue
+from tests.review.test_gate_arrays import START, build
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
+
+
+@pytest.fixture(autouse=True)
+def nothing_kept():
+    kept.forget()
+    yield
+    kept.forget()
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """The ids each whole or partial read was asked for (None: the whole queue), by kind."""
+    asked: dict[str, list[list[int] | None]] = {"answers": [], "items": []}
+    answers, items = gate._answer_arrays_postgresql, gate._item_table_postgresql
+
+    def answers_read(queue, questions, indexes, ids=None):
+        asked["answers"].append(ids)
+        return answers(queue, questions, indexes, ids)
+
+    def items_read(queue, ids=None):
+        asked["items"].append(ids)
+        return items(queue, ids)
+
+    monkeypatch.setattr(gate, "_answer_arrays_postgresql", answers_read)
+    monkeypatch.setattr(gate, "_item_table_postgresql", items_read)
+    return asked
+
+
+def state(queue: Queue) -> tuple[list, list]:
+    """The queue's answers (per question, sorted) and item table (by id) as the recompute
+    reads them."""
+    questions = gated(list(queue.questions.all()))
+    table = gate._item_table(queue)
+    done: Future[np.ndarray] = Future()
+    done.set_result(table)
+    answers = []
+    for key, qa in gate._load_answers(queue, questions, done).items():
+        answers.append(
+            (
+                key,
+                sorted(
+                    zip(
+                        qa.units[qa.rows].tolist(),
+                        qa.users.tolist(),
+                        qa.times.tolist(),
+                        qa.codes.tolist(),
+                        strict=True,
+                    )
+                ),
+            )
+        )
+    rows = np.sort(table, order="id")
+    return answers, [tuple(row) for row in rows.tolist()]
+
+
+def whole(queue: Queue) -> tuple[list, list]:
+    """`state` read whole, nothing kept."""
+    with override_settings(GLEANER_AGREEMENT_KEPT_ROWS=0):
+        return state(queue)
+
+
+def same(a: tuple[list, list], b: tuple[list, list]) -> bool:
+    """Equal, NaN agreements (no outcome yet) counting as equal."""
+    return repr(a) == repr(b)
+
+
+def change_at_random(queue: Queue, rng: random.Random, round_: int) -> None:
+    """Inserts, updates and deletes of annotations and items, as the services, cascades
+    and hand-written SQL make them."""
+    annotations = list(Annotation.objects.filter(queue=queue).order_by("pk"))
+    items = list(Item.objects.filter(queue=queue).order_by("pk"))
+    users = sorted({a.user_id for a in annotations})
+    # New items with answers.
+    for n in range(rng.randint(0, 3)):
+        item = Item.objects.create(queue=queue, reason="api", status="complete")
+        Annotation.objects.bulk_create(
+            Annotation(
+                item=item,
+                queue=queue,
+                user_id=user,
+                answers={},
+                values={"c0": rng.choice(["yes", "no"]), "r0": rng.choice([1, 3, 5, "+4"])},
+                created_at=START + timedelta(days=round_, seconds=n),
+            )
+            for user in rng.sample(users, 2)
+        )
+    # Changed answers, one by one and in bulk.
+    for annotation in rng.sample(annotations, 3):
+        annotation.values = {"c0": rng.choice(["yes", "no", "unsure"]), "r0": rng.randint(1, 5)}
+        annotation.save(update_fields=["values"])
+    Annotation.objects.filter(pk__in=[a.pk for a in rng.sample(annotations, 2)]).update(
+        values={"c0": "no"}
+    )
+    # Annotations gone, by themselves and with their item (a cascade).
+    Annotation.objects.filter(pk=rng.choice(annotations).pk).delete()
+    Item.objects.filter(pk=rng.choice(items).pk).delete()
+    # Items discarded, counts and outcomes changed by SQL.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE review_item SET status = 'discarded', annotation_count = %s WHERE id = %s",
+            [round_, rng.choice(items).pk],
+        )
+        cursor.execute(
+            "UPDATE review_item SET agreement = 0.5, decision = 'accepted' WHERE id = %s",
+            [rng.choice(items).pk],
+        )
+
+
+def test_kept_reads_match_whole_reads_through_random_changes(project, reads):
+    queue = build(project, choices=1, ratings=1, seed=3)
+    assert same(state(queue), whole(queue))
+    assert reads["answers"][0] is None and reads["items"][0] is None  # the first: whole
+    rng = random.Random(11)
+    for round_ in range(6):
+        change_at_random(queue, rng, round_)
+        reads["answers"].clear()
+        reads["items"].clear()
+        kept_state = state(queue)
+        # Read again: only the rows changed (the kept reads were used).
+        assert len(reads["answers"]) == 1 and reads["answers"][0] is not None
+        assert len(reads["items"]) == 1 and reads["items"][0] is not None
+        assert 0 < len(reads["answers"][0]) < 40
+        assert same(kept_state, whole(queue)), round_
+    # Nothing changed: nothing read but the log.
+    reads["answers"].clear()
+    reads["items"].clear()
+    state(queue)
+    assert reads == {"answers": [], "items": []}
+
+
+def test_a_transaction_committing_after_a_read_is_seen_by_the_next(project):
+    """A write whose transaction was open during a read (so its log row was invisible) is
+    read the next time: the watermark is the read's oldest open transaction."""
+    queue = build(project, choices=1, ratings=1, seed=4)
+    item = Item.objects.filter(queue=queue).first()
+    users = list(Annotation.objects.filter(queue=queue).values_list("user_id", flat=True))
+    newcomer = (
+        next(u for u in users if not Annotation.objects.filter(item=item, user_id=u).exists())
+        if users
+        else None
+    )
+    assert newcomer is not None
+    state(queue)
+    late = psycopg.connect(**connection.get_connection_params())
+    try:
+        late.execute(
+            'INSERT INTO review_annotation (item_id, queue_id, user_id, answers, "values",'
+            " presentation, created_at) VALUES (%s, %s, %s, '{}', '{\"c0\": \"yes\"}', '{}', %s)",
+            [item.pk, queue.pk, newcomer, START],
+        )
+        late.execute("UPDATE review_item SET annotation_count = 99 WHERE id = %s", [item.pk])
+        during = state(queue)  # the open transaction's rows are not seen
+        assert same(during, whole(queue))
+        late.commit()
+    finally:
+        late.close()
+    after = state(queue)
+    assert same(after, whole(queue))
+    assert after != during
+    assert any(row[0] == item.pk and row[3] == 99 for row in after[1])
+
+
+def test_pruning_and_truncate_make_older_kept_reads_whole_again(project, reads):
+    queue = build(project, choices=1, ratings=1, seed=5)
+    state(queue)
+
+    def prune_now() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE review_row_change_horizon SET pruned_at = now() - interval '2 hours'"
+            )
+        return kept.row_changes_prune()
+
+    # The first pruning drops what came before the previous one (here: the migration).
+    prune_now()
+    assert kept.row_changes_prune() == 0  # not again within the hour
+    Annotation.objects.filter(pk=Annotation.objects.filter(queue=queue).first().pk).delete()
+    reads["answers"].clear()
+    assert same(state(queue), whole(queue))
+    assert reads["answers"][0] is not None  # the kept read was still good
+    # Two more prunings: the log now starts after this read's snapshot, so the queue is
+    # read whole again, and the same.
+    prune_now()
+    assert prune_now() > 0
+    Annotation.objects.filter(pk=Annotation.objects.filter(queue=queue).first().pk).delete()
+    reads["answers"].clear()
+    assert same(state(queue), whole(queue))
+    assert reads["answers"] == [None, None]  # whole, then whole again for the comparison
+    # TRUNCATE, as the tests' flush makes it, leaves nothing to trust either.
+    state(queue)
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE review_annotation")
+    reads["answers"].clear()
+    assert same(state(queue), whole(queue))
+    assert reads["answers"] == [None, None]
+    assert state(queue)[0] == [("c0", []), ("r0", [])]
+
+
+def test_nothing_is_kept_from_a_read_inside_a_transaction(project):
+    queue = build(project, choices=1, ratings=0, seed=6)
+    with transaction.atomic():
+        Annotation.objects.filter(queue=queue).update(values={"c0": "no"})
+        state(queue)
+        assert kept.kept_queues(kept.ANNOTATIONS) == []
+        transaction.set_rollback(True)
+    state(queue)
+    assert kept.kept_queues(kept.ANNOTATIONS) == [queue.pk]
+    assert kept.kept_queues(kept.ITEMS) == [queue.pk]
+
+
+def test_answers_kept_for_other_values_are_read_whole(project, reads):
+    queue = build(project, choices=1, ratings=0, seed=7)
+    state(queue)
+    Question.objects.filter(queue=queue, key="c0").update(choices=["yes", "no"])
+    reads["answers"].clear()
+    assert same(state(queue), whole(queue))
+    assert reads["answers"] == [None, None]  # whole, then whole again for the comparison
+
+
+@override_settings(GLEANER_AGREEMENT_KEPT_ROWS=100)
+def test_the_reads_used_longest_ago_are_forgotten_beyond_the_allowance(project):
+    first = build(project, choices=1, ratings=0, seed=8)
+    second = build(project, choices=1, ratings=0, seed=9)
+    state(first)
+    state(second)
+    assert kept.kept_queues(kept.ANNOTATIONS) == [second.pk]
+    assert Annotation.objects.filter(queue=second).count() <= 100
+
+
+def test_a_recompute_from_kept_reads_decides_as_one_from_whole_reads(project):
+    queue = build(project, choices=1, ratings=1, seed=10)
+    gate.queue_agreement_recompute(queue=queue)
+    change_at_random(queue, random.Random(12), 0)
+    from_kept = gate.queue_agreement_recompute(queue=queue).results
+    outcomes = list(Item.objects.filter(queue=queue).order_by("pk").values())
+    kept.forget()
+    Item.objects.filter(queue=queue).update(agreement=None, decision="", decision_reason="")
+    from_whole = gate.queue_agreement_recompute(queue=queue).results
+    assert from_kept == from_whole
+    assert outcomes == list(Item.objects.filter(queue=queue).order_by("pk").values())
