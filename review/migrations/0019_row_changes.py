@@ -34,6 +34,16 @@ BEGIN
         SELECT TG_ARGV[0]::smallint, queue_id, id FROM written;
     RETURN NULL;
 END $$;
+-- An update logs each row under its new queue, and under its old one too where it moved.
+CREATE FUNCTION review_rows_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO review_row_change (kind, queue_id, row_id)
+        SELECT TG_ARGV[0]::smallint, queue_id, id FROM written
+        UNION ALL
+        SELECT TG_ARGV[0]::smallint, o.queue_id, o.id FROM was o JOIN written n USING (id)
+            WHERE o.queue_id <> n.queue_id;
+    RETURN NULL;
+END $$;
 CREATE FUNCTION review_rows_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE review_row_change_horizon
@@ -47,8 +57,8 @@ CREATE TRIGGER {table}_inserted AFTER INSERT ON {table}
     REFERENCING NEW TABLE AS written FOR EACH STATEMENT
     EXECUTE FUNCTION review_rows_written({kind});
 CREATE TRIGGER {table}_updated AFTER UPDATE ON {table}
-    REFERENCING NEW TABLE AS written FOR EACH STATEMENT
-    EXECUTE FUNCTION review_rows_written({kind});
+    REFERENCING OLD TABLE AS was NEW TABLE AS written FOR EACH STATEMENT
+    EXECUTE FUNCTION review_rows_updated({kind});
 CREATE TRIGGER {table}_deleted AFTER DELETE ON {table}
     REFERENCING OLD TABLE AS written FOR EACH STATEMENT
     EXECUTE FUNCTION review_rows_written({kind});
@@ -65,6 +75,7 @@ DROP TRIGGER {table}_inserted ON {table};
 
 DROP = """
 DROP FUNCTION review_rows_truncated();
+DROP FUNCTION review_rows_updated();
 DROP FUNCTION review_rows_written();
 DROP TABLE review_row_change_horizon;
 DROP TABLE review_row_change;

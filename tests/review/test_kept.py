@@ -260,3 +260,24 @@ def test_a_recompute_from_kept_reads_decides_as_one_from_whole_reads(project):
     from_whole = gate.queue_agreement_recompute(queue=queue).results
     assert from_kept == from_whole
     assert outcomes == list(Item.objects.filter(queue=queue).order_by("pk").values())
+
+
+def test_a_row_moved_to_another_queue_leaves_the_one_and_joins_the_other(project):
+    """Items never change queue through the app; SQL by hand may move a row all the same:
+    the update is logged under both queues."""
+    first = build(project, choices=1, ratings=0, seed=13)
+    second = build(project, choices=1, ratings=0, seed=14)
+    state(first)
+    state(second)
+    moved = Annotation.objects.filter(queue=first, values__c0="yes").first()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE review_annotation SET queue_id = %s WHERE id = %s", [second.pk, moved.pk]
+        )
+        cursor.execute(
+            "UPDATE review_item SET queue_id = %s WHERE id = %s", [second.pk, moved.item_id]
+        )
+    for queue in (first, second):
+        assert same(state(queue), whole(queue))
+    assert kept.kept_queues(kept.ANNOTATIONS) == [first.pk, second.pk]
+    assert moved.item_id in [row[0] for row in state(second)[1]]
