@@ -52,6 +52,7 @@ from review.agreement import (
     domain_of,
     gated,
     item_agreement_from_counts,
+    row_totals,
 )
 from review.answers import rating_value
 from review.models import (
@@ -116,7 +117,7 @@ def queue_agreement_recompute(*, queue: Queue, now: datetime | None = None) -> A
             "complete_items": _complete_items(queue, counts),
         }
         results["series"][question.key] = _series(qa)
-        answered = counts.sum(axis=1) > 0
+        answered = row_totals(counts) > 0
         counts = counts[answered]
         shares = item_agreement_from_counts(question, counts, queue.agreement_tolerance)
         top = counts.argmax(axis=1) if counts.size else np.zeros(0, dtype=np.int64)
@@ -154,7 +155,7 @@ def _complete_items(queue: Queue, counts: np.ndarray) -> int:
     """Items with all the answers the queue asks for (and at least two) to one question."""
     if not counts.size:
         return 0
-    return int((counts.sum(axis=1) >= max(2, queue.annotations_per_item)).sum())
+    return int((row_totals(counts) >= max(2, queue.annotations_per_item)).sum())
 
 
 @dataclass(frozen=True)
@@ -566,7 +567,7 @@ def _annotator_quality(
     units, counts = qa.counts(kept)
     rows = qa.rows
     # An excluded answer is not in `counts`: it is compared where one other answer is.
-    answered = counts.sum(axis=1)[rows] + (0 if kept is None else ~kept)
+    answered = row_totals(counts)[rows] + (0 if kept is None else ~kept)
     pairable = answered >= 2
     majority = counts.argmax(axis=1)
     agrees = (qa.codes == majority[rows]) & pairable
