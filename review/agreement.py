@@ -392,6 +392,19 @@ def item_agreement_from_counts(
     """Per row: the share of answers agreeing with the most common one. For ordinal,
     interval and ratio questions, answers within `tolerance` of each other (rating value,
     or choice position) count as agreeing."""
+    return share_of(*item_agreement_parts(question, counts, tolerance))
+
+
+def share_of(agreeing: np.ndarray, totals: np.ndarray) -> np.ndarray:
+    """`agreeing / totals` per row, 0 where there are no answers."""
+    return np.divide(agreeing, totals, out=np.zeros(len(totals)), where=totals > 0)
+
+
+def item_agreement_parts(
+    question: Question, counts: np.ndarray, tolerance: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: (answers agreeing with the most common one, answers), the two whole numbers
+    `item_agreement_from_counts` divides."""
     totals = row_totals(counts)
     if question.level == Question.Level.NOMINAL or tolerance <= 0:
         agreeing = row_max(counts)
@@ -406,4 +419,4 @@ def item_agreement_from_counts(
         around = counts @ window  # answers within tolerance of each possible centre
         around[counts == 0] = 0  # a centre must be an answer someone gave
         agreeing = row_max(around)
-    return np.divide(agreeing, totals, out=np.zeros(len(totals)), where=totals > 0)
+    return agreeing, totals

@@ -51,8 +51,9 @@ from review.agreement import (
     deciding_question,
     domain_of,
     gated,
-    item_agreement_from_counts,
+    item_agreement_parts,
     row_totals,
+    share_of,
 )
 from review.answers import rating_value
 from review.models import (
@@ -119,9 +120,11 @@ def queue_agreement_recompute(*, queue: Queue, now: datetime | None = None) -> A
         results["series"][question.key] = _series(qa)
         answered = row_totals(counts) > 0
         counts = counts[answered]
-        shares = item_agreement_from_counts(question, counts, queue.agreement_tolerance)
+        parts = item_agreement_parts(question, counts, queue.agreement_tolerance)
         top = counts.argmax(axis=1) if counts.size else np.zeros(0, dtype=np.int64)
-        per_item[question.key] = ItemAnswers(units[answered], shares, top, qa.domain)
+        per_item[question.key] = ItemAnswers(
+            units[answered], *distinct_shares(*parts), top, qa.domain
+        )
 
     if decision_question is not None:
         key = decision_question.key
@@ -212,12 +215,28 @@ def queue_verdict(
 @dataclass(frozen=True)
 class ItemAnswers:
     """One question's outcome per answered item: `units` (item ids, sorted), the share of
-    answers agreeing and the index in `domain` of the most common answer."""
+    answers agreeing (`share_values[share_codes]`: the distinct shares, sorted, and each
+    item's place among them) and the index in `domain` of the most common answer."""
 
     units: np.ndarray
-    shares: np.ndarray
+    share_values: np.ndarray
+    share_codes: np.ndarray
     top: np.ndarray
     domain: list[Any]
+
+
+def distinct_shares(agreeing: np.ndarray, totals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(share_of(agreeing, totals), return_inverse=True), without sorting a share
+    per item: the shares are divided and sorted once per distinct (agreeing, answers)."""
+    if not len(totals):
+        return np.zeros(0), np.zeros(0, dtype=np.int64)
+    pairs, pair_of_item = unique(agreeing * (int(totals.max()) + 1) + totals)
+    firsts = np.zeros(len(pairs), dtype=np.int64)
+    firsts[pair_of_item] = np.arange(len(pair_of_item))  # any item with that pair
+    values, value_of_pair = np.unique(
+        share_of(agreeing[firsts], totals[firsts]), return_inverse=True
+    )
+    return values, value_of_pair.reshape(-1)[pair_of_item]
 
 
 def _load_answers(
@@ -781,11 +800,11 @@ def _apply_gate(
     for key, answered in per_item.items():
         top = np.zeros(len(ids), dtype=np.int64)
         share = np.zeros(len(ids), dtype=np.int64)
-        share_values[key], codes = np.unique(answered.shares, return_inverse=True)
+        share_values[key] = answered.share_values
         at = positions(answered.units, ids)
         found = at >= 0
         top[found] = answered.top[at[found]] + 1
-        share[found] = codes.reshape(-1)[at[found]] + 1
+        share[found] = answered.share_codes[at[found]] + 1
         columns += [top, share]
     first, kinds = _distinct(columns)
 

@@ -7,6 +7,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
+from review.agreement import share_of
 from review.gate import (
     DEFAULT_ACCEPT,
     DEFAULT_REJECT,
@@ -14,6 +15,7 @@ from review.gate import (
     ItemFacts,
     ItemVerdict,
     QueueVerdict,
+    distinct_shares,
     item_verdict,
     positions,
     queue_verdict,
@@ -288,3 +290,13 @@ def test_positions_are_where_each_value_sits_or_minus_one(units, values, spread)
         for v in values_array.tolist()
     ]
     assert positions(units_array, values_array).tolist() == expected
+
+
+@given(st.lists(st.tuples(st.integers(0, 7), st.integers(0, 7)), max_size=80))
+def test_distinct_shares_are_numpys_unique_of_the_shares(pairs):
+    agreeing = np.asarray([min(a, t) for a, t in pairs], dtype=np.int64)
+    totals = np.asarray([t for _, t in pairs], dtype=np.int64)
+    values, codes = distinct_shares(agreeing, totals)
+    expected_values, expected_codes = np.unique(share_of(agreeing, totals), return_inverse=True)
+    assert values.tolist() == expected_values.tolist()
+    assert codes.tolist() == expected_codes.reshape(-1).tolist()
