@@ -35,11 +35,11 @@ def recompute_stale_agreements() -> int:
     gives up while Redis is down). Answers younger than two debounce windows are left to
     that call. Also prunes the log of changed rows (hourly: its own clock).
     Returns how many queues were stale."""
-    kept.row_changes_prune()
     window = timedelta(seconds=2 * settings.GLEANER_AGREEMENT_DEBOUNCE_SECONDS)
     stale = selectors.queues_with_stale_agreement(answered_before=timezone.now() - window)
     for queue_id in stale:
         claims.agreement_schedule(queue_id)
     if stale:
         logger.info("Agreement of %d queue(s) was stale: recomputation scheduled", len(stale))
+    kept.row_changes_prune()  # after the schedules: a failure here retries, re-scheduling
     return len(stale)

@@ -281,3 +281,27 @@ def test_a_row_moved_to_another_queue_leaves_the_one_and_joins_the_other(project
         assert same(state(queue), whole(queue))
     assert kept.kept_queues(kept.ANNOTATIONS) == [first.pk, second.pk]
     assert moved.item_id in [row[0] for row in state(second)[1]]
+
+
+def test_the_beat_sweep_prunes_the_log_once_an_hour(project):
+    from review.tasks import recompute_stale_agreements
+
+    build(project, choices=1, ratings=0, seed=15)
+
+    def horizon() -> tuple:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pruned_below::text, next::text FROM review_row_change_horizon")
+            return cursor.fetchone()
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE review_row_change_horizon SET pruned_at = now() - interval '61 minutes'"
+        )
+    before = horizon()
+    recompute_stale_agreements()
+    after = horizon()
+    # Pruned below the snapshot of the pruning before (or a TRUNCATE's horizon, if later).
+    assert int(after[0]) == max(int(before[0]), int(before[1]))
+    assert int(after[1]) > int(before[1])
+    recompute_stale_agreements()
+    assert horizon() == after  # not again within the hour
