@@ -166,12 +166,19 @@ class Answers:
         ]
 
     def alpha_without(self, mine: np.ndarray) -> tuple[float | None, int]:
-        """The alpha of all answers but `mine` (a mask or positions of one annotator's
-        answers, so on distinct items: annotation_once_per_user): taken out of the whole
-        queue's counts by subtraction, not counted again. Only the rows of the items
-        they answered change, so only those are counted again in the tally of rows."""
+        """The alpha of all answers but `mine` (a mask or positions): one annotator's
+        answers taken out of the whole queue's counts by subtraction, not counted again.
+        Where they are on distinct items (one annotation per item and annotator, as
+        annotation_once_per_user keeps them), only those items' rows change, so only
+        those are counted again in the tally of rows."""
         if self._keyed:
             units = self.rows[mine]
+            seen = np.zeros(len(self.units), dtype=bool)
+            seen[units] = True
+            if np.count_nonzero(seen) != len(units):  # two on one item: count them all
+                theirs = np.bincount(units, weights=self._weights[mine], minlength=len(seen))
+                keys = self._keys_all - theirs.astype(np.int64)
+                return self._alpha_of_keys(keys, None, mine)
             before = self._keys_all[units]
             after = before - self._weights[mine].astype(np.int64)
             width = len(self._tally_all)

@@ -80,7 +80,8 @@ def queue_agreement_recompute(*, queue: Queue, now: datetime | None = None) -> A
     """Recompute alpha, item agreement, gate decisions and annotator quality for `queue`.
 
     Idempotent: a re-run over the same annotations writes nothing new but a snapshot.
-    Reads every annotation of the queue once, as arrays.
+    Reads every annotation and item of the queue once, as arrays; on PostgreSQL, where this
+    process kept them from its last run, only those written since (review/kept.py).
     """
     started = time.perf_counter()
     now = now or timezone.now()

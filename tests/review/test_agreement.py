@@ -390,3 +390,22 @@ def test_alphas_through_cuts_are_the_alphas_of_the_answers_up_to_each(width, per
     assert answers.alphas_through(cuts) == [answers.alpha(times <= cut) for cut in cuts]
     assert answers.alphas_through(cuts)[0] == (None, 0)
     assert answers.alphas_through(cuts)[-1][0] is not None
+
+
+@pytest.mark.parametrize("twice", [False, True])  # each annotator once per item, or not
+@pytest.mark.parametrize(("width", "per_item"), [(5, 3), (12, 5)])  # counts numbered / not
+def test_alpha_without_an_annotator_is_the_alpha_of_the_others(width, per_item, twice):
+    rng = np.random.default_rng(width + per_item)
+    question = Question(key="q", type="rating", min_value=1, max_value=width, level="ordinal")
+    units = np.arange(300, dtype=np.int64) * 2
+    rows = np.repeat(np.arange(len(units)), per_item)
+    users = np.tile(np.arange(per_item), len(units))
+    if twice:
+        users = rng.integers(0, per_item, len(rows))  # someone answers an item twice
+    codes = np.minimum(rows % width + rng.integers(0, 2, len(rows)), width - 1)
+    answers = Answers(
+        question, domain_of(question), units, rows, users, codes.astype(np.int64), rows * 0.0
+    )
+    for user in range(per_item):
+        mine = np.flatnonzero(users == user)
+        assert answers.alpha_without(mine) == answers.where(users != user).alpha(), user
