@@ -393,25 +393,18 @@ def gwet_ac1(counts: np.ndarray) -> float:
     return (observed - chance) / (1 - chance)
 
 
-def item_agreement_from_counts(
-    question: Question, counts: np.ndarray, tolerance: float = 0.0
-) -> np.ndarray:
-    """Per row: the share of answers agreeing with the most common one. For ordinal,
-    interval and ratio questions, answers within `tolerance` of each other (rating value,
-    or choice position) count as agreeing."""
-    return share_of(*item_agreement_parts(question, counts, tolerance))
-
-
 def share_of(agreeing: np.ndarray, totals: np.ndarray) -> np.ndarray:
-    """`agreeing / totals` per row, 0 where there are no answers."""
+    """`agreeing / totals` per row, 0 where there are no answers: items' agreement from
+    `item_agreement_parts`."""
     return np.divide(agreeing, totals, out=np.zeros(len(totals)), where=totals > 0)
 
 
 def item_agreement_parts(
     question: Question, counts: np.ndarray, tolerance: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: (answers agreeing with the most common one, answers), the two whole numbers
-    `item_agreement_from_counts` divides."""
+    """Per row: (answers agreeing with the most common one, answers); an item's agreement
+    is their share (`share_of`). For ordinal, interval and ratio questions, answers within
+    `tolerance` of each other (rating value, or choice position) count as agreeing."""
     totals = row_totals(counts)
     if question.level == Question.Level.NOMINAL or tolerance <= 0:
         agreeing = row_max(counts)

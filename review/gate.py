@@ -407,11 +407,10 @@ def _fetch_annotations(
     queue: Queue, questions: list[Question], texts: list[list[str]], ids: list[int] | None
 ) -> dict[str, np.ndarray]:
     """The queue's annotations (discarded items' too; with `ids`, those of them) as arrays:
-    annotation, item and user ids, the
-    time (epoch seconds) and per question `q{n}` the answer's place: 1 no answer, 2 on
-    the `texts[n]` in order, -1 a text not listed. The user and the places travel packed
-    into 64-bit words (the user in the high half, places 16 bits each): every column
-    costs the database a call per row, whatever its width."""
+    annotation, item and user ids, the time (epoch seconds) and per question `q{n}` the
+    answer's place: 1 no answer, 2 on the `texts[n]` in order, -1 a text not listed. The
+    user and the places travel packed into 64-bit words (the user in the high half, places
+    16 bits each): every column costs the database a call per row, whatever its width."""
     columns = [
         ("id", "a.id", ">i8"),
         ("item", "a.item_id", ">i8"),

@@ -35,6 +35,8 @@ import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
 
+from core.background import background_possible
+
 ANNOTATIONS, ITEMS = 1, 2  # the kinds of row review_row_change logs (migration review 0019)
 
 # Where the log names more changed rows than this share of those kept, the queue's rows
@@ -65,11 +67,8 @@ def kept_rows(
     """The queue's rows of `kind` as `read(None)` gives them now (`read(ids)`: those of
     the rows in `ids` that exist), from the arrays kept from the last read made with the
     same `signature` and the rows written since."""
-    if (
-        connection.vendor != "postgresql"
-        or connection.in_atomic_block
-        or settings.GLEANER_AGREEMENT_KEPT_ROWS <= 0
-    ):
+    # Kept only where another connection would see the same rows: committed ones.
+    if not background_possible() or settings.GLEANER_AGREEMENT_KEPT_ROWS <= 0:
         return read(None)
     params = connection.settings_dict
     key = (str(params["HOST"]), str(params["PORT"]), str(params["NAME"]), kind, queue_id)

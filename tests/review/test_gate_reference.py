@@ -27,7 +27,8 @@ from review.agreement import (
     domain_of,
     gated,
     gwet_ac1,
-    item_agreement_from_counts,
+    item_agreement_parts,
+    share_of,
 )
 from review.answers import rating_value
 from review.models import Adjudication, Annotation, Item, Question, Queue
@@ -227,7 +228,7 @@ def reference(queue: Queue) -> dict[str, Any]:
                     }
                 )
         result["series"][question.key] = series
-        shares = item_agreement_from_counts(question, matrix, queue.agreement_tolerance)
+        shares = share_of(*item_agreement_parts(question, matrix, queue.agreement_tolerance))
         domain = domain_of(question)
         for unit, share, row in zip(units, shares.tolist(), matrix, strict=True):
             per_item[unit][question.key] = (share, domain[int(row.argmax())])

@@ -155,11 +155,11 @@ def test_a_transaction_committing_after_a_read_is_seen_by_the_next(project):
     read the next time: the watermark is the read's oldest open transaction."""
     queue = build(project, choices=1, ratings=1, seed=4)
     item = Item.objects.filter(queue=queue).first()
-    users = list(Annotation.objects.filter(queue=queue).values_list("user_id", flat=True))
     newcomer = (
-        next(u for u in users if not Annotation.objects.filter(item=item, user_id=u).exists())
-        if users
-        else None
+        Annotation.objects.filter(queue=queue)
+        .exclude(user_id__in=Annotation.objects.filter(item=item).values("user_id"))
+        .values_list("user_id", flat=True)
+        .first()
     )
     assert newcomer is not None
     state(queue)
