@@ -837,8 +837,8 @@ def _apply_gate(
     new = [
         (v.agreement, str(v.state), str(v.decision), v.reason[:255], v.preferred) for v in verdicts
     ]
-    unchanged = _same_outcome(items, new, kinds)
-    changed = np.flatnonzero(~unchanged)
+    outcome_columns = _outcome_columns(new)
+    changed = np.flatnonzero(~_same_outcome(items, outcome_columns, kinds))
     changed = changed[np.argsort(ids[changed], kind="stable")]
     outcomes = {
         label: (new[kind][2], new[kind][3] if new[kind][2] else "")
@@ -848,7 +848,17 @@ def _apply_gate(
             strict=True,
         )
     }
-    _write_outcomes(queue, ids[changed].tolist(), kinds[changed].tolist(), new, outcomes)
+    xids = _write_outcomes(queue, ids[changed].tolist(), kinds[changed].tolist(), new, outcomes)
+    if xids:
+        # This process's kept items take the outcomes written, so that the next recompute
+        # does not read the items again for them (review/kept.py).
+        kept.wrote(
+            kept.ITEMS,
+            queue.pk,
+            items,
+            xids,
+            partial(_patch_outcomes, at=changed, columns=outcome_columns, kinds=kinds[changed]),
+        )
     return dict(tally)
 
 
@@ -1023,11 +1033,20 @@ def _digests(texts: list[str]) -> np.ndarray:
     )
 
 
-def _same_outcome(items: np.ndarray, new: list[tuple[Any, ...]], kinds: np.ndarray) -> np.ndarray:
-    """Per item: is the outcome written last the one just decided?"""
+def _outcome_columns(new: list[tuple[Any, ...]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The item table's outcome columns (agreement, preferred, texts) of each of the
+    outcomes `new` (in OUTCOME_FIELDS order)."""
     agreement = np.asarray([math.nan if n[0] is None else n[0] for n in new], dtype=np.float64)
     preferred = np.asarray([-1 if n[4] is None else n[4] for n in new], dtype=np.int64)
-    texts = _digests(["\x1f".join(n[1:4]) for n in new])
+    return agreement, preferred, _digests(["\x1f".join(n[1:4]) for n in new])
+
+
+def _same_outcome(
+    items: np.ndarray, columns: tuple[np.ndarray, np.ndarray, np.ndarray], kinds: np.ndarray
+) -> np.ndarray:
+    """Per item: is the outcome written last the one just decided (`columns`, the
+    `_outcome_columns` of the decided outcomes; item n decided the `kinds[n]`th)?"""
+    agreement, preferred, texts = columns
     old = items["agreement"].astype(np.float64)
     now = agreement[kinds]
     return (
@@ -1035,6 +1054,23 @@ def _same_outcome(items: np.ndarray, new: list[tuple[Any, ...]], kinds: np.ndarr
         & (items["preferred"].astype(np.int64) == preferred[kinds])
         & (items["texts"].astype(np.int64) == texts[kinds])
     )
+
+
+def _patch_outcomes(
+    rows: kept.Rows,
+    at: np.ndarray,
+    columns: tuple[np.ndarray, np.ndarray, np.ndarray],
+    kinds: np.ndarray,
+) -> kept.Rows:
+    """Kept item rows (`_item_table_postgresql`) with the outcomes just written: the rows
+    at positions `at` got the `kinds`th of the outcomes whose columns are `columns`."""
+    ids, (table,) = rows
+    table = table.copy()
+    agreement, preferred, texts = columns
+    table["agreement"][at] = agreement[kinds]
+    table["preferred"][at] = preferred[kinds]
+    table["texts"][at] = texts[kinds]
+    return ids, [table]
 
 
 OUTCOME_FIELDS = [
@@ -1053,20 +1089,24 @@ def _write_outcomes(
     kinds: list[int],
     new: list[tuple[Any, ...]],
     outcomes: dict[int, tuple[str, str]],
-) -> None:
+) -> list[int]:
     """Write the gate's outcomes (item `ids[n]` gets `new[kinds[n]]`, in OUTCOME_FIELDS
     order; ids in id order) in the lock order: items a chunk at a time, each chunk locked
     in id order in a short transaction of its own (on PostgreSQL outside a transaction,
     every other chunk on a second connection: a recompute writing 333k outcomes took
     1.9-2.7 s instead of 3.3-3.6); then the labels. The queue's counters are recounted
-    meanwhile (`_recount`). A run cut short leaves the rest to the next (idempotent)."""
+    meanwhile (`_recount`). A run cut short leaves the rest to the next (idempotent).
+    Returns the ids of the transactions that wrote the items, on PostgreSQL."""
+    xids: list[int] = []
 
     def write(starts: range) -> None:
         for start in starts:
             chunk = ids[start : start + WRITE_CHUNK]
             chunk_kinds = kinds[start : start + WRITE_CHUNK]
             with transaction.atomic():
-                _update_outcomes(chunk, chunk_kinds, new)
+                xid = _update_outcomes(chunk, chunk_kinds, new)
+            if xid is not None:
+                xids.append(xid)
 
     starts = range(0, len(ids), WRITE_CHUNK)
     if len(starts) > 1 and background_possible():
@@ -1083,13 +1123,14 @@ def _write_outcomes(
         labels_set_review_outcome(outcomes=outcomes)
     if outcomes:
         calibration_forget(queue.project_id)  # new verdicts calibrate derivation at once
+    return xids
 
 
-def _update_outcomes(ids: list[int], kinds: list[int], new: list[tuple[Any, ...]]) -> None:
-    """One chunk's outcomes (`_write_outcomes`), in the caller's transaction."""
+def _update_outcomes(ids: list[int], kinds: list[int], new: list[tuple[Any, ...]]) -> int | None:
+    """One chunk's outcomes (`_write_outcomes`), in the caller's transaction; on
+    PostgreSQL, returns that transaction's id."""
     if connection.vendor == "postgresql":
-        _update_outcomes_postgresql(ids, kinds, new)
-        return
+        return _update_outcomes_postgresql(ids, kinds, new)
     # Locked in id order first: the multi-row UPDATE locks in whatever order its plan
     # reads, and two gate runs on one queue must not cross.
     list(Item.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk"))
@@ -1101,12 +1142,14 @@ def _update_outcomes(ids: list[int], kinds: list[int], new: list[tuple[Any, ...]
         ],
         OUTCOME_FIELDS,
     )
+    return None
 
 
 def _update_outcomes_postgresql(
     ids: list[int], kinds: list[int], new: list[tuple[Any, ...]]
-) -> None:
-    """Lock the chunk's items in id order, then one UPDATE: each item's id and the number
+) -> int:
+    """Lock the chunk's items in id order (and learn the transaction's id, for
+    `kept.wrote`), then one UPDATE: each item's id and the number
     of its outcome among the few distinct ones (`new`), joined to those (no model
     instances, and no parameter per row: psycopg writes long lists of values in Python).
     The commit does not wait for the WAL to reach the disk: outcomes are derived data, and
@@ -1118,9 +1161,11 @@ def _update_outcomes_postgresql(
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL synchronous_commit = off")
         cursor.execute(
-            f"SELECT id FROM {table} WHERE id = ANY(%s::int8[]) ORDER BY id FOR UPDATE",  # noqa: S608
+            "SELECT pg_current_xact_id()::text::int8, count(*) FROM (SELECT id"  # noqa: S608
+            f" FROM {table} WHERE id = ANY(%s::int8[]) ORDER BY id FOR UPDATE) AS l",
             [id_list],
         )
+        xid, _ = cursor.fetchone() or (0, 0)
         cursor.execute(
             f"UPDATE {table} SET agreement = o.agreement, agreement_state = o.state,"  # noqa: S608
             " decision = o.decision, decision_reason = o.reason,"
@@ -1132,6 +1177,7 @@ def _update_outcomes_postgresql(
             f" WHERE {table}.id = v.id",
             [id_list, "{" + ",".join(map(str, kinds)) + "}", *columns],
         )
+    return int(xid)
 
 
 def _recount(queue: Queue) -> None:

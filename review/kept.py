@@ -52,6 +52,9 @@ class _Kept:
     signature: Hashable
     watermark: int
     rows: Rows
+    # Transactions at or above the watermark whose writes `rows` holds already (`wrote`):
+    # the next read does not read their rows again.
+    seen: frozenset[int] = frozenset()
 
     def __len__(self) -> int:
         return len(self.rows[0])
@@ -89,8 +92,9 @@ def kept_rows(
         if kept is not None:
             cursor.execute(
                 "SELECT DISTINCT row_id FROM review_row_change"
-                " WHERE queue_id = %s AND kind = %s AND xid >= %s::text::xid8",
-                [queue_id, kind, str(kept.watermark)],
+                " WHERE queue_id = %s AND kind = %s AND xid >= %s::text::xid8"
+                " AND xid::text::int8 <> ALL(%s::int8[])",
+                [queue_id, kind, str(kept.watermark), sorted(kept.seen)],
             )
             changed = np.asarray([row[0] for row in cursor.fetchall()], dtype=np.int64)
             if len(changed) > REREAD_SHARE * max(len(kept), 1):
@@ -101,11 +105,36 @@ def kept_rows(
                     if len(changed)
                     else kept.rows
                 )
-                kept = _Kept(signature, watermark, rows)
+                seen = frozenset(xid for xid in kept.seen if xid >= watermark)
+                kept = _Kept(signature, watermark, rows, seen)
         if kept is None:
             kept = _Kept(signature, watermark, read(None))
     _keep(key, kept)
     return kept.rows
+
+
+def wrote(
+    kind: int,
+    queue_id: int,
+    first: np.ndarray,
+    xids: list[int],
+    patch: Callable[[Rows], Rows],
+) -> None:
+    """The caller, having read the queue's rows of `kind` (`first`: the first column
+    `kept_rows` gave it), wrote some of them in the committed transactions `xids` and
+    nothing else there: the kept rows become `patch(rows)`, what those writes made of
+    them, and the next read does not read again what those transactions wrote. Rows others
+    wrote meanwhile are read again as ever (the log names them under their own
+    transactions). Does nothing unless the kept rows are still the ones the caller read."""
+    params = connection.settings_dict
+    key = (str(params["HOST"]), str(params["PORT"]), str(params["NAME"]), kind, queue_id)
+    with _lock:
+        kept = _kept.get(key)
+        if kept is None or not kept.rows[1] or kept.rows[1][0] is not first:
+            return
+        _kept[key] = _Kept(
+            kept.signature, kept.watermark, patch(kept.rows), kept.seen | frozenset(xids)
+        )
 
 
 def _merge(kept: Rows, changed: np.ndarray, fresh: Rows) -> Rows:

@@ -305,3 +305,42 @@ def test_the_beat_sweep_prunes_the_log_once_an_hour(project):
     assert int(after[1]) > int(before[1])
     recompute_stale_agreements()
     assert horizon() == after  # not again within the hour
+
+
+def test_a_recompute_reads_none_of_its_own_outcomes_again_and_sees_everyone_elses(
+    project, reads, monkeypatch
+):
+    """The outcomes a recompute writes go into its kept items as they are written; what
+    others write meanwhile, before and after its own writes, is read again."""
+    queue = build(project, choices=1, ratings=1, seed=16)
+    gate.queue_agreement_recompute(queue=queue)
+    Item.objects.filter(queue=queue).update(agreement=None, decision="", decision_reason="")
+    items = list(Item.objects.filter(queue=queue).order_by("pk").values_list("pk", flat=True))
+    before, after = items[0], items[-1]
+    write = gate._write_outcomes
+
+    def others_write_meanwhile(*args, **kwargs):  # noqa: ANN202 - wraps _write_outcomes
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE review_item SET annotation_count = 9 WHERE id = %s", [before])
+        xids = write(*args, **kwargs)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE review_item SET agreement = 0.25, decision_reason = 'by hand'"
+                " WHERE id = %s",
+                [after],
+            )
+        return xids
+
+    state(queue)  # keeps the items with their outcomes cleared
+    monkeypatch.setattr(gate, "_write_outcomes", others_write_meanwhile)
+    gate.queue_agreement_recompute(queue=queue)
+    assert Item.objects.filter(queue=queue).exclude(decision_reason="").count() > len(items) / 2
+    reads["items"].clear()
+    assert same(state(queue), whole(queue))
+    # Of the items, only the two others wrote were read again (the whole read is `whole`'s).
+    assert sorted(reads["items"][0]) == [before, after]
+    monkeypatch.setattr(gate, "_write_outcomes", write)
+    reads["items"].clear()
+    gate.queue_agreement_recompute(queue=queue)  # mends the two items, reads none again
+    assert same(state(queue), whole(queue))
+    assert reads["items"] == [None]  # `whole`'s
