@@ -103,7 +103,7 @@ def kept_rows(
                 rows = (
                     _merge(kept.rows, changed, read(changed.tolist()))
                     if len(changed)
-                    else kept.rows
+                    else (kept.rows[0], [column.view() for column in kept.rows[1]])
                 )
                 seen = frozenset(xid for xid in kept.seen if xid >= watermark)
                 kept = _Kept(signature, watermark, rows, seen)
@@ -125,7 +125,9 @@ def wrote(
     nothing else there: the kept rows become `patch(rows)`, what those writes made of
     them, and the next read does not read again what those transactions wrote. Rows others
     wrote meanwhile are read again as ever (the log names them under their own
-    transactions). Does nothing unless the kept rows are still the ones the caller read."""
+    transactions). Does nothing unless the kept rows are still the ones the caller read:
+    each read gives new array objects (views where nothing changed), so a read made since,
+    by another thread, leaves the caller's writes to be read again from the log."""
     params = connection.settings_dict
     key = (str(params["HOST"]), str(params["PORT"]), str(params["NAME"]), kind, queue_id)
     with _lock:

@@ -344,3 +344,21 @@ def test_a_recompute_reads_none_of_its_own_outcomes_again_and_sees_everyone_else
     gate.queue_agreement_recompute(queue=queue)  # mends the two items, reads none again
     assert same(state(queue), whole(queue))
     assert reads["items"] == [None]  # `whole`'s
+
+
+def test_writes_go_into_the_kept_rows_only_if_no_read_came_between(project):
+    """Two recomputes of one queue in one process (threads): the first's writes must not
+    be patched into rows the second read since (its patch could undo the second's), so
+    they are left to the log."""
+    queue = build(project, choices=1, ratings=0, seed=18)
+    first = gate._item_table(queue)
+    second = gate._item_table(queue)  # nothing changed in between
+
+    def must_not_patch(rows: kept.Rows) -> kept.Rows:
+        raise AssertionError("patched rows read since")
+
+    kept.wrote(kept.ITEMS, queue.pk, first, [1], must_not_patch)
+    patched: list[kept.Rows] = []
+    kept.wrote(kept.ITEMS, queue.pk, second, [1], lambda rows: patched.append(rows) or rows)
+    assert len(patched) == 1
+    assert patched[0][1][0] is second
