@@ -11,7 +11,8 @@ times over, interleaved:
 - `queue_agreement_recompute` with every item's outcome to write (the outcomes are
   cleared first, untimed): loading, alpha per question (with its series over time and
   the leave-one-annotator-out alphas), item agreement, the gate, and the write-back;
-- the same again right after, which reads again the items whose outcomes that run wrote;
+- the same again right after, which reads none of those items again (the recompute's kept
+  items take the outcomes it wrote: review/kept.py);
 - the same again, with nothing changed (what the beat sweep's re-runs cost);
 - the same after 30 new items got 90 answers (what a recompute scheduled by answers costs;
   the items are deleted again afterwards, untimed);

@@ -1149,9 +1149,9 @@ def _update_outcomes_postgresql(
     ids: list[int], kinds: list[int], new: list[tuple[Any, ...]]
 ) -> int:
     """Lock the chunk's items in id order (and learn the transaction's id, for
-    `kept.wrote`), then one UPDATE: each item's id and the number
-    of its outcome among the few distinct ones (`new`), joined to those (no model
-    instances, and no parameter per row: psycopg writes long lists of values in Python).
+    `kept.wrote`), then one UPDATE: each item's id and the number of its outcome among the
+    few distinct ones (`new`), joined to those (no model instances, and no parameter per
+    row: psycopg writes long lists of values in Python).
     The commit does not wait for the WAL to reach the disk: outcomes are derived data, and
     a crash that loses the last chunks leaves them to the next run, as a run cut short
     does."""
