@@ -45,6 +45,8 @@ REREAD_SHARE = 0.25
 
 # What a read gives: each row's id, then columns (one entry per row, in the same order).
 type Rows = tuple[np.ndarray, list[np.ndarray]]
+# Where a read is kept: the database (host, port, name), the kind of row and the queue.
+type Key = tuple[str, str, str, int, int]
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ class _Kept:
         return len(self.rows[0])
 
 
-_kept: OrderedDict[tuple[str, str, str, int, int], _Kept] = OrderedDict()
+_kept: OrderedDict[Key, _Kept] = OrderedDict()
 _lock = threading.Lock()
 
 
@@ -73,8 +75,7 @@ def kept_rows(
     # Kept only where another connection would see the same rows: committed ones.
     if not background_possible() or settings.GLEANER_AGREEMENT_KEPT_ROWS <= 0:
         return read(None)
-    params = connection.settings_dict
-    key = (str(params["HOST"]), str(params["PORT"]), str(params["NAME"]), kind, queue_id)
+    key = _key(kind, queue_id)
     with _lock:
         kept = _kept.pop(key, None)
     with transaction.atomic(), connection.cursor() as cursor:
@@ -128,8 +129,7 @@ def wrote(
     transactions). Does nothing unless the kept rows are still the ones the caller read:
     each read gives new array objects (views where nothing changed), so a read made since,
     by another thread, leaves the caller's writes to be read again from the log."""
-    params = connection.settings_dict
-    key = (str(params["HOST"]), str(params["PORT"]), str(params["NAME"]), kind, queue_id)
+    key = _key(kind, queue_id)
     with _lock:
         kept = _kept.get(key)
         if kept is None or not kept.rows[1] or kept.rows[1][0] is not first:
@@ -137,6 +137,12 @@ def wrote(
         _kept[key] = _Kept(
             kept.signature, kept.watermark, patch(kept.rows), kept.seen | frozenset(xids)
         )
+
+
+def _key(kind: int, queue_id: int) -> Key:
+    """Where the queue's rows of `kind`, read through this connection, are kept."""
+    params = connection.settings_dict
+    return (str(params["HOST"]), str(params["PORT"]), str(params["NAME"]), kind, queue_id)
 
 
 def _merge(kept: Rows, changed: np.ndarray, fresh: Rows) -> Rows:
@@ -148,7 +154,7 @@ def _merge(kept: Rows, changed: np.ndarray, fresh: Rows) -> Rows:
     )
 
 
-def _keep(key: tuple[str, str, str, int, int], kept: _Kept) -> None:
+def _keep(key: Key, kept: _Kept) -> None:
     """Keep `kept`, forgetting the reads used longest ago beyond the process's allowance."""
     allowance = settings.GLEANER_AGREEMENT_KEPT_ROWS
     if len(kept) > allowance:

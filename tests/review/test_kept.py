@@ -359,6 +359,11 @@ def test_writes_go_into_the_kept_rows_only_if_no_read_came_between(project):
 
     kept.wrote(kept.ITEMS, queue.pk, first, [1], must_not_patch)
     patched: list[kept.Rows] = []
-    kept.wrote(kept.ITEMS, queue.pk, second, [1], lambda rows: patched.append(rows) or rows)
+
+    def patch(rows: kept.Rows) -> kept.Rows:
+        patched.append(rows)
+        return rows
+
+    kept.wrote(kept.ITEMS, queue.pk, second, [1], patch)
     assert len(patched) == 1
     assert patched[0][1][0] is second
