@@ -16,6 +16,10 @@ Why the result is the queue's rows as they are now, exactly:
   above the watermark (some it did see: reading those again is harmless) and reads them
   again by id: each kept row is replaced by its current version, or dropped where the row
   is gone. A log row commits with the write that made it, or not at all.
+- The exception: transactions whose writes the kept rows hold already (`wrote`: a
+  recompute's own outcome writes, patched into the very rows it read). Their log rows
+  are skipped; anyone else's, before or after, are read again as above. A read made in
+  between by another thread gives new array objects, so the patch then does nothing.
 - Pruning (`row_changes_prune`) and TRUNCATE raise the log's horizon; arrays with a
   watermark below it are read whole again. So are arrays read another way (`signature`).
 - Nothing is kept from a read inside a caller's transaction, which may see its own
