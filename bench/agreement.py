@@ -1,7 +1,7 @@
 """Agreement recompute time for a queue holding N annotations, against bare krippendorff.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/gleaner_bench \\
-      .venv/bin/python bench/agreement.py --annotations 1000000
+      REDIS_URL=redis://127.0.0.1:6379/12 .venv/bin/python bench/agreement.py
 
 (`--quick`: 100,000 annotations; `--queue ID` reuses a queue an earlier run built, whose
 id it printed.) Builds a queue with a choice and a rating question, N/3 items and three
@@ -16,8 +16,12 @@ times over, interleaved:
 - the same again, with nothing changed (what the beat sweep's re-runs cost);
 - the same after 30 new items got 90 answers (what a recompute scheduled by answers costs;
   the items are deleted again afterwards, untimed);
-- the same with nothing kept from the last run (review/kept.py), so the queue's
-  annotations and items are read whole: a worker's first recompute of a queue;
+- the same with nothing kept, in this process or in the cache (review/kept.py), so the
+  queue's annotations and items are read whole (and left in the cache): the first
+  recompute of a queue anywhere;
+- the same with nothing kept in this process but that copy in the cache: a worker's first
+  recompute of a queue another worker read (needs REDIS_URL: the copy is left only in a
+  cache other processes see, and without one this case reads whole too);
 - the reference: krippendorff.alpha once per gated question on the count matrices of the
   same annotations (the bare computation the recompute is built around), at the start of
   each round, the fastest of three calls: right after a recompute that wrote every
@@ -202,6 +206,7 @@ def main() -> None:
     args = parser.parse_args()
 
     setup()
+    from django.core.cache import caches
     from django.db import connection
 
     from core.malloc import keep_freed_memory
@@ -215,12 +220,15 @@ def main() -> None:
         queue = build(100_000 if args.quick else args.annotations)
     # As in a Celery worker, where recomputes run (config/celery.py).
     kept = keep_freed_memory()
-    print(f"database: {connection.vendor}; queue {queue.pk}; freed memory kept: {kept}")
+    print(
+        f"database: {connection.vendor}; queue {queue.pk}; freed memory kept: {kept};"
+        f" cache: {type(caches['default']).__name__}"
+    )
 
     _, rows = select_columns(queue)
     matrices = count_matrices(queue, rows)
     del rows
-    first, after_writing, again, answered, cold, bare, select = [], [], [], [], [], [], []
+    first, after_writing, again, answered, cold, shared, bare, select = ([] for _ in range(8))
 
     def timed(figures: list[float]):  # noqa: ANN202 - an AgreementSnapshot
         """One recompute of the queue, its seconds added to `figures`."""
@@ -244,7 +252,10 @@ def main() -> None:
         new.delete()
         queue_agreement_recompute(queue=queue)  # untimed: the queue as it was
         kept_reads.forget()
-        timed(cold)
+        kept_reads.unshare(queue.pk)
+        timed(cold)  # nothing kept anywhere: read whole, and left in the cache
+        kept_reads.forget()
+        timed(shared)  # a worker's first: nothing kept of its own, the copy in the cache
         seconds, _ = select_columns(queue)
         select.append(seconds)
 
@@ -268,6 +279,7 @@ def main() -> None:
         ("nothing changed", again),
         ("every outcome written", first),
         ("the run after that", after_writing),
+        ("a worker's first (copy)", shared),
         ("nothing kept (read whole)", cold),
     ):
         print(

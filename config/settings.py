@@ -212,6 +212,10 @@ GLEANER_AGREEMENT_DEBOUNCE_SECONDS = envint("GLEANER_AGREEMENT_DEBOUNCE_SECONDS"
 # agreement recomputes (about 50 bytes each; 0: none). Beyond that, the queues used longest
 # ago are read whole again (review/kept.py).
 GLEANER_AGREEMENT_KEPT_ROWS = envint("GLEANER_AGREEMENT_KEPT_ROWS", "4000000")
+# A queue's annotations or items read whole, this many or more, are also left in the cache
+# for the other worker processes, whose first recompute of the queue then reads only the
+# rows written since (review/kept.py; a million answers take 21 MB in Redis; 0: never).
+GLEANER_AGREEMENT_SHARED_ROWS = envint("GLEANER_AGREEMENT_SHARED_ROWS", "50000")
 # Called (in the derivation transaction) with the ids of labels that need review.
 GLEANER_LABEL_CONSUMERS = ["review.services.labels_route"]
 

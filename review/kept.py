@@ -21,22 +21,38 @@ Why the result is the queue's rows as they are now, exactly:
   are skipped; anyone else's, before or after, are read again as above. A read made in
   between by another thread gives new array objects, so the patch then does nothing.
 - Pruning (`row_changes_prune`) and TRUNCATE raise the log's horizon; arrays with a
-  watermark below it are read whole again. So are arrays read another way (`signature`).
+  watermark below it are read whole again. So are arrays read another way (`signature`),
+  and arrays whose watermark is above the new snapshot's (read in another history of the
+  database: transaction ids never go back in one).
 - Nothing is kept from a read inside a caller's transaction, which may see its own
   uncommitted rows and roll them back.
+
+A read of the whole queue (GLEANER_AGREEMENT_SHARED_ROWS rows or more) is also left in
+the cache, Redis, for the other worker processes (`_share`): a process that keeps nothing
+of a queue, such as a worker's first recompute of it, starts from that copy and reads
+only the rows written since its watermark, by the rules above, instead of the whole
+queue. The copy is a read like any other, made at one snapshot, so those rules make it
+exact too. It is only ever a whole read (nothing patched in), and a process that cannot
+reach the cache reads the queue whole, as before.
 
 The rows' order is not the database's order; the recompute does not depend on it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from django.conf import settings
+from django.core.cache import cache, caches
+from django.core.cache.backends.dummy import DummyCache
+from django.core.cache.backends.locmem import LocMemCache
 from django.db import connection, transaction
 
 from core.background import background_possible
@@ -46,6 +62,11 @@ ANNOTATIONS, ITEMS = 1, 2  # the kinds of row review_row_change logs (migration 
 # Where the log names more changed rows than this share of those kept, the queue's rows
 # are read whole (one sequential read beats that many reads by id).
 REREAD_SHARE = 0.25
+# How long a shared copy stays in the cache: past the log's pruning (PRUNE_EVERY, about
+# twice over) its watermark is below the horizon and it would be read whole anyway.
+SHARED_SECONDS = 2 * 3600
+
+logger = logging.getLogger(__name__)
 
 # What a read gives: each row's id, then columns (one entry per row, in the same order).
 type Rows = tuple[np.ndarray, list[np.ndarray]]
@@ -82,6 +103,9 @@ def kept_rows(
     key = _key(kind, queue_id)
     with _lock:
         kept = _kept.pop(key, None)
+    if kept is None:
+        kept = _shared(key)  # another process's whole read, if one is in the cache
+    whole = False
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         cursor.execute(
@@ -92,7 +116,11 @@ def kept_rows(
         if found is None:  # the horizon's row is gone: trust nothing kept, keep nothing
             return read(None)
         watermark, horizon = found
-        if kept is not None and (kept.signature != signature or kept.watermark < horizon):
+        # A watermark above this snapshot's is from another history of the database (a
+        # restore from a backup, say, while a copy waited in the cache): trust nothing.
+        if kept is not None and (
+            kept.signature != signature or not horizon <= kept.watermark <= watermark
+        ):
             kept = None
         if kept is not None:
             cursor.execute(
@@ -114,7 +142,10 @@ def kept_rows(
                 kept = _Kept(signature, watermark, rows, seen)
         if kept is None:
             kept = _Kept(signature, watermark, read(None))
+            whole = True
     _keep(key, kept)
+    if whole:
+        _share(key, kept)
     return kept.rows
 
 
@@ -147,6 +178,91 @@ def _key(kind: int, queue_id: int) -> Key:
     """Where the queue's rows of `kind`, read through this connection, are kept."""
     params = connection.settings_dict
     return (str(params["HOST"]), str(params["PORT"]), str(params["NAME"]), kind, queue_id)
+
+
+# The code that reads and keeps the rows (this module and the reads of review/gate.py): a
+# copy left by other code, before a deploy, may hold other columns, so each version of the
+# code has its own copies.
+_CODE = hashlib.sha256(
+    b"".join(Path(__file__).with_name(name).read_bytes() for name in ("kept.py", "gate.py"))
+).hexdigest()[:16]
+
+
+def _shared_key(key: Key) -> str:
+    return ":".join(map(str, ("kept", _CODE, *key)))
+
+
+def _cache_shared() -> bool:
+    """Whether the cache is one the other processes see (Redis, not a process's memory)."""
+    return not isinstance(caches["default"], LocMemCache | DummyCache)
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """A whole read as the cache holds it: each integer column in the smallest type that
+    holds its values (half the bytes of a queue's answers to send and receive), with the
+    type to give it back."""
+
+    signature: Hashable
+    watermark: int
+    columns: tuple[tuple[np.ndarray, np.dtype], ...]  # the ids first
+
+    @classmethod
+    def of(cls, kept: _Kept) -> _Shared:
+        ids, columns = kept.rows
+        return cls(kept.signature, kept.watermark, tuple(map(_packed, [ids, *columns])))
+
+    def kept(self) -> _Kept:
+        ids, *columns = (column.astype(dtype) for column, dtype in self.columns)
+        return _Kept(self.signature, self.watermark, (ids, columns))
+
+
+def _packed(column: np.ndarray) -> tuple[np.ndarray, np.dtype]:
+    """`column` in the smallest integer type that holds its values (as it is if it is not
+    of integers), and its own type."""
+    if column.dtype.kind in "iu" and len(column):
+        low, high = int(column.min()), int(column.max())
+        # Signed where a value is below zero: the type of the lowest and of -high - 1 (the
+        # lowest a type holding `high` holds), so 3 with -1 is int8, not int16.
+        narrow = (
+            np.min_scalar_type(high)
+            if low >= 0
+            else np.result_type(np.min_scalar_type(low), np.min_scalar_type(-high - 1))
+        )
+        if narrow.itemsize < column.dtype.itemsize:
+            return column.astype(narrow), column.dtype
+    return column, column.dtype
+
+
+def _shared(key: Key) -> _Kept | None:
+    """The whole read another process left in the cache for `key`, if any. A cache that
+    does not answer (or answers with something else) is no copy: the caller reads."""
+    if not _cache_shared():
+        return None
+    try:
+        found = cache.get(_shared_key(key))
+    except Exception:  # any cache or connection error: Redis is an aid here, not a need
+        logger.warning("Kept rows of %s not read from the cache", key, exc_info=True)
+        return None
+    return found.kept() if isinstance(found, _Shared) else None
+
+
+def _share(key: Key, kept: _Kept) -> None:
+    """Leave the whole read `kept` in the cache for the other processes, if it is large
+    enough to be worth it (GLEANER_AGREEMENT_SHARED_ROWS; 0: never)."""
+    least = settings.GLEANER_AGREEMENT_SHARED_ROWS
+    if least <= 0 or len(kept) < least or not _cache_shared():
+        return
+    try:
+        cache.set(_shared_key(key), _Shared.of(kept), SHARED_SECONDS)
+    except Exception:  # as in _shared
+        logger.warning("Kept rows of %s not left in the cache", key, exc_info=True)
+
+
+def unshare(queue_id: int) -> None:
+    """Drop the queue's copies from the cache (reads through this connection's
+    database): each process that keeps nothing of it then reads it whole."""
+    cache.delete_many([_shared_key(_key(kind, queue_id)) for kind in (ANNOTATIONS, ITEMS)])
 
 
 def _merge(kept: Rows, changed: np.ndarray, fresh: Rows) -> Rows:

@@ -4,6 +4,7 @@ gives, whatever wrote the rows, however late its transaction commits."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from concurrent.futures import Future
 from datetime import timedelta
@@ -11,6 +12,7 @@ from datetime import timedelta
 import numpy as np
 import psycopg
 import pytest
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.test import override_settings
 
@@ -367,3 +369,85 @@ def test_writes_go_into_the_kept_rows_only_if_no_read_came_between(project):
     kept.wrote(kept.ITEMS, queue.pk, second, [1], patch)
     assert len(patched) == 1
     assert patched[0][1][0] is second
+
+
+@override_settings(GLEANER_AGREEMENT_SHARED_ROWS=1)
+def test_a_process_keeping_nothing_starts_from_the_copy_another_left(project, reads):
+    """A whole read is left in the cache; another process (here: this one, having
+    forgotten its own) reads only the rows written since, and gets what a whole read
+    gets."""
+    assert kept._cache_shared(), "the cache must be Redis (REDIS_URL), as the workers'"
+    queue = build(project, choices=1, ratings=1, seed=21)
+    first = state(queue)
+    assert reads == {"answers": [None], "items": [None]}  # whole, and left in the cache
+    change_at_random(queue, random.Random(5), 0)
+    kept.forget()
+    reads["answers"].clear()
+    reads["items"].clear()
+    now = state(queue)
+    assert len(reads["answers"]) == 1 and reads["answers"][0] is not None
+    assert len(reads["items"]) == 1 and reads["items"][0] is not None
+    assert 0 < len(reads["answers"][0]) < 40
+    assert same(now, whole(queue)) and not same(now, first)
+    # Below GLEANER_AGREEMENT_SHARED_ROWS nothing is left: the next process reads whole.
+    kept.unshare(queue.pk)
+    with override_settings(GLEANER_AGREEMENT_SHARED_ROWS=10**9):
+        kept.forget()
+        state(queue)
+        kept.forget()
+        reads["answers"].clear()
+        state(queue)
+    assert reads["answers"] == [None]
+
+
+@override_settings(GLEANER_AGREEMENT_SHARED_ROWS=1)
+def test_a_copy_read_another_way_or_in_another_history_is_read_whole(project, monkeypatch):
+    assert kept._cache_shared(), "the cache must be Redis (REDIS_URL), as the workers'"
+    queue = build(project, choices=1, ratings=0, seed=22)
+    asked: list[list[int] | None] = []
+
+    def read(ids: list[int] | None) -> kept.Rows:
+        asked.append(ids)
+        return gate._item_table_postgresql(queue, ids)
+
+    kept.kept_rows(kept.ITEMS, queue.pk, "one way", read)
+    kept.forget()
+    kept.kept_rows(kept.ITEMS, queue.pk, "another way", read)
+    assert asked == [None, None]  # the copy was read the one way: read whole
+    kept.forget()
+    kept.kept_rows(kept.ITEMS, queue.pk, "another way", read)
+    assert asked == [None, None]  # from the copy: nothing written since, nothing read
+    # A copy whose watermark is above the database's snapshot (a restored database, say).
+    key = kept._shared_key(kept._key(kept.ITEMS, queue.pk))
+    copy = cache.get(key)
+    cache.set(key, dataclasses.replace(copy, watermark=copy.watermark + 10**6))
+    kept.forget()
+    kept.kept_rows(kept.ITEMS, queue.pk, "another way", read)
+    assert asked == [None, None, None]
+    # A copy left by other code (before a deploy) is not looked at.
+    kept.forget()
+    kept.kept_rows(kept.ITEMS, queue.pk, "another way", read)
+    assert asked == [None, None, None]  # from the copy the last whole read left
+    monkeypatch.setattr(kept, "_CODE", "another-version")
+    kept.forget()
+    kept.kept_rows(kept.ITEMS, queue.pk, "another way", read)
+    assert asked == [None, None, None, None]
+
+
+def test_without_the_cache_a_process_reads_whole_and_right(project, reads, caplog):
+    """A cache that does not answer costs the copy, nothing else."""
+    queue = build(project, choices=1, ratings=1, seed=23)
+    nowhere = {
+        "default": {
+            "BACKEND": "core.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    with override_settings(CACHES=nowhere, GLEANER_AGREEMENT_SHARED_ROWS=1):
+        first = state(queue)
+        kept.forget()
+        again = state(queue)
+    assert reads == {"answers": [None, None], "items": [None, None]}
+    assert same(first, again) and same(again, whole(queue))
+    assert "not left in the cache" in caplog.text and "not read from the cache" in caplog.text
