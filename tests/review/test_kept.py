@@ -83,6 +83,17 @@ def whole(queue: Queue) -> tuple[list, list]:
         return state(queue)
 
 
+def read_partly(queue: Queue, reads: dict[str, list[list[int] | None]]) -> tuple[list, list]:
+    """`state`, having read again only the rows changed since (a few), answers and items."""
+    reads["answers"].clear()
+    reads["items"].clear()
+    now = state(queue)
+    assert len(reads["answers"]) == 1 and reads["answers"][0] is not None
+    assert len(reads["items"]) == 1 and reads["items"][0] is not None
+    assert 0 < len(reads["answers"][0]) < 40
+    return now
+
+
 def same(a: tuple[list, list], b: tuple[list, list]) -> bool:
     """Equal, NaN agreements (no outcome yet) counting as equal."""
     return repr(a) == repr(b)
@@ -137,13 +148,7 @@ def test_kept_reads_match_whole_reads_through_random_changes(project, reads):
     rng = random.Random(11)
     for round_ in range(6):
         change_at_random(queue, rng, round_)
-        reads["answers"].clear()
-        reads["items"].clear()
-        kept_state = state(queue)
-        # Read again: only the rows changed (the kept reads were used).
-        assert len(reads["answers"]) == 1 and reads["answers"][0] is not None
-        assert len(reads["items"]) == 1 and reads["items"][0] is not None
-        assert 0 < len(reads["answers"][0]) < 40
+        kept_state = read_partly(queue, reads)  # the kept reads were used
         assert same(kept_state, whole(queue)), round_
     # Nothing changed: nothing read but the log.
     reads["answers"].clear()
@@ -382,12 +387,7 @@ def test_a_process_keeping_nothing_starts_from_the_copy_another_left(project, re
     assert reads == {"answers": [None], "items": [None]}  # whole, and left in the cache
     change_at_random(queue, random.Random(5), 0)
     kept.forget()
-    reads["answers"].clear()
-    reads["items"].clear()
-    now = state(queue)
-    assert len(reads["answers"]) == 1 and reads["answers"][0] is not None
-    assert len(reads["items"]) == 1 and reads["items"][0] is not None
-    assert 0 < len(reads["answers"][0]) < 40
+    now = read_partly(queue, reads)
     assert same(now, whole(queue)) and not same(now, first)
     # Below GLEANER_AGREEMENT_SHARED_ROWS nothing is left: the next process reads whole.
     kept.unshare(queue.pk)
