@@ -213,7 +213,8 @@ class _Shared:
         return cls(kept.signature, kept.watermark, tuple(map(_packed, [ids, *columns])))
 
     def kept(self) -> _Kept:
-        ids, *columns = (column.astype(dtype) for column, dtype in self.columns)
+        # copy=False: a column the cache holds in its own type is the unpickled array itself
+        ids, *columns = (column.astype(dtype, copy=False) for column, dtype in self.columns)
         return _Kept(self.signature, self.watermark, (ids, columns))
 
 
