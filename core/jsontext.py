@@ -41,10 +41,10 @@ def loads_text(text: str) -> Any:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
         return json.loads(text)
-    return json.loads(text) if _holds_huge_float(value) else value
+    return json.loads(text) if holds_huge_float(value) else value
 
 
-def _holds_huge_float(value: Any) -> bool:
+def holds_huge_float(value: Any) -> bool:
     """Whether `value` (as orjson reads JSON) holds a float of 2**63 or more in size, or
     NaN: where an integer too large for 64 bits may have been read as a float. Walked with
     a stack of its own, so no nesting is too deep for it."""

@@ -19,6 +19,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, overload
 
+import orjson
+
+from core.jsontext import holds_huge_float
+
 EVENT_TYPES = (
     "generation",
     "edit",
@@ -121,7 +125,21 @@ def loads_batch(body: bytes) -> Any:
     field checks to refuse by name. A value nested too deeply for the parser (about 1,500
     levels) inside an event or the top-level object becomes `TOO_DEEP`, so only that field
     of that event is refused and the rest of the batch is kept.
+
+    orjson reads the body first: a 1,000-event batch in a fraction of `json`'s time. Where
+    it might read a value otherwise than `json` with `_parse_int` does (an integer beyond
+    64 bits, which orjson reads as a float: so any float of 2**63 or more in size), or
+    refuses what `json` takes (NaN, 1e400, a lone surrogate, nesting past 1,024 levels,
+    UTF-16, a byte order mark), or refuses the body outright, it is read as before: the
+    value, or the error, is what `json` gives.
     """
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
+    else:
+        if not holds_huge_float(value):
+            return value
     try:
         return json.loads(body, parse_int=_parse_int)
     except RecursionError:
