@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from core.bulk import insert_ignoring_conflicts, update_rows
 from core.jsontext import dumps_text
+from core.statements import binding_cursor
 from feedback.event_schema import (
     MAX_ID_LENGTH,
     EventInvalid,
@@ -364,21 +365,23 @@ def _sessions_upsert_postgresql(
         "lasts": [spans[ref][1] for ref in refs],
         "outcome": Session.Outcome.OPEN,
     }
-    with connection.cursor() as cursor:
+    # Bound on the server, arrays in binary (core.statements.binding_cursor): quoting a
+    # batch's hundred-odd refs and times into the statement cost more than the statement.
+    with binding_cursor() as cursor:
         cursor.execute(
             'INSERT INTO "feedback_session" (project_id, external_id, user_ref, outcome, '
             "outcome_signal, retries, first_event_at, last_event_at, created_at, changes, "
             "derived_changes, derive_failures, derive_error) "
-            "SELECT %(project)s, ref, user_ref, %(outcome)s, '', 0, first, last, %(now)s, "
-            "0, 0, 0, '' "
-            "FROM unnest(%(refs)s::text[], %(users)s::text[], %(firsts)s::timestamptz[], "
-            "%(lasts)s::timestamptz[]) AS new (ref, user_ref, first, last) "
+            "SELECT %(project)s::int8, ref, user_ref, %(outcome)s::text, '', 0, first, last, "
+            "%(now)s::timestamptz, 0, 0, 0, '' "
+            "FROM unnest(%(refs)b::text[], %(users)b::text[], %(firsts)b::timestamptz[], "
+            "%(lasts)b::timestamptz[]) AS new (ref, user_ref, first, last) "
             "ORDER BY ref ON CONFLICT (project_id, external_id) DO NOTHING",
             new,
         )
         cursor.execute(
-            'SELECT external_id, id FROM "feedback_session" WHERE project_id = %s '
-            "AND external_id = ANY(%s::text[])",
+            'SELECT external_id, id FROM "feedback_session" WHERE project_id = %s::int8 '
+            "AND external_id = ANY(%b::text[])",
             [project.pk, refs],
         )
         return dict(cursor.fetchall())
@@ -507,13 +510,13 @@ def _sessions_touch(
     ids = sorted(spans.keys() | set(also))
     if connection.vendor == "postgresql":
         # One statement whatever the number of sessions (GREATEST and LEAST skip NULLs).
-        with connection.cursor() as cursor:
+        with binding_cursor() as cursor:
             cursor.execute(
                 'UPDATE "feedback_session" s SET changes = s.changes + 1, '
                 "first_event_at = LEAST(s.first_event_at, v.first), "
                 "last_event_at = GREATEST(s.last_event_at, v.last) "
-                "FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) "
-                "AS v (id, first, last) WHERE s.id = v.id AND s.id = ANY(%s)",
+                "FROM unnest(%b::bigint[], %b::timestamptz[], %b::timestamptz[]) "
+                "AS v (id, first, last) WHERE s.id = v.id AND s.id = ANY(%b::bigint[])",
                 [
                     ids,
                     [spans[i][0] if i in spans else None for i in ids],
