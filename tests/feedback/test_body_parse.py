@@ -40,9 +40,7 @@ _values = st.recursive(
 @settings(max_examples=400, deadline=None)
 @given(value=_values, ascii_only=st.booleans())
 def test_a_body_reads_as_json_reads_it(value: object, ascii_only: bool) -> None:
-    body = json.dumps({"events": [value]}, ensure_ascii=ascii_only).encode(
-        "utf-8", "surrogatepass"
-    )
+    body = json.dumps({"events": [value]}, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
     try:
         expected = _as_json_reads(body)
     except ValueError as error:  # a lone surrogate written raw is not UTF-8
