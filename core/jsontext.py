@@ -37,14 +37,27 @@ def dumps_text(value: Any) -> str:
 
 def loads_text(text: str) -> Any:
     """The value of JSON `text`, exactly as `json.loads` gives it."""
+    value = loads_exact(text)
+    return json.loads(text) if value is INEXACT else value
+
+
+# What `loads_exact` gives where orjson's value might not be `json`'s.
+INEXACT: Any = object()
+
+
+def loads_exact(data: str | bytes) -> Any:
+    """The value of JSON `data` as orjson reads it, where that is exactly what `json.loads`
+    gives (with or without a `parse_int` that leaves integers of up to 64 bits as they
+    are); INEXACT where orjson refuses `data` or may have read an integer as a float:
+    then the caller reads it with `json`, for the value or `json`'s own error."""
     try:
-        value = orjson.loads(text)
+        value = orjson.loads(data)
     except orjson.JSONDecodeError:
-        return json.loads(text)
-    return json.loads(text) if holds_huge_float(value) else value
+        return INEXACT
+    return INEXACT if _holds_huge_float(value) else value
 
 
-def holds_huge_float(value: Any) -> bool:
+def _holds_huge_float(value: Any) -> bool:
     """Whether `value` (as orjson reads JSON) holds a float of 2**63 or more in size, or
     NaN: where an integer too large for 64 bits may have been read as a float. Walked with
     a stack of its own, so no nesting is too deep for it."""
