@@ -193,8 +193,11 @@ def _shared_key(key: Key) -> str:
 
 
 def _cache_shared() -> bool:
-    """Whether the cache is one the other processes see (Redis, not a process's memory)."""
-    return not isinstance(caches["default"], LocMemCache | DummyCache)
+    """Whether reads are shared at all: GLEANER_AGREEMENT_SHARED_ROWS above 0 and a cache
+    the other processes see (Redis, not a process's memory)."""
+    return settings.GLEANER_AGREEMENT_SHARED_ROWS > 0 and not isinstance(
+        caches["default"], LocMemCache | DummyCache
+    )
 
 
 @dataclass(frozen=True)
@@ -251,8 +254,7 @@ def _shared(key: Key) -> _Kept | None:
 def _share(key: Key, kept: _Kept) -> None:
     """Leave the whole read `kept` in the cache for the other processes, if it is large
     enough to be worth it (GLEANER_AGREEMENT_SHARED_ROWS; 0: never)."""
-    least = settings.GLEANER_AGREEMENT_SHARED_ROWS
-    if least <= 0 or len(kept) < least or not _cache_shared():
+    if not _cache_shared() or len(kept) < settings.GLEANER_AGREEMENT_SHARED_ROWS:
         return
     try:
         cache.set(_shared_key(key), _Shared.of(kept), SHARED_SECONDS)

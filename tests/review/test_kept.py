@@ -401,6 +401,21 @@ def test_a_process_keeping_nothing_starts_from_the_copy_another_left(project, re
 
 
 @override_settings(GLEANER_AGREEMENT_SHARED_ROWS=1)
+def test_sharing_turned_off_leaves_a_copy_in_the_cache_unread(project, reads):
+    """GLEANER_AGREEMENT_SHARED_ROWS=0 turns sharing off both ways: a copy left before is
+    not read (nor is the cache asked), so a process keeping nothing reads whole."""
+    assert kept._cache_shared(), "the cache must be Redis (REDIS_URL), as the workers'"
+    queue = build(project, choices=1, ratings=0, seed=24)
+    state(queue)  # whole, and left in the cache
+    kept.forget()
+    with override_settings(GLEANER_AGREEMENT_SHARED_ROWS=0):
+        assert not kept._cache_shared()
+        state(queue)
+    assert reads["answers"] == [None, None]
+    assert cache.get(kept._shared_key(kept._key(kept.ANNOTATIONS, queue.pk))) is not None
+
+
+@override_settings(GLEANER_AGREEMENT_SHARED_ROWS=1)
 def test_a_copy_read_another_way_or_in_another_history_is_read_whole(project, monkeypatch):
     assert kept._cache_shared(), "the cache must be Redis (REDIS_URL), as the workers'"
     queue = build(project, choices=1, ratings=0, seed=22)
